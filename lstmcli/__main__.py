@@ -1,0 +1,5 @@
+import sys
+
+from lstmcli.cli import main
+
+sys.exit(main())

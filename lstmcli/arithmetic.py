@@ -1,0 +1,161 @@
+"""Closed-form parameter, mult-add and memory counts for recurrent classifiers.
+
+Pure Python on purpose: `lstmcli params --no-verify` must answer in a fraction of TensorFlow's import
+time, and the counts must stay checkable against Keras (and PyTorch) by tests rather than by trust.
+Counting lives here; turning counts into tables, JSON or a blackboard explanation lives in
+`lstmcli.params_report` (torchinfo keeps the same split).
+
+Per gate block of a layer with input width m and n units:
+
+* kernel: m x n weights (applied to x_t)
+* recurrent kernel: n x n weights (applied to h_{t-1})
+* bias: n, or 2n where two bias vectors are kept (Keras GRU with reset_after, every PyTorch cell)
+
+so an LSTM layer (4 blocks) has 4 * (n * (n + m) + n) parameters in Keras.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lstmcli.spec import ModelSpec
+
+CONVENTIONS = ("keras", "pytorch")
+
+BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2}
+
+
+@dataclass(frozen=True)
+class GateCount:
+    """Weights of one gate block (one slice of the fused Keras matrices)."""
+
+    gate: str
+    kernel: int
+    recurrent: int
+    bias: int
+
+    @property
+    def total(self) -> int:
+        return self.kernel + self.recurrent + self.bias
+
+
+@dataclass(frozen=True)
+class DirectionCount:
+    """One direction of one recurrent layer: its gate rows and the tensors as the framework stores them."""
+
+    layer: int
+    direction: str
+    input_size: int
+    units: int
+    gates: tuple[GateCount, ...]
+    shapes: tuple[tuple[str, tuple[int, ...]], ...]
+    macs: int
+
+    @property
+    def total(self) -> int:
+        return sum(g.total for g in self.gates)
+
+
+@dataclass(frozen=True)
+class HeadCount:
+    """The Dense softmax classifier on the last layer's output."""
+
+    inputs: int
+    classes: int
+    kernel: int
+    bias: int
+    macs: int
+
+    @property
+    def total(self) -> int:
+        return self.kernel + self.bias
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Everything `lstmcli params` reports, before any formatting."""
+
+    spec: ModelSpec
+    convention: str
+    directions: tuple[DirectionCount, ...]
+    head: HeadCount | None
+
+    @property
+    def recurrent_total(self) -> int:
+        return sum(d.total for d in self.directions)
+
+    @property
+    def total(self) -> int:
+        return self.recurrent_total + (self.head.total if self.head else 0)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of one forward pass of one sample over all timesteps."""
+        return sum(d.macs for d in self.directions) + (self.head.macs if self.head else 0)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def weight_bytes(self, dtype: str = "float32") -> int:
+        return self.total * BYTES_PER_PARAM[dtype]
+
+    def layer_total(self, layer: int) -> int:
+        return sum(d.total for d in self.directions if d.layer == layer)
+
+
+def biases_per_gate(spec: ModelSpec, convention: str) -> int:
+    """How many bias vectors each gate keeps.
+
+    Keras keeps one, except GRU with reset_after=True, which keeps an input bias and a recurrent bias
+    because the reset gate multiplies (U h + b_rec) after the product. PyTorch (and cuDNN) keep
+    b_ih and b_hh for every cell; mathematically the two add up to one, so it is a convention, not a
+    different model.
+    """
+    if not spec.use_bias:
+        return 0
+    if convention == "pytorch":
+        return 2
+    if spec.cell == "gru" and spec.reset_after:
+        return 2
+    return 1
+
+
+def _shapes(
+    spec: ModelSpec, convention: str, layer: int, direction: str, m: int, nbias: int
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    n, g = spec.units, len(spec.gates)
+    if convention == "pytorch":
+        suffix = f"_l{layer}" + ("_reverse" if direction == "backward" else "")
+        shapes = [(f"weight_ih{suffix}", (g * n, m)), (f"weight_hh{suffix}", (g * n, n))]
+        if nbias:
+            shapes += [(f"bias_ih{suffix}", (g * n,)), (f"bias_hh{suffix}", (g * n,))]
+        return tuple(shapes)
+    shapes = [("kernel", (m, g * n)), ("recurrent_kernel", (n, g * n))]
+    if nbias == 1:
+        shapes.append(("bias", (g * n,)))
+    elif nbias == 2:
+        shapes.append(("bias", (2, g * n)))
+    return tuple(shapes)
+
+
+def count(spec: ModelSpec, convention: str = "keras") -> ParamCount:
+    """Count every weight of `spec` in the closed form, gate by gate."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}")
+    n = spec.units
+    nbias = biases_per_gate(spec, convention)
+    names = ("forward", "backward")[: spec.directions]
+    directions = []
+    for layer in range(spec.layers):
+        m = spec.layer_input(layer)
+        for direction in names:
+            gates = tuple(GateCount(gate, m * n, n * n, nbias * n) for gate in spec.gates)
+            macs = spec.timesteps * len(spec.gates) * n * (m + n)
+            shapes = _shapes(spec, convention, layer, direction, m, nbias)
+            directions.append(DirectionCount(layer, direction, m, n, gates, shapes, macs))
+    head = None
+    if spec.classes:
+        k = spec.output_size
+        head = HeadCount(k, spec.classes, k * spec.classes, spec.classes, k * spec.classes)
+    return ParamCount(spec, convention, tuple(directions), head)

@@ -1,0 +1,43 @@
+"""Errors that end a command with a documented exit code and one line of text.
+
+Exit codes (the same for every command, documented in docs/reference.md):
+
+* 0: success
+* 1: a check failed (parameter-count mismatch, accuracy gate, loss became NaN)
+* 2: bad usage or bad input (options, data files, run directories, model files)
+* 130 / 143: interrupted by SIGINT / SIGTERM after a checkpoint was saved
+"""
+
+from __future__ import annotations
+
+
+class LstmcliError(Exception):
+    """Base class: `str(error)` is the whole message the user sees."""
+
+    exit_code = 2
+
+
+class UsageError(LstmcliError):
+    """The user asked for something that cannot be done as stated (exit 2)."""
+
+    exit_code = 2
+
+
+class DataError(LstmcliError):
+    """A data file, run directory or model file is missing, unreadable or malformed (exit 2)."""
+
+    exit_code = 2
+
+
+class CheckFailed(LstmcliError):
+    """The command ran, and a check the user relies on failed (exit 1)."""
+
+    exit_code = 1
+
+
+class Interrupted(LstmcliError):
+    """Training was stopped by a signal after saving a checkpoint."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -1,0 +1,84 @@
+"""What `lstmcli train` and `lstmcli eval` do, end to end, without any terminal formatting.
+
+Every check that can refuse the command (options, data, output folder) runs before anything on disk
+changes and before TensorFlow is imported, so a refusal is quick and leaves the disk as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from lstmcli import dataset, rundir
+from lstmcli.config import TrainConfig
+from lstmcli.errors import UsageError
+from lstmcli.progress import Reporter
+
+
+def resolve_out(out: Path | None, runs_root: Path, resume: Path | None, force: bool) -> tuple[Path, bool]:
+    """The run folder to write, and whether it is new. Refuses to mix two runs in one folder."""
+    if resume is not None:
+        if not (resume / rundir.CONFIG).is_file():
+            raise UsageError(f"--resume {resume}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
+        return resume, False
+    if out is None:
+        return rundir.new_run_dir(runs_root), True
+    if out.is_dir() and rundir.holds_run(out) and not force:
+        raise UsageError(
+            f"--out {out} already holds a run; use --resume {out} to continue it, --force to replace it, "
+            "or choose another folder"
+        )
+    return rundir.prepare_out_dir(out), True
+
+
+def run_training(
+    config: TrainConfig | None,
+    out: Path | None,
+    runs_root: Path,
+    reporter: Reporter,
+    resume: Path | None = None,
+    force: bool = False,
+) -> tuple[Path, dict[str, Any]]:
+    """Train a new run (config given) or resume one; return the run folder and its final metrics."""
+    if resume is not None:
+        resolve_out(None, runs_root, resume, force)
+        config = TrainConfig.from_dict(rundir.read_json(resume / rundir.CONFIG))
+    assert config is not None
+    data = dataset.load(config.data)
+    config.total_steps(len(data.y_train))  # refuses a batch larger than the training set, before any write
+    run, _ = resolve_out(out, runs_root, resume, force)
+    with rundir.locked(run):
+        if resume is not None and (run / rundir.METRICS).exists():
+            reporter.message(f"{run} is already complete; nothing to resume")
+            return run, rundir.read_json(run / rundir.METRICS)
+        if resume is None:
+            if force:
+                for name in rundir.RUN_FILES:
+                    with contextlib.suppress(FileNotFoundError):
+                        (run / name).unlink()
+            rundir.write_json(run / rundir.CONFIG, config.to_dict())
+        from lstmcli.training import train
+
+        metrics = train(config, data, run, reporter, resume=resume is not None)
+    return run, metrics
+
+
+def run_eval(target: Path, data_path: str | None, unsafe: bool) -> tuple[Path, dict[str, Any]]:
+    """Evaluate a run directory or .keras file on the test split; the run's own data by default."""
+    from lstmcli.evaluation import check_compatible, load_model, make_predictor, resolve_model_path
+    from lstmcli.metrics import summarize
+
+    model_path = resolve_model_path(target)
+    if data_path is None and target.is_dir() and (target / rundir.CONFIG).exists():
+        data_path = rundir.read_json(target / rundir.CONFIG).get("data")
+    data = dataset.load(data_path)
+    from lstmcli import runtime
+
+    runtime.tensorflow()
+    model = load_model(model_path, unsafe=unsafe)
+    check_compatible(model, data.x_test, data.classes, model_path)
+    result = summarize(make_predictor(model, data.scale)(data.x_test), data.y_test)
+    result["model"] = str(model_path)
+    result["data"] = data.source
+    return model_path, result

@@ -1,0 +1,158 @@
+"""The run directory: what a training run leaves on disk, written so that a kill never corrupts it.
+
+Layout of a run (docs/reference.md describes each file)::
+
+    config.json        resolved configuration (written first; identifies the run)
+    checkpoint.npz     weights, optimiser state, step, history so far (atomic, at every evaluation
+                       and every --checkpoint-every steps)
+    history.csv        one row per evaluation
+    metrics.json       final metrics (present only once the run is complete)
+    model.keras        the trained model in Keras's format
+    .lock              held (flock) while a process writes the run
+
+Every file is written to a temporary name in the same folder, flushed, fsynced, then renamed over the
+old one, so a reader or a resumed run only ever sees a complete old file or a complete new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from lstmcli.errors import DataError, UsageError
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.npz"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+MODEL = "model.keras"
+LOCK = ".lock"
+RUN_FILES = (CONFIG, CHECKPOINT, HISTORY, METRICS, MODEL)
+HISTORY_FIELDS = ("step", "epoch", "seconds", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Write `path` via a temporary sibling, fsync, rename, fsync the folder."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: unreadable or not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return data
+
+
+def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(handle)]
+
+
+def new_run_dir(root: Path) -> Path:
+    """A fresh folder under `root` named by date and time, never one that exists already."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in range(1000):
+        candidate = root / (stamp if suffix == 0 else f"{stamp}-{suffix}")
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise UsageError(f"cannot create a run folder under {root}: {exc.strerror}; choose --out") from None
+    raise UsageError(f"cannot find a free run folder name under {root}")
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """Create `path` if needed and check that it can be written, before any training starts."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot create it ({exc.strerror}); choose a writable folder") from None
+    if not path.is_dir():
+        raise UsageError(f"--out {path}: is a file, not a folder")
+    probe = path / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot write there ({exc.strerror}); choose a writable folder") from None
+    return path
+
+
+def holds_run(path: Path) -> bool:
+    return any((path / name).exists() for name in RUN_FILES)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run so that two processes never write it at once.
+
+    flock is released by the kernel when the process dies, so a SIGKILLed run never leaves a stale lock.
+    """
+    import fcntl
+
+    lock_path = path / LOCK
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise UsageError(
+                f"{path} is being written by another lstmcli train (pid {owner}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()

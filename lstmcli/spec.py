@@ -1,0 +1,91 @@
+"""The description of a model that every command shares.
+
+A :class:`ModelSpec` is plain data: the closed-form arithmetic reads it without TensorFlow, and the
+model factory turns the very same object into a Keras model, so the two can never describe different
+networks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lstmcli.errors import UsageError
+
+CELLS = ("lstm", "gru", "rnn")
+
+# Names of the gate blocks in the order Keras concatenates them inside kernel/recurrent_kernel/bias
+# (keras.layers.LSTMCell: i, f, c, o; GRUCell: z, r, h). Keeping Keras's order means the per-gate rows
+# line up with slices of the real weight matrices.
+GATES: dict[str, tuple[str, ...]] = {
+    "lstm": ("input", "forget", "candidate", "output"),
+    "gru": ("update", "reset", "candidate"),
+    "rnn": ("state",),
+}
+
+# Largest value accepted for a size-like option. Beyond this the closed form still answers, but
+# nothing sensible can be built; the memory check in factory/training gives the precise reason.
+MAX_SIZE = 10**9
+
+
+def check_positive(name: str, value: int, *, allow_zero: bool = False) -> int:
+    """Reject sizes a network cannot have, naming the option so the user knows what to change."""
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{name} must be a whole number, got {value!r}")
+    if value < low:
+        raise UsageError(f"{name} must be at least {low}, got {value}")
+    if value > MAX_SIZE:
+        raise UsageError(f"{name} is {value:,}, which is absurd; use at most {MAX_SIZE:,}")
+    return value
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One recurrent classifier: Input(timesteps, input_size) -> K recurrent layers -> Dense(classes)."""
+
+    cell: str = "lstm"
+    units: int = 75
+    input_size: int = 28
+    timesteps: int = 28
+    layers: int = 1
+    bidirectional: bool = False
+    use_bias: bool = True
+    reset_after: bool = True
+    classes: int = 10
+    unroll: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise UsageError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        check_positive("--units", self.units)
+        check_positive("--input", self.input_size)
+        check_positive("--timesteps", self.timesteps)
+        check_positive("--layers", self.layers)
+        check_positive("--classes", self.classes, allow_zero=True)
+        if self.layers > 1000:
+            raise UsageError(f"--layers is {self.layers:,}, which is absurd; use at most 1000")
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def gates(self) -> tuple[str, ...]:
+        return GATES[self.cell]
+
+    def layer_input(self, layer: int) -> int:
+        """Input width of layer `layer` (0-based): stacked layers read the previous layer's output."""
+        return self.input_size if layer == 0 else self.units * self.directions
+
+    @property
+    def output_size(self) -> int:
+        return self.units * self.directions
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)

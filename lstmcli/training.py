@@ -1,0 +1,299 @@
+"""The training loop: many steps per compiled call, checkpoints that survive kills, exact resume.
+
+Why not `model.fit` or `train_on_batch`? Measured on the 2-core machine (docs/performance.md): a
+Python call per step costs more than the step itself for this small LSTM. Here one XLA-compiled
+function runs up to CHUNK steps in a `tf.while_loop`, gathering each batch from the training set
+already in memory, so Python is visited once per chunk. The model is the factory's standard
+`keras.layers.LSTM` (unrolled over its 28 steps), the optimiser Keras's Adam and the loss Keras's
+categorical cross-entropy: only the loop around them is ours.
+
+The batch order and the learning rate are pure functions of (seed, step), so a run resumed from a
+checkpoint at step s computes exactly what the uninterrupted run computed after step s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lstmcli import rundir
+from lstmcli.arithmetic import count
+from lstmcli.config import TrainConfig
+from lstmcli.dataset import Dataset
+from lstmcli.errors import CheckFailed, DataError, Interrupted
+from lstmcli.progress import Reporter
+from lstmcli.spec import ModelSpec
+
+# Steps per compiled call: long enough that Python overhead vanishes, short enough that the progress
+# bar moves and a signal is answered within a fraction of a second.
+CHUNK = 50
+
+
+def batch_indices(config: TrainConfig, train_size: int, start: int, steps: int) -> np.ndarray:
+    """Indices of the images in steps start..start+steps-1, shape (steps, batch).
+
+    "sequential" walks the training set in order and wraps around, as the article did; "shuffle" uses
+    a fresh permutation per pass, seeded by (seed, pass), so any step's batch can be recomputed.
+    """
+    positions = start * config.batch_size + np.arange(steps * config.batch_size, dtype=np.int64)
+    within = positions % train_size
+    if config.order == "sequential":
+        return within.reshape(steps, config.batch_size).astype(np.int32)
+    passes = positions // train_size
+    out = np.empty_like(within)
+    for p in np.unique(passes):
+        perm = np.random.default_rng([config.seed, int(p)]).permutation(train_size)
+        mask = passes == p
+        out[mask] = perm[within[mask]]
+    return out.reshape(steps, config.batch_size).astype(np.int32)
+
+
+def next_boundary(step: int, total: int, config: TrainConfig) -> int:
+    """The next step at which the loop returns to Python: chunk end, evaluation, checkpoint or end."""
+    candidates = [total]
+    for period in (CHUNK, config.eval_every, config.checkpoint_every):
+        candidates.append((step // period + 1) * period)
+    return min(candidates)
+
+
+@dataclass
+class RunState:
+    """What a checkpoint holds besides the weights."""
+
+    step: int = 0
+    elapsed: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class StopSignals:
+    """Turn SIGINT/SIGTERM into a flag the loop checks between chunks, so the checkpoint is clean."""
+
+    EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received = signum
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopSignals]:
+        previous = {sig: signal.signal(sig, self._handle) for sig in self.EXIT_CODES}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+class Trainer:
+    """Owns the model, optimiser and compiled step for one run directory."""
+
+    def __init__(self, config: TrainConfig, data: Dataset, run: Path, reporter: Reporter) -> None:
+        from lstmcli import runtime
+        from lstmcli.evaluation import make_predictor
+        from lstmcli.factory import build_model
+
+        self.config, self.data, self.run, self.reporter = config, data, run, reporter
+        self.total = config.total_steps(len(data.y_train))
+        self.spec: ModelSpec = config.model_spec(data.timesteps, data.features, data.classes)
+        self.tf = runtime.tensorflow(seed=config.seed, deterministic=True)
+        import keras
+
+        self.keras = keras
+        self.model = build_model(self.spec)
+        self.optimizer = keras.optimizers.Adam(learning_rate=self._learning_rate())
+        self.optimizer.build(self.model.trainable_variables)
+        self.predict = make_predictor(self.model, data.scale)
+        self._x = self.tf.constant(data.x_train)
+        self._y = self.tf.constant(data.y_train)
+        self._chunk = self._compile_chunk()
+
+    def _learning_rate(self) -> Any:
+        if self.config.schedule == "cosine":
+            return self.keras.optimizers.schedules.CosineDecay(
+                self.config.learning_rate, decay_steps=self.total, alpha=0.02
+            )
+        return self.config.learning_rate
+
+    def _compile_chunk(self) -> Any:
+        tf, keras = self.tf, self.keras
+        model, optimizer, classes, scale = self.model, self.optimizer, self.data.classes, self.data.scale
+        variables = model.trainable_variables
+
+        @tf.function(jit_compile=True)
+        def chunk(x_all: tf.Tensor, y_all: tf.Tensor, idx: tf.Tensor, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            loss_sum = tf.constant(0.0)
+            correct = tf.constant(0.0)
+            for k in tf.range(n):
+                x = tf.cast(tf.gather(x_all, idx[k]), tf.float32) / scale
+                y = tf.gather(y_all, idx[k])
+                with tf.GradientTape() as tape:
+                    probs = model(x, training=True)
+                    loss = tf.reduce_mean(keras.losses.categorical_crossentropy(tf.one_hot(y, classes), probs))
+                optimizer.apply(tape.gradient(loss, variables), variables)
+                loss_sum += loss
+                hits = tf.equal(tf.argmax(probs, axis=1, output_type=tf.int32), y)
+                correct += tf.reduce_mean(tf.cast(hits, tf.float32))
+            return loss_sum, correct
+
+        return chunk
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def save_checkpoint(self, state: RunState) -> None:
+        arrays: dict[str, Any] = {
+            "step": np.array(state.step),
+            "elapsed": np.array(state.elapsed),
+            "history": np.array(json.dumps(state.history)),
+        }
+        arrays.update({f"model_{i}": v.numpy() for i, v in enumerate(self.model.weights)})
+        arrays.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)})
+        rundir.atomic_write(self.run / rundir.CHECKPOINT, lambda handle: np.savez(handle, **arrays))
+
+    def load_checkpoint(self) -> RunState:
+        path = self.run / rundir.CHECKPOINT
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            groups = (("model", self.model.weights), ("optimizer", self.optimizer.variables))
+            for prefix, variables in groups:
+                for i, variable in enumerate(variables):
+                    value = arrays[f"{prefix}_{i}"]
+                    if tuple(value.shape) != tuple(variable.shape):
+                        raise ValueError(f"{prefix} weight {i} has shape {value.shape}, expected {variable.shape}")
+                    variable.assign(value)
+            return RunState(int(arrays["step"]), float(arrays["elapsed"]), json.loads(str(arrays["history"])))
+        except FileNotFoundError:
+            raise DataError(f"{self.run}: no checkpoint to resume from; start a new run instead") from None
+        except Exception as exc:
+            raise DataError(
+                f"{path}: checkpoint unreadable or not from this run's config ({type(exc).__name__}: {exc}); "
+                "start again with --force"
+            ) from None
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, Any]:
+        from lstmcli.metrics import summarize
+
+        return summarize(self.predict(self.data.x_test), self.data.y_test)
+
+    def epoch(self, step: int) -> float:
+        return step * self.config.batch_size / len(self.data.y_train)
+
+    def fit(self, state: RunState, signals: StopSignals) -> RunState:
+        tf, config = self.tf, self.config
+        idx_buffer = np.zeros((CHUNK, config.batch_size), dtype=np.int32)
+        loss_sum = correct = 0.0
+        since_eval = 0
+        self.reporter.start(self.total, state.step)
+        started, start_step = time.monotonic(), state.step
+        base_elapsed = state.elapsed
+        while state.step < self.total:
+            end = next_boundary(state.step, self.total, config)
+            n = end - state.step
+            idx_buffer[:n] = batch_indices(config, len(self.data.y_train), state.step, n)
+            chunk_loss, chunk_correct = self._chunk(self._x, self._y, tf.constant(idx_buffer), tf.constant(n))
+            chunk_loss, chunk_correct = float(chunk_loss), float(chunk_correct)
+            if not math.isfinite(chunk_loss):
+                last = self._checkpoint_step()
+                raise CheckFailed(
+                    f"the loss became {chunk_loss} between steps {state.step} and {end}; stopped, and the last "
+                    f"good checkpoint (step {last}) is kept; try a lower --learning-rate"
+                )
+            state.step = end
+            loss_sum, correct, since_eval = loss_sum + chunk_loss, correct + chunk_correct, since_eval + n
+            state.elapsed = base_elapsed + time.monotonic() - started
+            rate = (state.step - start_step) / max(time.monotonic() - started, 1e-9)
+            self.reporter.advance(state.step, self.epoch(state.step), loss_sum / since_eval, correct / since_eval, rate)
+            if state.step % config.eval_every == 0 or state.step == self.total:
+                result = self.evaluate()
+                state.elapsed = base_elapsed + time.monotonic() - started
+                row = {
+                    "step": state.step,
+                    "epoch": round(self.epoch(state.step), 4),
+                    "seconds": round(state.elapsed, 3),
+                    "train_loss": loss_sum / since_eval,
+                    "train_accuracy": correct / since_eval,
+                    "test_loss": result["loss"],
+                    "test_accuracy": result["accuracy"],
+                }
+                state.history.append(row)
+                self.reporter.evaluated(state.step, row["epoch"], result["accuracy"], result["loss"])
+                loss_sum = correct = 0.0
+                since_eval = 0
+                self.save_checkpoint(state)
+                rundir.write_history(self.run / rundir.HISTORY, state.history)
+            elif state.step % config.checkpoint_every == 0 or signals.received is not None:
+                self.save_checkpoint(state)
+            if signals.received is not None and state.step < self.total:
+                code = StopSignals.EXIT_CODES[signals.received]
+                raise Interrupted(
+                    f"interrupted at step {state.step}; checkpoint saved. Resume with: "
+                    f"lstmcli train --resume {self.run}",
+                    code,
+                )
+        return state
+
+    def _checkpoint_step(self) -> int | str:
+        try:
+            with np.load(self.run / rundir.CHECKPOINT, allow_pickle=False) as npz:
+                return int(npz["step"])
+        except (OSError, KeyError, ValueError):
+            return "none yet"
+
+    def finish(self, state: RunState) -> dict[str, Any]:
+        """Save the model and the final metrics; the run is complete once metrics.json exists."""
+        result = self.evaluate()
+        tmp = self.run / f".model.{id(self)}.keras"
+        self.model.save(tmp)
+        with open(tmp, "rb") as handle:
+            import os
+
+            os.fsync(handle.fileno())
+        tmp.replace(self.run / rundir.MODEL)
+        metrics = {
+            "steps": state.step,
+            "epochs": round(self.epoch(state.step), 4),
+            "seconds": round(state.elapsed, 3),
+            "parameters": count(self.spec).total,
+            "keras_parameters": int(self.model.count_params()),
+            "test_loss": result["loss"],
+            "test_accuracy": result["accuracy"],
+            "macro_f1": result["macro_f1"],
+            "best_test_accuracy": max([r["test_accuracy"] for r in state.history] or [result["accuracy"]]),
+            "first_step_at_98": next((int(r["step"]) for r in state.history if r["test_accuracy"] >= 0.98), None),
+            "seconds_to_98": next((r["seconds"] for r in state.history if r["test_accuracy"] >= 0.98), None),
+            "model_spec": self.spec.to_dict(),
+        }
+        rundir.write_json(self.run / rundir.METRICS, metrics)
+        return metrics
+
+
+def train(config: TrainConfig, data: Dataset, run: Path, reporter: Reporter, resume: bool = False) -> dict[str, Any]:
+    """Train (or resume) the run in `run`; return its final metrics. The caller holds the lock."""
+    trainer = Trainer(config, data, run, reporter)
+    state = trainer.load_checkpoint() if resume else RunState()
+    if resume:
+        state.history = [r for r in state.history if r["step"] <= state.step]
+        rundir.write_history(run / rundir.HISTORY, state.history)
+        reporter.message(f"resuming {run} at step {state.step} of {trainer.total}")
+    else:
+        trainer.save_checkpoint(state)
+    signals = StopSignals()
+    try:
+        with signals.installed():
+            state = trainer.fit(state, signals)
+    finally:
+        reporter.stop()
+    return trainer.finish(state)
