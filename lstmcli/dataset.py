@@ -95,10 +95,7 @@ def load(path: str | Path | None = None) -> Dataset:
     source = Path(path).expanduser()
     if not source.exists():
         raise DataError(f"--data {source}: no such file or folder; give an .npz file or a folder of IDX files")
-    if source.is_dir():
-        arrays = read_idx_folder(source)
-    else:
-        arrays = read_npz(source)
+    arrays = read_idx_folder(source) if source.is_dir() else read_npz(source)
     return validate(arrays, str(source))
 
 

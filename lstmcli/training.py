@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class RunState:
 class StopSignals:
     """Turn SIGINT/SIGTERM into a flag the loop checks between chunks, so the checkpoint is clean."""
 
-    EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+    EXIT_CODES: ClassVar[dict[int, int]] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
     def __init__(self) -> None:
         self.received: int | None = None

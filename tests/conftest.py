@@ -1,0 +1,52 @@
+"""Shared fixtures: small real slices of the bundled MNIST and one short real training run.
+
+Everything uses the real TensorFlow/Keras; the slices keep the suite within a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from lstmcli import dataset  # noqa: E402
+
+TRAIN_SLICE = 2000
+TEST_SLICE = 500
+
+
+@pytest.fixture(scope="session")
+def mnist_arrays() -> dict[str, np.ndarray]:
+    with np.load(dataset.bundled_path(), allow_pickle=False) as npz:
+        return {k: npz[k] for k in dataset.KEYS}
+
+
+@pytest.fixture(scope="session")
+def small_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, np.ndarray]) -> Path:
+    """The first 2,000 training and 500 test images of MNIST, as a Keras-layout .npz."""
+    path = tmp_path_factory.mktemp("data") / "small.npz"
+    np.savez(
+        path,
+        x_train=mnist_arrays["x_train"][:TRAIN_SLICE],
+        y_train=mnist_arrays["y_train"][:TRAIN_SLICE],
+        x_test=mnist_arrays["x_test"][:TEST_SLICE],
+        y_test=mnist_arrays["y_test"][:TEST_SLICE],
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Path:
+    """A complete 200-step run on the small slice, shared by the eval and report tests."""
+    from lstmcli.config import from_preset
+    from lstmcli.experiment import run_training
+    from lstmcli.progress import Quiet
+
+    out = tmp_path_factory.mktemp("runs") / "run"
+    config = from_preset("default", steps=200, eval_every=50, data=str(small_npz))
+    run_training(config, out, out.parent, Quiet())
+    return out

@@ -1,0 +1,54 @@
+"""A short real training run: the loss falls, the run directory is complete, the model is standard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lstmcli import rundir
+from lstmcli.config import from_preset
+from lstmcli.training import batch_indices
+
+
+def test_run_directory_is_complete(trained_run: Path) -> None:
+    for name in rundir.RUN_FILES:
+        assert (trained_run / name).is_file(), name
+    config = json.loads((trained_run / rundir.CONFIG).read_text())
+    assert config["steps"] == 200
+    history = rundir.read_history(trained_run / rundir.HISTORY)
+    assert [int(r["step"]) for r in history] == [50, 100, 150, 200]
+
+
+def test_loss_falls_and_accuracy_beats_chance(trained_run: Path) -> None:
+    history = rundir.read_history(trained_run / rundir.HISTORY)
+    assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
+    assert history[-1]["test_loss"] < history[0]["test_loss"]
+    metrics = json.loads((trained_run / rundir.METRICS).read_text())
+    assert metrics["test_accuracy"] > 0.5  # chance is 0.1
+    assert metrics["parameters"] == metrics["keras_parameters"] == 31_960
+
+
+def test_saved_model_is_a_standard_keras_lstm(trained_run: Path) -> None:
+    import keras
+
+    model = keras.saving.load_model(trained_run / rundir.MODEL, compile=False, safe_mode=True)
+    lstm = model.layers[0]
+    assert type(lstm) is keras.layers.LSTM
+    assert lstm.units == 75
+    assert model.count_params() == 31_960
+
+
+def test_shuffled_order_is_a_permutation_per_pass() -> None:
+    config = from_preset("default", batch_size=10, seed=3)
+    idx = batch_indices(config, 100, 0, 10)  # exactly one pass
+    assert sorted(idx.ravel().tolist()) == list(range(100))
+    again = batch_indices(config, 100, 4, 3)  # any step can be recomputed on its own
+    assert np.array_equal(again, idx[4:7])
+
+
+def test_sequential_order_wraps_like_the_article() -> None:
+    config = from_preset("seed", batch_size=40)
+    idx = batch_indices(config, 100, 2, 1)
+    assert idx.ravel().tolist() == list(range(80, 100)) + list(range(0, 20))
