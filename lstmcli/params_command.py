@@ -85,17 +85,20 @@ def render(outcome: Outcome, fmt: str, explain: bool, console: Console) -> None:
             style = "bold" if row[1] in ("subtotal", "") else None
             table.add_row(*row, style=style)
         console.print(table)
-        shapes = Table("layer", "weights as stored (gates fused)", title="tensors", title_justify="left")
+        shapes = Table(title="tensors", title_justify="left")
+        for i, header in enumerate(params_report.SHAPE_HEADERS):
+            shapes.add_column(header, justify="right" if i == 2 else "left")
         for row in params_report.shape_rows(counts):
             shapes.add_row(*row)
         console.print(shapes)
         console.print(params_report.summary_line(counts, outcome.verified, outcome.framework), highlight=False)
-        console.print(params_report.cost_line(counts), highlight=False)
+        console.print(params_report.cost_line(counts), highlight=False, soft_wrap=True)
     if outcome.note:
-        console.print(outcome.note, highlight=False)
+        console.print(outcome.note, highlight=False, soft_wrap=True)
     if explain:
+        # soft_wrap: each line of the blackboard stays one line (the terminal folds it), so formulas copy whole.
         console.print()
-        console.print(params_report.explain(counts), highlight=False, markup=False)
+        console.print(params_report.explain(counts), highlight=False, markup=False, soft_wrap=True, end="")
 
 
 def check(outcome: Outcome) -> None:
