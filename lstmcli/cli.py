@@ -130,40 +130,64 @@ def params(
 @app.command()
 @reports_errors
 def train(
-    cell: Annotated[Cell | None, typer.Option(help="Recurrent cell [default: lstm].", show_default=False)] = None,
-    units: Annotated[int | None, typer.Option(help="Units per layer [default: 75].", show_default=False)] = None,
-    layers: Annotated[int | None, typer.Option(help="Stacked layers [default: 1].", show_default=False)] = None,
-    bidirectional: Annotated[bool, typer.Option("--bidirectional", help="Bidirectional layers.")] = False,
-    no_bias: Annotated[bool, typer.Option("--no-bias", help="Layers without bias.")] = False,
-    reset_after: Annotated[bool, typer.Option(help="GRU convention.")] = True,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size [preset: 50].", show_default=False)] = None,
-    learning_rate: Annotated[
-        float | None, typer.Option(help="Adam learning rate [preset: 1e-3].", show_default=False)
+    cell: Annotated[Cell | None, typer.Option(help="Recurrent cell \\[default: lstm].", show_default=False)] = None,
+    units: Annotated[int | None, typer.Option(help="Units per layer \\[default: 75].", show_default=False)] = None,
+    layers: Annotated[int | None, typer.Option(help="Stacked layers \\[default: 1].", show_default=False)] = None,
+    bidirectional: Annotated[
+        bool | None, typer.Option("--bidirectional/--unidirectional", help="Bidirectional layers.", show_default=False)
     ] = None,
-    schedule: Annotated[str | None, typer.Option(help="constant or cosine [preset].", show_default=False)] = None,
+    bias: Annotated[
+        bool | None,
+        typer.Option("--bias/--no-bias", help="Layers with bias vectors \\[default: bias].", show_default=False),
+    ] = None,
+    reset_after: Annotated[
+        bool | None, typer.Option(help="GRU convention \\[default: reset-after].", show_default=False)
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size \\[preset: 50].", show_default=False)] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Adam learning rate \\[preset: 1e-3].", show_default=False)
+    ] = None,
+    schedule: Annotated[str | None, typer.Option(help="constant or cosine \\[preset].", show_default=False)] = None,
     epochs: Annotated[
-        float | None, typer.Option(help="Length in passes over the training set [default: 10].", show_default=False)
+        float | None, typer.Option(help="Length in passes over the training set \\[default: 10].", show_default=False)
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Length in steps (overrides --epochs).", show_default=False)] = None,
     eval_every: Annotated[
-        int | None, typer.Option(help="Test-set evaluation period in steps [preset].", show_default=False)
+        int | None, typer.Option(help="Test-set evaluation period in steps \\[preset].", show_default=False)
     ] = None,
     checkpoint_every: Annotated[
-        int | None, typer.Option(help="Checkpoint period in steps [default: 1000].", show_default=False)
+        int | None, typer.Option(help="Checkpoint period in steps \\[default: 1000].", show_default=False)
     ] = None,
     order: Annotated[
-        str | None, typer.Option(help="Batch order: shuffle or sequential [preset].", show_default=False)
+        str | None, typer.Option(help="Batch order: shuffle or sequential \\[preset].", show_default=False)
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed [default: 0].", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed \\[default: 0].", show_default=False)] = None,
     data: Annotated[
         str | None,
-        typer.Option(envvar="LSTMCLI_DATA", help="An .npz or IDX folder [default: bundled MNIST].", show_default=False),
+        typer.Option(
+            envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: bundled MNIST].", show_default=False
+        ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Run folder [default: a new one under --runs-dir].", show_default=False)
+        Path | None, typer.Option(help="Run folder \\[default: a new one under --runs-dir].", show_default=False)
     ] = None,
     runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where new runs go.")] = Path("runs"),
-    preset: Annotated[str, typer.Option(help="default, or seed for the article's full schedule.")] = "default",
+    preset: Annotated[
+        str | None,
+        typer.Option(help="default, or seed for the article's full schedule \\[default: default].", show_default=False),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A TOML file of TrainConfig keys (units, batch_size, learning_rate, steps, preset, ...); "
+            "options given here override it; a relative data path is relative to the file.",
+            show_default=False,
+        ),
+    ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option("--tensorboard", help="Write TensorBoard logs (Keras's callback) to RUN/tensorboard.")
+    ] = False,
     resume: Annotated[
         Path | None, typer.Option(help="Continue the run in this folder from its last checkpoint.", show_default=False)
     ] = None,
@@ -173,25 +197,35 @@ def train(
 ) -> None:
     """Train the MNIST experiment (28 steps of 28 pixels, LSTM(75), Dense(10)) and save a run."""
     from lstmcli import config as config_module
+    from lstmcli import config_file as config_file_module
     from lstmcli import experiment, rundir
+    from lstmcli.errors import UsageError
     from lstmcli.progress import make_reporter
     from lstmcli.report import train_summary
 
     config = None
+    if resume is not None and config_file is not None:
+        raise UsageError("--config and --resume cannot be combined: a resumed run keeps the config it started with")
     if resume is None:
-        config = config_module.from_preset(
-            preset, cell=cell.value if cell else None, units=units, layers=layers,
-            bidirectional=bidirectional or None, use_bias=False if no_bias else None,
-            reset_after=None if reset_after else False, batch_size=batch_size, learning_rate=learning_rate,
-            schedule=schedule, epochs=epochs, steps=steps, eval_every=eval_every, checkpoint_every=checkpoint_every,
-            order=order, seed=seed, data=data,
-        )  # fmt: skip
+        settings = config_file_module.load(config_file) if config_file is not None else {}
+        preset_name, overrides = config_file_module.merge(settings, dict(
+            preset=preset, cell=cell.value if cell else None, units=units, layers=layers,
+            bidirectional=bidirectional, use_bias=bias, reset_after=reset_after, batch_size=batch_size,
+            learning_rate=learning_rate, schedule=schedule, epochs=epochs, steps=steps, eval_every=eval_every,
+            checkpoint_every=checkpoint_every, order=order, seed=seed, data=data,
+        ))  # fmt: skip
+        config = config_module.from_preset(preset_name, **overrides)
     console = stderr if json_out else stdout
-    run, metrics = experiment.run_training(config, out, runs_dir, make_reporter(console, quiet), resume, force)
+    run, metrics = experiment.run_training(
+        config, out, runs_dir, make_reporter(console, quiet), resume, force, tensorboard
+    )
     if json_out:
         print(json.dumps({"run": str(run), **metrics}, indent=2))
     elif not quiet:
         stdout.print(train_summary(str(run), metrics, rundir.read_history(run / rundir.HISTORY)))
+        stdout.print(f"learning curves: {run / 'curves.png'}", highlight=False)
+        if tensorboard:
+            stdout.print(f"TensorBoard: tensorboard --logdir {run / 'tensorboard'}", highlight=False)
         stdout.print(f"evaluate with: lstmcli eval {run}", highlight=False)
 
 
@@ -202,7 +236,7 @@ def eval_command(
     data: Annotated[
         str | None,
         typer.Option(
-            envvar="LSTMCLI_DATA", help="An .npz or IDX folder [default: the run's data].", show_default=False
+            envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: the run's data].", show_default=False
         ),
     ] = None,
     format: Annotated[EvalFormat, typer.Option("--format", help="Output format.")] = EvalFormat.table,
@@ -212,9 +246,17 @@ def eval_command(
     unsafe: Annotated[
         bool, typer.Option("--unsafe", help="Allow models that carry code (only for files you trust).")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the confusion-matrix heat map (PNG) here \\[default: RUN/confusion.png for a run directory].",
+            show_default=False,
+        ),
+    ] = None,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
 ) -> None:
     """Evaluate a trained run on the test set: loss, accuracy, per-class figures, confusion matrix."""
-    from lstmcli import experiment
+    from lstmcli import experiment, plots
     from lstmcli.errors import CheckFailed, UsageError
     from lstmcli.report import eval_tables
 
@@ -224,13 +266,76 @@ def eval_command(
     if min_accuracy is not None:
         result["min_accuracy"] = min_accuracy
         result["passed"] = result["accuracy"] >= min_accuracy
+    if plot is None and not no_plot and target.is_dir():
+        plot = target / plots.CONFUSION
+    if plot is not None and not no_plot:
+        try:
+            plots.confusion_heatmap(result["confusion_matrix"], plot)
+        except OSError as exc:
+            raise UsageError(
+                f"--plot {plot}: cannot write it ({exc.strerror}); choose another path or --no-plot"
+            ) from None
+        result["plot"] = str(plot)
     if format is EvalFormat.json:
         print(json.dumps(result, indent=2))
     else:
         for table in eval_tables(result):
             stdout.print(table)
+        if "plot" in result:
+            stdout.print(f"confusion matrix plot: {plot}", highlight=False)
     if min_accuracy is not None and not result["passed"]:
         raise CheckFailed(f"accuracy {result['accuracy']:.4f} is below --min-accuracy {min_accuracy}")
+
+
+class RunsFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class SortKey(str, Enum):
+    run = "run"
+    cell = "cell"
+    units = "units"
+    layers = "layers"
+    batch = "batch"
+    lr = "lr"
+    steps = "steps"
+    accuracy = "accuracy"
+    loss = "loss"
+    seconds = "seconds"
+    status = "status"
+
+
+@app.command()
+@reports_errors
+def runs(
+    folder: Annotated[
+        Path, typer.Argument(envvar="LSTMCLI_RUNS", help="The folder that holds the runs (searched recursively).")
+    ] = Path("runs"),
+    sort: Annotated[
+        SortKey, typer.Option(help="Order rows by this column (accuracy best first, others ascending).")
+    ] = SortKey.run,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
+    format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
+) -> None:
+    """Compare the runs under a folder: config (cell, units, layers, batch, lr) and final metrics."""
+    from rich.measure import Measurement
+
+    from lstmcli import runs_table
+
+    rows = runs_table.collect(folder, sort.value, reverse)
+    if format is RunsFormat.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        stderr.print(f"no runs under {folder}", highlight=False)
+    else:
+        table = runs_table.table(rows, folder)
+        console = stdout
+        if not stdout.is_terminal:  # in a pipe or a log, print the table whole rather than fit it to 80 columns
+            console = Console(
+                width=max(stdout.width, Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum)
+            )
+        console.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:

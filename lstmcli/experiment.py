@@ -7,13 +7,16 @@ changes and before TensorFlow is imported, so a refusal is quick and leaves the 
 from __future__ import annotations
 
 import contextlib
+import shutil
 from pathlib import Path
 from typing import Any
 
-from lstmcli import dataset, rundir
+from lstmcli import dataset, plots, rundir
 from lstmcli.config import TrainConfig
 from lstmcli.errors import UsageError
 from lstmcli.progress import Reporter
+
+TENSORBOARD = "tensorboard"
 
 
 def resolve_out(out: Path | None, runs_root: Path, resume: Path | None, force: bool) -> tuple[Path, bool]:
@@ -39,8 +42,12 @@ def run_training(
     reporter: Reporter,
     resume: Path | None = None,
     force: bool = False,
+    tensorboard: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train a new run (config given) or resume one; return the run folder and its final metrics."""
+    """Train a new run (config given) or resume one; return the run folder and its final metrics.
+
+    The complete run also gets curves.png (learning curves); with `tensorboard`, TensorBoard logs in
+    RUN/tensorboard."""
     if resume is not None:
         resolve_out(None, runs_root, resume, force)
         config = TrainConfig.from_dict(rundir.read_json(resume / rundir.CONFIG))
@@ -54,13 +61,15 @@ def run_training(
             return run, rundir.read_json(run / rundir.METRICS)
         if resume is None:
             if force:
-                for name in rundir.RUN_FILES:
+                for name in (*rundir.RUN_FILES, plots.CURVES, plots.CONFUSION):
                     with contextlib.suppress(FileNotFoundError):
                         (run / name).unlink()
+                shutil.rmtree(run / TENSORBOARD, ignore_errors=True)
             rundir.write_json(run / rundir.CONFIG, config.to_dict())
         from lstmcli.training import train
 
-        metrics = train(config, data, run, reporter, resume=resume is not None)
+        metrics = train(config, data, run, reporter, resume is not None, run / TENSORBOARD if tensorboard else None)
+        plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / plots.CURVES, title=run.name)
     return run, metrics
 
 

@@ -18,7 +18,7 @@ import json
 import math
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -191,7 +191,9 @@ class Trainer:
     def epoch(self, step: int) -> float:
         return step * self.config.batch_size / len(self.data.y_train)
 
-    def fit(self, state: RunState, signals: StopSignals) -> RunState:
+    def fit(
+        self, state: RunState, signals: StopSignals, on_eval: Callable[[dict[str, Any]], None] | None = None
+    ) -> RunState:
         tf, config = self.tf, self.config
         idx_buffer = np.zeros((CHUNK, config.batch_size), dtype=np.int32)
         loss_sum = correct = 0.0
@@ -229,6 +231,8 @@ class Trainer:
                     "test_accuracy": result["accuracy"],
                 }
                 state.history.append(row)
+                if on_eval is not None:
+                    on_eval(row)
                 self.reporter.evaluated(state.step, row["epoch"], result["accuracy"], result["loss"])
                 loss_sum = correct = 0.0
                 since_eval = 0
@@ -280,8 +284,45 @@ class Trainer:
         return metrics
 
 
-def train(config: TrainConfig, data: Dataset, run: Path, reporter: Reporter, resume: bool = False) -> dict[str, Any]:
-    """Train (or resume) the run in `run`; return its final metrics. The caller holds the lock."""
+class TensorBoardLog:
+    """Keras's own TensorBoard callback, driven from this loop: one point per evaluation, at its step.
+
+    The callback expects a compiled model: it reads the learning rate from `model.optimizer`. The
+    optimiser is attached only while the log is open, so model.keras stays the same without --tensorboard.
+    """
+
+    def __init__(self, trainer: Trainer, log_dir: Path) -> None:
+        self.model, self.optimizer = trainer.model, trainer.optimizer
+        self.callback = trainer.keras.callbacks.TensorBoard(log_dir=str(log_dir))
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[TensorBoardLog]:
+        self.model.optimizer = self.optimizer
+        try:
+            self.callback.set_model(self.model)
+            self.callback.on_train_begin()
+            yield self
+        finally:
+            self.callback.on_train_end()
+            del self.model.optimizer
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        logs = {"loss": row["train_loss"], "accuracy": row["train_accuracy"]}
+        logs.update(val_loss=row["test_loss"], val_accuracy=row["test_accuracy"])
+        self.callback.on_epoch_end(int(row["step"]), logs)
+
+
+def train(
+    config: TrainConfig,
+    data: Dataset,
+    run: Path,
+    reporter: Reporter,
+    resume: bool = False,
+    tensorboard: Path | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the run in `run`; return its final metrics. The caller holds the lock.
+
+    With `tensorboard`, Keras's TensorBoard callback logs every evaluation there."""
     trainer = Trainer(config, data, run, reporter)
     state = trainer.load_checkpoint() if resume else RunState()
     if resume:
@@ -292,8 +333,9 @@ def train(config: TrainConfig, data: Dataset, run: Path, reporter: Reporter, res
         trainer.save_checkpoint(state)
     signals = StopSignals()
     try:
-        with signals.installed():
-            state = trainer.fit(state, signals)
+        with signals.installed(), contextlib.ExitStack() as stack:
+            on_eval = stack.enter_context(TensorBoardLog(trainer, tensorboard).open()) if tensorboard else None
+            state = trainer.fit(state, signals, on_eval)
     finally:
         reporter.stop()
     return trainer.finish(state)

@@ -1,0 +1,99 @@
+"""PNG pictures of a run: learning curves (written by `train`) and the confusion matrix (written by `eval`).
+
+matplotlib is imported inside the functions, so commands that draw nothing never pay for it, and only its
+object-oriented API is used (a `Figure` on an Agg canvas, no pyplot): no GUI backend, no global figure
+state, the same pixels with or without a display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lstmcli import rundir
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+CURVES = "curves.png"
+CONFUSION = "confusion.png"
+DPI = 100
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    """Write the PNG atomically, like every other file of a run."""
+    rundir.atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=DPI))
+    return path
+
+
+def learning_curves(history: Sequence[dict[str, float]], path: Path, title: str = "") -> Path:
+    """Loss and accuracy, train and test, against steps: one panel each, from the rows of history.csv.
+
+    The train figures are averages over the steps since the previous evaluation; the test figures are
+    measured at the step itself.
+    """
+    if not history:
+        raise ValueError("no evaluations recorded; nothing to plot")
+    steps = [row["step"] for row in history]
+    figure = _figure(10, 4)
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    marker = "o" if len(steps) <= 30 else None
+    for axes, key, label in ((loss_axes, "loss", "cross-entropy loss"), (accuracy_axes, "accuracy", "accuracy")):
+        axes.plot(steps, [row[f"train_{key}"] for row in history], marker=marker, label="train (mean since last eval)")
+        axes.plot(steps, [row[f"test_{key}"] for row in history], marker=marker, label="test")
+        axes.set_xlabel("step")
+        axes.set_ylabel(label)
+        axes.grid(True, alpha=0.3)
+        axes.legend()
+    last = history[-1]
+    accuracy_axes.set_title(f"final test accuracy {last['test_accuracy']:.4f}", fontsize="medium")
+    loss_axes.set_title(f"final test loss {last['test_loss']:.4f}", fontsize="medium")
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
+def confusion_heatmap(matrix: Sequence[Sequence[int]], path: Path, title: str = "") -> Path:
+    """The confusion matrix as a heat map: rows true classes, columns predicted, each cell its count.
+
+    Colours are the share of the row (the recall of the true class), so errors in rare and common
+    classes are equally visible; the numbers are the raw counts.
+    """
+    import numpy as np
+
+    counts = np.asarray(matrix, dtype=np.int64)
+    classes = counts.shape[0]
+    if counts.ndim != 2 or counts.shape[1] != classes or classes == 0:
+        raise ValueError(f"a confusion matrix must be square and non-empty, got shape {counts.shape}")
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    size = max(5.0, 0.55 * classes + 1.5)
+    figure = _figure(size + 1.0, size)
+    axes = figure.subplots()
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    figure.colorbar(image, ax=axes, label="share of the true class")
+    ticks = list(range(classes))
+    axes.set_xticks(ticks)
+    axes.set_yticks(ticks)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    if classes <= 30:
+        for row in range(classes):
+            for column in range(classes):
+                if counts[row, column]:
+                    colour = "white" if shares[row, column] > 0.5 else "black"
+                    axes.text(column, row, str(counts[row, column]), ha="center", va="center", color=colour,
+                              fontsize="small")  # fmt: skip
+    accuracy = np.trace(counts) / max(int(counts.sum()), 1)
+    axes.set_title(title or f"confusion matrix, accuracy {accuracy:.4f} ({int(counts.sum()):,} images)")
+    return _save(figure, path)
