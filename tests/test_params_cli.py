@@ -1,0 +1,281 @@
+"""`lstmcli params` as a user runs it: Typer's CliRunner in-process, and the installed entry point in subprocesses.
+
+Verification builds the real Keras model (and real torch modules where torch is installed); nothing is mocked.
+Subprocesses are kept few: each one that verifies imports TensorFlow (~3 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lstmcli import params_command
+from lstmcli.arithmetic import count
+from lstmcli.cli import app, main
+from lstmcli.errors import CheckFailed
+from lstmcli.spec import ModelSpec
+
+runner = CliRunner()
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"}
+HEAVY = ("tensorflow", "keras", "torch")
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["params", *args], catch_exceptions=False)
+
+
+def run_json(*args: str) -> dict:
+    result = invoke(*args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# --- in-process, through Typer's CliRunner ----------------------------------------------------------------
+
+
+def test_json_verified_against_keras() -> None:
+    data = run_json("--units", "75", "--input", "28")
+    assert data["total"] == 31_960  # the article's model.count_params()
+    assert data["keras"] == 31_960
+    assert data["match"] is True
+    assert data["torch"] is None
+    assert data["recurrent_total"] == 31_200
+    assert data["layers"][0]["shapes"] == {"kernel": [28, 300], "recurrent_kernel": [75, 300], "bias": [300]}
+    assert data["head"]["total"] == 760
+    assert data["macs"] == sum(layer["macs"] for layer in data["layers"]) + data["head"]["macs"]
+    assert data["memory_bytes"] == {"float32": 4 * 31_960, "bfloat16": 2 * 31_960}
+
+
+def test_json_verified_for_a_bidirectional_stacked_gru() -> None:
+    """The Keras number comes from building the model; the closed form must agree with it."""
+    from lstmcli.factory import build_model
+
+    args = ["--cell", "gru", "--bidirectional", "--no-reset-after", "--layers", "2", "--units", "9", "--input", "4"]
+    data = run_json(*args)
+    spec = ModelSpec(cell="gru", units=9, input_size=4, layers=2, bidirectional=True, reset_after=False)
+    assert data["keras"] == build_model(spec).count_params()
+    assert data["total"] == data["keras"]
+    assert data["match"] is True
+    assert [(layer["layer"], layer["direction"]) for layer in data["layers"]] == [
+        (0, "forward"),
+        (0, "backward"),
+        (1, "forward"),
+        (1, "backward"),
+    ]
+    assert data["layers"][2]["input_size"] == 18
+
+
+def test_no_verify_reports_null_verification() -> None:
+    data = run_json("--units", "75", "--input", "28", "--no-verify")
+    assert data["total"] == 31_960
+    assert data["keras"] is None
+    assert data["torch"] is None
+    assert data["match"] is None
+
+
+def test_table_shows_gates_total_and_verdict() -> None:
+    result = invoke("--units", "75", "--input", "28")
+    assert result.exit_code == 0
+    out = result.stdout
+    for text in ("forget", "candidate", "31,200", "31,960", "kernel (28, 300)", "count_params() 31,960: match"):
+        assert text in out, text
+    assert "mult-adds" in out
+
+
+def test_markdown_format() -> None:
+    result = invoke("--units", "75", "--input", "28", "--format", "markdown")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "| layer | gate | kernel | recurrent kernel | bias | params |"
+    assert lines[1] == "|---|---|---|---|---|---|"
+    assert "| LSTM 1 | forget | 2,100 | 5,625 | 75 | 7,800 |" in lines
+    assert "| total |  |  |  |  | 31,960 |" in lines
+    assert "| LSTM 1 | kernel (28, 300), recurrent_kernel (75, 300), bias (300,) | 865,200 |" in lines
+    assert any(line.startswith("closed form 31,960") and line.endswith("match") for line in lines)
+    # Every table row has as many cells as its header.
+    for line in lines:
+        if line.startswith("| layer | weights"):
+            assert line.count("|") == 4
+
+
+def test_explain_substitutes_the_users_numbers() -> None:
+    result = invoke("--units", "75", "--input", "28", "--explain", "--no-verify")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "An LSTM layer has 4 gate blocks (input, forget, candidate, output)." in out
+    assert "kernel m x n = 28 x 75 = 2,100" in out
+    assert "recurrent n x n = 75 x 75 = 5,625" in out
+    assert "4 * (75 * 103 + 75) = 31,200" in out
+    assert "Dense head: 75 x 10 weights + 10 biases = 760" in out
+    assert "Total: 31,200 + 760 = 31,960 parameters" in out
+    assert "4 * 75 * (28 + 75) = 30,900 per step x 28 steps = 865,200" in out
+    assert "bias_ih_l0" in out and "bias_hh_l0" in out
+    assert "Keras 31,960, PyTorch 32,260" in out
+    # The blackboard is not folded at the console width: each formula stays on one line.
+    assert any(
+        line.startswith("  4 blocks: 4 x 7,800 = 31,200   i.e.") and line.endswith("= 31,200")
+        for line in out.splitlines()
+    )
+
+
+def test_explain_with_other_numbers_and_cells() -> None:
+    out = invoke("--units", "13", "--input", "5", "--explain", "--no-verify", "--classes", "0").stdout
+    assert "4 * (13 * 18 + 13) = 988" in out
+    assert "Dense head" not in out
+    gru = invoke("--cell", "gru", "--units", "6", "--input", "2", "--explain", "--no-verify").stdout
+    assert "3 * (6 * 8 + 12) = 180" in gru
+    assert "reset_after=True" in gru and "(2, 18)" in gru
+    assert "counts agree" in gru
+    bi = invoke("--bidirectional", "--layers", "2", "--units", "4", "--input", "3", "--explain", "--no-verify").stdout
+    assert "LSTM 2 forward: input m = 8 (the previous layer's output, both directions concatenated)" in bi
+    assert "Bidirectional:" in bi and "2n = 8" in bi
+    assert "x 4 (layers x directions)" in bi
+
+
+def test_explain_in_json() -> None:
+    data = run_json("--explain", "--no-verify", "--units", "3", "--input", "2")
+    assert "4 * (3 * 5 + 3) = 72" in data["explanation"]
+
+
+def test_pytorch_convention_verified_against_torch() -> None:
+    pytest.importorskip("torch")
+    data = run_json("--units", "75", "--input", "28", "--convention", "pytorch")
+    assert data["convention"] == "pytorch"
+    assert data["total"] == count(ModelSpec(units=75, input_size=28), "pytorch").total
+    assert data["torch"] == data["total"]
+    assert data["keras"] is None
+    assert data["match"] is True
+    assert data["layers"][0]["shapes"]["bias_hh_l0"] == [300]
+
+
+def test_pytorch_convention_without_torch_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A None entry in sys.modules makes `import torch` raise ImportError, as on a machine without torch."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    data = run_json("--convention", "pytorch")
+    assert data["torch"] is None
+    assert data["match"] is None
+    assert "not installed" in data["note"]
+    table = invoke("--convention", "pytorch")
+    assert table.exit_code == 0
+    assert "PyTorch is not installed" in table.stdout
+    assert "not verified" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--units", "0"], "--units must be at least 1, got 0"),
+        (["--units", "-3"], "--units must be at least 1, got -3"),
+        (["--units", "abc"], "'--units'"),
+        (["--input", "0", "--no-verify"], "--input must be at least 1"),
+        (["--layers", "0"], "--layers must be at least 1"),
+        (["--classes", "-1"], "--classes must be at least 0"),
+        (["--units", str(10**8)], "for its weights alone"),
+        (["--units", str(10**10), "--no-verify"], "absurd"),
+    ],
+)
+def test_bad_values_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    """Through main(), the console-script entry: one line on stderr, nothing on stdout, no traceback."""
+    code = main(["params", *args])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("lstmcli: error:")
+    assert message in lines[0]
+    assert "Traceback" not in captured.err
+
+
+def test_huge_sizes_still_count_without_verify() -> None:
+    data = run_json("--units", str(10**8), "--no-verify")
+    n, m = 10**8, 28
+    assert data["recurrent_total"] == 4 * (n * (n + m) + n)
+    assert data["match"] is None
+
+
+def fabricated(delta: int) -> params_command.Outcome:
+    counts = count(ModelSpec(units=5, input_size=3))
+    return params_command.Outcome(counts, counts.total + delta, None)
+
+
+def test_check_passes_on_match_and_unverified() -> None:
+    params_command.check(fabricated(0))
+    counts = count(ModelSpec(units=5, input_size=3))
+    params_command.check(params_command.Outcome(counts, None, None))
+
+
+def test_check_fails_on_mismatch() -> None:
+    with pytest.raises(CheckFailed) as info:
+        params_command.check(fabricated(1))
+    assert info.value.exit_code == 1
+    assert "Keras counts" in str(info.value)
+
+
+def test_mismatch_exits_1_through_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's own wiring: a mismatching outcome is printed, then the exit code is 1 with one error line."""
+    monkeypatch.setattr(params_command, "run", lambda spec, convention, verify: fabricated(7))
+    result = invoke("--units", "5", "--input", "3", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["match"] is False
+    assert data["keras"] == data["total"] + 7
+    assert result.stderr.strip().count("\n") == 0
+    assert "lstmcli: error: closed form" in result.stderr
+
+
+# --- the installed entry point, in subprocesses -----------------------------------------------------------
+
+
+def entry_point() -> str:
+    script = Path(sys.executable).with_name("lstmcli")
+    if not script.exists():
+        pytest.skip("the lstmcli console script is not installed next to this Python")
+    return str(script)
+
+
+def test_entry_point_verifies_against_keras() -> None:
+    done = subprocess.run(
+        [entry_point(), "params", "--units", "75", "--input", "28", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert (data["total"], data["keras"], data["match"]) == (31_960, 31_960, True)
+
+
+def test_no_verify_does_not_import_tensorflow() -> None:
+    """`python -X importtime` lists every module the process imported, on stderr."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "lstmcli", "params", "--no-verify", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["keras"] is None
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "lstmcli.arithmetic" in imported  # the listing is real
+    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
+    assert heavy == []
+
+
+def test_entry_point_bad_value_is_one_line() -> None:
+    done = subprocess.run(
+        [entry_point(), "params", "--units", "abc"], capture_output=True, text=True, env=ENV, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("lstmcli: error:")
+    assert "Traceback" not in done.stderr
