@@ -26,15 +26,17 @@ SEED_PRESET: dict[str, Any] = {
     "order": "sequential",
 }
 
-# The default run: the article's model and optimiser, trained for a few minutes of CPU time. See
-# docs/experiment.md for the measurements behind these numbers (time to 98% and final accuracy).
+# The default run: the article's model, Adam and batch 50, with a cosine-decayed learning rate that
+# starts at 2e-3, for 8 shuffled epochs evaluated once per epoch. Measured (docs/experiment.md): the
+# article's constant 1e-3 hovers around 98.0-98.4% after 10 epochs, while this schedule passes 98% by
+# the third epoch and ends near 98.7%, in well under a minute on 2 cores.
 DEFAULT_PRESET: dict[str, Any] = {
     "batch_size": 50,
-    "learning_rate": 1e-3,
-    "schedule": "constant",
+    "learning_rate": 2e-3,
+    "schedule": "cosine",
     "steps": None,
-    "epochs": 10.0,
-    "eval_every": 1200,
+    "epochs": 8.0,
+    "eval_every": None,
     "order": "shuffle",
 }
 
@@ -52,11 +54,11 @@ class TrainConfig:
     use_bias: bool = True
     reset_after: bool = True
     batch_size: int = 50
-    learning_rate: float = 1e-3
-    schedule: str = "constant"
+    learning_rate: float = 2e-3
+    schedule: str = "cosine"
     steps: int | None = None
-    epochs: float | None = 10.0
-    eval_every: int = 1200
+    epochs: float | None = 8.0
+    eval_every: int | None = None
     checkpoint_every: int = 1000
     order: str = "shuffle"
     seed: int = 0
@@ -69,7 +71,8 @@ class TrainConfig:
         check_positive("--units", self.units)
         check_positive("--layers", self.layers)
         check_positive("--batch-size", self.batch_size)
-        check_positive("--eval-every", self.eval_every)
+        if self.eval_every is not None:
+            check_positive("--eval-every", self.eval_every)
         check_positive("--checkpoint-every", self.checkpoint_every)
         if self.steps is not None:
             check_positive("--steps", self.steps)
@@ -94,6 +97,10 @@ class TrainConfig:
         if self.steps is not None:
             return self.steps
         return max(1, math.ceil((self.epochs or 1.0) * train_size / self.batch_size))
+
+    def eval_period(self, train_size: int) -> int:
+        """Steps between test-set evaluations: --eval-every, or one epoch when it is not set."""
+        return self.eval_every or max(1, math.ceil(train_size / self.batch_size))
 
     def model_spec(self, timesteps: int, features: int, classes: int) -> ModelSpec:
         """The network for data of this shape. Unrolling makes the 28-step loop one XLA graph

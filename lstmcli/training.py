@@ -57,10 +57,10 @@ def batch_indices(config: TrainConfig, train_size: int, start: int, steps: int) 
     return out.reshape(steps, config.batch_size).astype(np.int32)
 
 
-def next_boundary(step: int, total: int, config: TrainConfig) -> int:
+def next_boundary(step: int, total: int, eval_every: int, checkpoint_every: int) -> int:
     """The next step at which the loop returns to Python: chunk end, evaluation, checkpoint or end."""
     candidates = [total]
-    for period in (CHUNK, config.eval_every, config.checkpoint_every):
+    for period in (CHUNK, eval_every, checkpoint_every):
         candidates.append((step // period + 1) * period)
     return min(candidates)
 
@@ -105,6 +105,7 @@ class Trainer:
 
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
         self.total = config.total_steps(len(data.y_train))
+        self.eval_every = config.eval_period(len(data.y_train))
         self.spec: ModelSpec = config.model_spec(data.timesteps, data.features, data.classes)
         self.tf = runtime.tensorflow(seed=config.seed, deterministic=True)
         import keras
@@ -202,7 +203,7 @@ class Trainer:
         started, start_step = time.monotonic(), state.step
         base_elapsed = state.elapsed
         while state.step < self.total:
-            end = next_boundary(state.step, self.total, config)
+            end = next_boundary(state.step, self.total, self.eval_every, config.checkpoint_every)
             n = end - state.step
             idx_buffer[:n] = batch_indices(config, len(self.data.y_train), state.step, n)
             chunk_loss, chunk_correct = self._chunk(self._x, self._y, tf.constant(idx_buffer), tf.constant(n))
@@ -218,7 +219,7 @@ class Trainer:
             state.elapsed = base_elapsed + time.monotonic() - started
             rate = (state.step - start_step) / max(time.monotonic() - started, 1e-9)
             self.reporter.advance(state.step, self.epoch(state.step), loss_sum / since_eval, correct / since_eval, rate)
-            if state.step % config.eval_every == 0 or state.step == self.total:
+            if state.step % self.eval_every == 0 or state.step == self.total:
                 result = self.evaluate()
                 state.elapsed = base_elapsed + time.monotonic() - started
                 row = {
