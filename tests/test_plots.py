@@ -1,0 +1,66 @@
+"""The PNGs a run gets: learning curves from `train`, the confusion-matrix heat map from `eval`.
+
+Each picture is opened as an image and checked for its size and for not being blank.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lstmcli import plots
+from lstmcli.cli import main
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGB"), dtype=np.float64)
+
+
+def assert_picture(path: Path, width: int, height: int) -> None:
+    rgb = pixels(path)
+    assert rgb.shape == (height, width, 3)
+    assert rgb.std() > 20, "the image is (nearly) one flat colour"
+    colours = np.unique(rgb.reshape(-1, 3).astype(np.uint8), axis=0)
+    assert len(colours) > 50, "too few colours for axes, text and data"
+
+
+def test_training_leaves_learning_curves(trained_run: Path) -> None:
+    assert_picture(trained_run / plots.CURVES, 1000, 400)
+    rgb = pixels(trained_run / plots.CURVES)
+    # matplotlib's default first two line colours: train (blue) and test (orange) are both drawn
+    blue, orange = np.array([31, 119, 180]), np.array([255, 127, 14])
+    for colour in (blue, orange):
+        assert (np.abs(rgb - colour).sum(axis=2) < 30).sum() > 200
+
+
+def test_eval_of_a_run_directory_writes_the_heat_map(trained_run: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)  # leave the shared run as it is
+    (run / plots.CONFUSION).unlink(missing_ok=True)
+    assert main(["eval", str(run), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["plot"] == str(run / plots.CONFUSION)
+    assert_picture(run / plots.CONFUSION, 800, 700)
+
+
+def test_heat_map_colours_follow_the_matrix(tmp_path: Path) -> None:
+    perfect = np.diag([50] * 3).tolist()
+    confused = [[0, 50, 0], [0, 0, 50], [50, 0, 0]]
+    images = [pixels(plots.confusion_heatmap(m, tmp_path / f"{i}.png")) for i, m in enumerate((perfect, confused))]
+    assert images[0].shape == images[1].shape == (500, 600, 3)
+    assert not np.array_equal(images[0], images[1])
+
+
+def test_plots_refuse_what_they_cannot_draw(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plots.learning_curves([], tmp_path / "c.png")
+    with pytest.raises(ValueError, match="square"):
+        plots.confusion_heatmap([[1, 2, 3], [4, 5, 6]], tmp_path / "m.png")
+    assert list(tmp_path.iterdir()) == []
