@@ -12,6 +12,11 @@ Per gate block of a layer with input width m and n units:
 * bias: n, or 2n where two bias vectors are kept (Keras GRU with reset_after, every PyTorch cell)
 
 so an LSTM layer (4 blocks) has 4 * (n * (n + m) + n) parameters in Keras.
+
+Mult-adds (`macs`) count the matrix products only, for one sample: per step and direction x_t times the
+fused kernel and h_(t-1) times the fused recurrent kernel, g * n * (m + n), times the timesteps; the head
+once. Bias additions, activations and elementwise gate products are not counted (docs/lstm.md says why,
+and how this differs from torchinfo, which counts every parameter, biases included, once per step).
 """
 
 from __future__ import annotations

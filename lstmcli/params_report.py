@@ -339,7 +339,7 @@ def convention_note(counts: ParamCount) -> str:
 
 
 def cost_line(counts: ParamCount) -> str:
-    """Compute and memory per sample, as torchinfo reports them: mult-adds of one forward pass, weight bytes."""
+    """Compute and memory: mult-adds of the matrix products of one sample's forward pass, and weight bytes."""
     return (
         f"one forward pass of one sample over {counts.spec.timesteps} steps: {counts.macs:,} mult-adds "
         f"({counts.flops:,} FLOPs, matrix products only); weights {human_bytes(counts.weight_bytes('float32'))} "
