@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import zipfile
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,10 @@ MNIST_SHA256 = {
     "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
     "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
 }
+
+# First bytes of the two formats np.load reads without pickle: a zip archive (.npz) and a single .npy array.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+NPY_MAGIC = b"\x93NUMPY"
 
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -103,9 +108,16 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read the four Keras-layout arrays from an .npz, refusing pickled objects."""
     what = f"--data {path}"
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if magic.startswith(NPY_MAGIC):
+            raise DataError(f"{what}: is a single .npy array, not an .npz with {', '.join(KEYS)}")
+        if not magic.startswith(ZIP_MAGIC):
+            raise DataError(
+                f"{what}: not an .npz file (it does not start like a zip archive); "
+                f"give an .npz with {', '.join(KEYS)} or a folder of IDX files"
+            )
         with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise DataError(f"{what}: is a single .npy array, not an .npz with {', '.join(KEYS)}")
             missing = [k for k in KEYS if k not in npz.files]
             if missing:
                 raise DataError(
@@ -119,14 +131,20 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{what}: permission denied; make the file readable") from None
     except IsADirectoryError:
         raise DataError(f"{what}: is a folder without IDX files") from None
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
-        raise DataError(f"{what}: not a readable .npz (truncated or corrupt zip: {exc})") from None
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error) as exc:
+        raise DataError(
+            f"{what}: not a readable .npz (truncated or corrupt zip: {_first_line(exc)}); check or re-create the file"
+        ) from None
     except ValueError as exc:
         if "pickle" in str(exc):
-            raise DataError(f"{what}: holds Python objects (pickles), which lstmcli never loads") from None
-        raise DataError(f"{what}: not a readable .npz ({exc})") from None
+            raise DataError(
+                f"{what}: holds Python objects (pickles), which lstmcli never loads; save plain numeric arrays"
+            ) from None
+        raise DataError(f"{what}: not a readable .npz ({_first_line(exc)}); check the file or re-create it") from None
     except (OSError, KeyError, TypeError, RuntimeError, MemoryError, NotImplementedError) as exc:
-        raise DataError(f"{what}: not a readable .npz ({type(exc).__name__}: {exc})") from None
+        raise DataError(
+            f"{what}: not a readable .npz ({type(exc).__name__}: {_first_line(exc)}); check the file or re-create it"
+        ) from None
 
 
 def find_idx(folder: Path, stem: str) -> Path:
@@ -151,8 +169,8 @@ def read_idx(path: Path) -> np.ndarray:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except PermissionError:
         raise DataError(f"{what}: permission denied; make the file readable") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{what}: cannot be read or unzipped ({exc})") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{what}: cannot be read or unzipped ({_first_line(exc)}); check the file") from None
     if len(raw) < 4:
         raise DataError(f"{what}: too short to be an IDX file ({len(raw)} bytes)")
     zero, dtype_code, ndim = raw[0] | raw[1], raw[2], raw[3]
@@ -188,8 +206,8 @@ def validate(arrays: dict[str, np.ndarray], source: str) -> Dataset:
             f"{source}: train images are {x_train.shape[1]}x{x_train.shape[2]} but test images are "
             f"{x_test.shape[1]}x{x_test.shape[2]}; both splits need the same image size"
         )
-    if x_train.dtype != x_test.dtype:
-        x_train, x_test = x_train.astype(np.float32) / 255.0, x_test.astype(np.float32) / 255.0
+    if x_train.dtype != x_test.dtype:  # one split uint8, the other float already in 0..1: scale the uint8 one
+        x_train, x_test = (x if x.dtype == np.float32 else x.astype(np.float32) / 255.0 for x in (x_train, x_test))
     classes = int(y_train.max()) + 1
     if classes < 2:
         raise DataError(f"{source}: y_train holds a single class; a classifier needs at least two")
@@ -204,6 +222,8 @@ def validate(arrays: dict[str, np.ndarray], source: str) -> Dataset:
 
 
 def _images(x: np.ndarray, key: str, source: str) -> np.ndarray:
+    if x.ndim == 4 and x.shape[3] == 1:  # (count, height, width, 1): one grey channel, as Keras examples store it
+        x = x[..., 0]
     if x.ndim != 3:
         raise DataError(
             f"{source}: {key} has shape {x.shape}; images must be (count, height, width), "
@@ -246,3 +266,9 @@ def _labels(y: np.ndarray, key: str, source: str) -> np.ndarray:
     if y.max() >= MAX_CLASSES:
         raise DataError(f"{source}: {key} has label {y.max():g}; labels out of range (at most {MAX_CLASSES - 1})")
     return y.astype(np.int32)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's text on one line, short enough for an error message."""
+    text = " ".join(str(exc).split())
+    return text[:200] or type(exc).__name__
