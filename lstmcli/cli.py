@@ -310,7 +310,10 @@ class SortKey(str, Enum):
 @reports_errors
 def runs(
     folder: Annotated[
-        Path, typer.Argument(envvar="LSTMCLI_RUNS", help="The folder that holds the runs (searched recursively).")
+        Path,
+        typer.Argument(
+            envvar="LSTMCLI_RUNS", metavar="DIR", help="The folder that holds the runs (searched recursively)."
+        ),
     ] = Path("runs"),
     sort: Annotated[
         SortKey, typer.Option(help="Order rows by this column (accuracy best first, others ascending).")
