@@ -63,6 +63,13 @@ def load_model(path: Path, unsafe: bool = False) -> keras.Model:
     import keras
 
     try:
+        with open(path, "rb") as handle:
+            is_zip = handle.read(4) == b"PK\x03\x04"
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
+    if not is_zip:
+        raise DataError(f"{path}: not a .keras model (a .keras file is a zip archive; this one is not); check the file")
+    try:
         model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except ValueError as exc:
         text = str(exc)

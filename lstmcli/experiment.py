@@ -13,7 +13,7 @@ from typing import Any
 
 from lstmcli import dataset, plots, rundir
 from lstmcli.config import TrainConfig
-from lstmcli.errors import UsageError
+from lstmcli.errors import DataError, LstmcliError, UsageError
 from lstmcli.progress import Reporter
 
 TENSORBOARD = "tensorboard"
@@ -35,6 +35,16 @@ def resolve_out(out: Path | None, runs_root: Path, resume: Path | None, force: b
     return rundir.prepare_out_dir(out), True
 
 
+def read_run_config(run: Path) -> TrainConfig:
+    """The configuration a run was started with (config.json), refused cleanly if it was damaged."""
+    path = run / rundir.CONFIG
+    data = rundir.read_json(path)
+    try:
+        return TrainConfig.from_dict(data)
+    except (LstmcliError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: not a valid lstmcli configuration ({exc}); start a new run instead") from None
+
+
 def run_training(
     config: TrainConfig | None,
     out: Path | None,
@@ -50,14 +60,23 @@ def run_training(
     RUN/tensorboard."""
     if resume is not None:
         resolve_out(None, runs_root, resume, force)
-        config = TrainConfig.from_dict(rundir.read_json(resume / rundir.CONFIG))
+        config = read_run_config(resume)
     assert config is not None
+    if config.data is not None and resume is None:  # the run must find its data again on --resume from anywhere
+        config = config.with_overrides(data=str(Path(config.data).expanduser().absolute()))
     data = dataset.load(config.data)
-    config.total_steps(len(data.y_train))  # refuses a batch larger than the training set, before any write
+    # Everything that can refuse the run is checked before the first write: batch size against the data,
+    # the network's sizes (--layers) and whether its weights fit in memory.
+    config.total_steps(len(data.y_train))
+    from lstmcli.factory import check_buildable
+
+    check_buildable(config.model_spec(data.timesteps, data.features, data.classes), "use smaller --units or --layers")
     run, _ = resolve_out(out, runs_root, resume, force)
     with rundir.locked(run):
         if resume is not None and (run / rundir.METRICS).exists():
             reporter.message(f"{run} is already complete; nothing to resume")
+            if not (run / plots.CURVES).exists():  # killed after metrics.json, before the plot
+                plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / plots.CURVES, title=run.name)
             return run, rundir.read_json(run / rundir.METRICS)
         if resume is None:
             if force:

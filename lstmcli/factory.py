@@ -30,7 +30,9 @@ def physical_memory() -> int:
         return 4 * 2**30
 
 
-def check_buildable(spec: ModelSpec) -> None:
+def check_buildable(
+    spec: ModelSpec, advice: str = "use smaller sizes, or --no-verify for the closed form only"
+) -> None:
     """Refuse, with the reason, a model whose weights alone would not fit in memory."""
     need = count(spec).weight_bytes("float32")
     limit = int(physical_memory() * MEMORY_FRACTION)
@@ -38,7 +40,7 @@ def check_buildable(spec: ModelSpec) -> None:
         raise UsageError(
             f"a model with {count(spec).total:,} parameters needs {need / 2**30:,.1f} GiB for its weights "
             f"alone, more than this machine can build and train ({limit / 2**30:,.1f} GiB allowed); "
-            "use smaller sizes, or --no-verify for the closed form only"
+            f"{advice}"
         )
 
 

@@ -129,6 +129,18 @@ def holds_run(path: Path) -> bool:
     return any((path / name).exists() for name in RUN_FILES)
 
 
+# Names of the temporary files a writer of the run creates (atomic_write, the model save, the write probe).
+TEMPORARY_PATTERNS = (".*.tmp", ".model.*.keras", ".write-test-*")
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete what a process killed in mid-write left behind. Only safe while holding the run's lock."""
+    for pattern in TEMPORARY_PATTERNS:
+        for stale in path.glob(pattern):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on the run so that two processes never write it at once.
@@ -153,6 +165,7 @@ def locked(path: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
+        remove_stale_temporaries(path)
         yield
     finally:
         handle.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shlex
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -72,6 +73,11 @@ class RunState:
     step: int = 0
     elapsed: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    # Sums of the training loss and accuracy since the last evaluation, so that the history row after a
+    # resume averages the same steps as the uninterrupted run's row.
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    since_eval: int = 0
 
 
 class StopSignals:
@@ -152,13 +158,20 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------------
 
     def save_checkpoint(self, state: RunState) -> None:
+        """Write checkpoint.npz atomically; refuse (CheckFailed) to replace a good one with non-finite weights."""
         arrays: dict[str, Any] = {
             "step": np.array(state.step),
             "elapsed": np.array(state.elapsed),
             "history": np.array(json.dumps(state.history)),
+            "train_sums": np.array([state.loss_sum, state.correct, state.since_eval], dtype=np.float64),
         }
         arrays.update({f"model_{i}": v.numpy() for i, v in enumerate(self.model.weights)})
         arrays.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)})
+        if not self._weights_finite():
+            raise CheckFailed(
+                f"the weights became NaN or infinite by step {state.step}; stopped, and the last good checkpoint "
+                f"(step {self._checkpoint_step()}) is kept; try a lower --learning-rate"
+            )
         rundir.atomic_write(self.run / rundir.CHECKPOINT, lambda handle: np.savez(handle, **arrays))
 
     def load_checkpoint(self) -> RunState:
@@ -173,7 +186,14 @@ class Trainer:
                     if tuple(value.shape) != tuple(variable.shape):
                         raise ValueError(f"{prefix} weight {i} has shape {value.shape}, expected {variable.shape}")
                     variable.assign(value)
-            return RunState(int(arrays["step"]), float(arrays["elapsed"]), json.loads(str(arrays["history"])))
+            history = json.loads(str(arrays["history"]))
+            if not isinstance(history, list) or not all(isinstance(r, dict) and "step" in r for r in history):
+                raise ValueError("history is not a list of rows")
+            state = RunState(int(arrays["step"]), float(arrays["elapsed"]), history)
+            if "train_sums" in arrays:
+                state.loss_sum, state.correct, since = (float(v) for v in arrays["train_sums"])
+                state.since_eval = int(since)
+            return state
         except FileNotFoundError:
             raise DataError(f"{self.run}: no checkpoint to resume from; start a new run instead") from None
         except Exception as exc:
@@ -197,8 +217,7 @@ class Trainer:
     ) -> RunState:
         tf, config = self.tf, self.config
         idx_buffer = np.zeros((CHUNK, config.batch_size), dtype=np.int32)
-        loss_sum = correct = 0.0
-        since_eval = 0
+        loss_sum, correct, since_eval = state.loss_sum, state.correct, state.since_eval
         self.reporter.start(self.total, state.step)
         started, start_step = time.monotonic(), state.step
         base_elapsed = state.elapsed
@@ -208,14 +227,15 @@ class Trainer:
             idx_buffer[:n] = batch_indices(config, len(self.data.y_train), state.step, n)
             chunk_loss, chunk_correct = self._chunk(self._x, self._y, tf.constant(idx_buffer), tf.constant(n))
             chunk_loss, chunk_correct = float(chunk_loss), float(chunk_correct)
-            if not math.isfinite(chunk_loss):
-                last = self._checkpoint_step()
+            if not math.isfinite(chunk_loss) or not self._weights_finite():
+                what = f"the loss became {chunk_loss}" if not math.isfinite(chunk_loss) else "the weights became NaN"
                 raise CheckFailed(
-                    f"the loss became {chunk_loss} between steps {state.step} and {end}; stopped, and the last "
-                    f"good checkpoint (step {last}) is kept; try a lower --learning-rate"
+                    f"{what} between steps {state.step} and {end}; stopped, and the last good checkpoint "
+                    f"(step {self._checkpoint_step()}) is kept; try a lower --learning-rate"
                 )
             state.step = end
             loss_sum, correct, since_eval = loss_sum + chunk_loss, correct + chunk_correct, since_eval + n
+            state.loss_sum, state.correct, state.since_eval = loss_sum, correct, since_eval
             state.elapsed = base_elapsed + time.monotonic() - started
             rate = (state.step - start_step) / max(time.monotonic() - started, 1e-9)
             self.reporter.advance(state.step, self.epoch(state.step), loss_sum / since_eval, correct / since_eval, rate)
@@ -237,6 +257,7 @@ class Trainer:
                 self.reporter.evaluated(state.step, row["epoch"], result["accuracy"], result["loss"])
                 loss_sum = correct = 0.0
                 since_eval = 0
+                state.loss_sum, state.correct, state.since_eval = loss_sum, correct, since_eval
                 self.save_checkpoint(state)
                 rundir.write_history(self.run / rundir.HISTORY, state.history)
             elif state.step % config.checkpoint_every == 0 or signals.received is not None:
@@ -244,11 +265,14 @@ class Trainer:
             if signals.received is not None and state.step < self.total:
                 code = StopSignals.EXIT_CODES[signals.received]
                 raise Interrupted(
-                    f"interrupted at step {state.step}; checkpoint saved. Resume with: "
-                    f"lstmcli train --resume {self.run}",
+                    f"interrupted at step {state.step} of {self.total}; checkpoint saved. Resume with: "
+                    f"lstmcli train --resume {shlex.quote(str(self.run))}",
                     code,
                 )
         return state
+
+    def _weights_finite(self) -> bool:
+        return all(bool(np.isfinite(v.numpy()).all()) for v in self.model.weights)
 
     def _checkpoint_step(self) -> int | str:
         try:
@@ -325,6 +349,10 @@ def train(
 
     With `tensorboard`, Keras's TensorBoard callback logs every evaluation there."""
     trainer = Trainer(config, data, run, reporter)
+    if resume and not (run / rundir.CHECKPOINT).exists():
+        # Killed after config.json was written but before the first checkpoint: nothing was trained yet.
+        reporter.message(f"{run} has no checkpoint yet; starting it from step 0")
+        resume = False
     state = trainer.load_checkpoint() if resume else RunState()
     if resume:
         state.history = [r for r in state.history if r["step"] <= state.step]
