@@ -262,6 +262,8 @@ def eval_command(
 
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
+    if plot is not None and not no_plot and not plot.parent.is_dir():
+        raise UsageError(f"--plot {plot}: no folder {plot.parent} to write it in")
     _, result = experiment.run_eval(target, data, unsafe)
     if min_accuracy is not None:
         result["min_accuracy"] = min_accuracy

@@ -50,6 +50,23 @@ def test_eval_of_a_run_directory_writes_the_heat_map(trained_run: Path, tmp_path
     assert_picture(run / plots.CONFUSION, 800, 700)
 
 
+def test_eval_plot_options(trained_run: Path, tmp_path: Path, capsys) -> None:
+    elsewhere = tmp_path / "matrix.png"
+    assert main(["eval", str(trained_run / "model.keras"), "--plot", str(elsewhere), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plot"] == str(elsewhere)
+    assert_picture(elsewhere, 800, 700)
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns(plots.CONFUSION))
+    assert main(["eval", str(run), "--no-plot", "--format", "json"]) == 0
+    assert "plot" not in json.loads(capsys.readouterr().out)
+    assert not (run / plots.CONFUSION).exists()
+    assert main(["eval", str(run), "--plot", str(tmp_path / "no" / "such" / "m.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert "no folder" in captured.err
+
+
 def test_heat_map_colours_follow_the_matrix(tmp_path: Path) -> None:
     perfect = np.diag([50] * 3).tolist()
     confused = [[0, 50, 0], [0, 0, 50], [50, 0, 0]]
