@@ -88,7 +88,10 @@ def run_training(
         from lstmcli.training import train
 
         metrics = train(config, data, run, reporter, resume is not None, run / TENSORBOARD if tensorboard else None)
-        plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / plots.CURVES, title=run.name)
+        try:  # the run is complete already; a picture that cannot be written must not turn it into a failure
+            plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / plots.CURVES, title=run.name)
+        except (OSError, ValueError) as exc:
+            reporter.message(f"could not write {run / plots.CURVES}: {exc}")
     return run, metrics
 
 
