@@ -1,0 +1,382 @@
+"""Training that survives being killed: signals, SIGKILL, exact resume, NaN, the lock, refusal to overwrite.
+
+One run is interrupted four times in real subprocesses, each a different way, and then finished in
+process; it must end bit-for-bit where the same run left alone ends:
+
+1. SIGKILL right after config.json appears, before any checkpoint exists;
+2. resumed, then SIGTERM at step 50 (not a checkpoint step: the signal itself must save one) -> exit 143;
+3. resumed, then SIGKILL at step 150, 30 steps after the last checkpoint (step 120) -> that work is lost;
+   while this process is paused, a second writer is refused by the lock;
+4. resumed, then SIGINT at step 250 -> exit 130;
+5. resumed in this process to the end (step 400).
+
+To stop a process at a known step, the subprocesses run the real CLI (`lstmcli.cli.main`) with a
+reporter that, at the first chunk boundary past a given step, tells the test and waits for its signal.
+Everything else (TensorFlow, Keras, the checkpoint files) is the real thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lstmcli import cli, rundir
+from lstmcli.config import from_preset
+from lstmcli.errors import CheckFailed, UsageError
+from lstmcli.experiment import run_training
+from lstmcli.progress import Quiet
+
+# A small real LSTM on 7x7 images (MNIST subsampled; 7 timesteps compile faster than 28): a few seconds per
+# process, mostly compilation.
+TRAIN_OPTIONS = {
+    "units": 16,
+    "batch_size": 20,
+    "steps": 400,
+    "eval_every": 100,
+    "checkpoint_every": 40,
+    "seed": 11,
+    "learning_rate": 3e-3,
+    "schedule": "cosine",
+    "order": "shuffle",
+}
+HISTORY_STEPS = [100, 200, 300, 400]
+
+DRIVER = r"""
+import os, signal, sys, time
+from pathlib import Path
+from lstmcli import cli, progress
+
+pause_at = int(os.environ["LSTMCLI_TEST_PAUSE_AT"])
+marker = Path(os.environ["LSTMCLI_TEST_MARKER"])
+
+
+class PauseAt(progress.Quiet):
+    def advance(self, step, epoch, loss, accuracy, rate):
+        if step < pause_at or marker.exists():
+            return
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(str(step))
+        tmp.replace(marker)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # SIGKILL ends us here; SIGINT/SIGTERM set the trainer's flag
+            handler = signal.getsignal(signal.SIGTERM)
+            if getattr(getattr(handler, "__self__", None), "received", None) is not None:
+                return
+            time.sleep(0.01)
+        raise SystemExit("test driver: no signal came")
+
+
+progress.make_reporter = lambda console, quiet: PauseAt()
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def cli_args(options: dict[str, Any]) -> list[str]:
+    args: list[str] = []
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
+def subprocess_env() -> dict[str, str]:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"process ended (rc {process.returncode}) before {path.name} appeared:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{path.name} did not appear within {timeout} s")
+        time.sleep(0.01)
+
+
+def paused_process(args: list[str], pause_at: int, marker: Path) -> subprocess.Popen[str]:
+    """Start the CLI in a subprocess and return once it is paused at the first boundary >= pause_at."""
+    env = {**subprocess_env(), "LSTMCLI_TEST_PAUSE_AT": str(pause_at), "LSTMCLI_TEST_MARKER": str(marker)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    wait_for(marker, process)
+    return process
+
+
+def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, err
+
+
+def checkpoint_step(run: Path) -> int:
+    with np.load(run / rundir.CHECKPOINT, allow_pickle=False) as npz:
+        return int(npz["step"])
+
+
+def checkpoint_arrays(run: Path) -> dict[str, np.ndarray]:
+    with np.load(run / rundir.CHECKPOINT, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files if k.startswith(("model_", "optimizer_"))}
+
+
+def history_steps(run: Path) -> list[int]:
+    return [int(r["step"]) for r in rundir.read_history(run / rundir.HISTORY)]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` with the SHA-256 of its bytes: equal snapshots mean nothing changed.
+
+    The lock file is left out: it holds the pid of the last process that took the lock, not run data."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != rundir.LOCK
+    }
+
+
+def keras_weights(path: Path) -> list[np.ndarray]:
+    import keras
+
+    return [np.asarray(w) for w in keras.saving.load_model(path, compile=False, safe_mode=True).get_weights()]
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, np.ndarray]) -> Path:
+    """400 training and 100 test images of MNIST, subsampled to 7x7."""
+    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
+    a = mnist_arrays
+    np.savez(
+        path,
+        x_train=a["x_train"][:400, ::4, ::4],
+        y_train=a["y_train"][:400],
+        x_test=a["x_test"][:100, ::4, ::4],
+        y_test=a["y_test"][:100],
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Path:
+    """The run left alone, trained in this process."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    run_training(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), out, out.parent, Quiet())
+    return out
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dict[str, Any]:
+    """The same run, interrupted four ways (see the module docstring), with what each stage left."""
+    base = tmp_path_factory.mktemp("interrupted")
+    run = base / "run"
+    seen: dict[str, Any] = {"run": run}
+    args = ["train", "--data", str(tiny_npz), *cli_args(TRAIN_OPTIONS), "--out", str(run)]
+    resume = ["train", "--resume", str(run)]
+
+    # 1. SIGKILL as soon as the run's config.json exists: TensorFlow is still loading, nothing trained yet.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lstmcli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env()
+    )
+    wait_for(run / rundir.CONFIG, process)  # type: ignore[arg-type]
+    process.kill()
+    process.communicate()
+    seen["sigkill_early"] = {"rc": process.returncode, "files": sorted(p.name for p in run.iterdir())}
+
+    # 2. Resume (no checkpoint yet: starts at 0), SIGTERM at step 50.
+    process = paused_process(resume, 50, base / "term.marker")
+    seen["sigterm"] = {"paused_at": int((base / "term.marker").read_text())}
+    rc, out, err = stop(process, signal.SIGTERM)
+    seen["sigterm"].update(rc=rc, out=out, err=err, checkpoint=checkpoint_step(run), history=history_steps(run))
+
+    # 3. Resume, SIGKILL at step 150. While it is paused, it holds the lock: a second writer is refused.
+    process = paused_process(resume, 130, base / "kill.marker")
+    before = snapshot(run)
+    refusals = {}
+    for name, call in {
+        "resume": lambda: run_training(None, None, base, Quiet(), resume=run),
+        "force": lambda: run_training(
+            from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), run, base, Quiet(), force=True
+        ),
+    }.items():
+        with pytest.raises(UsageError) as refused:
+            call()
+        refusals[name] = str(refused.value)
+    seen["lock"] = {
+        "refusals": refusals,
+        "pid": process.pid,
+        "lock_file": (run / rundir.LOCK).read_text(),
+        "unchanged": snapshot(run) == before,
+    }
+    seen["sigkill"] = {"paused_at": int((base / "kill.marker").read_text())}
+    rc, out, err = stop(process, signal.SIGKILL)
+    seen["sigkill"].update(rc=rc, err=err, checkpoint=checkpoint_step(run), history=history_steps(run))
+    shutil.copytree(run, base / "after_sigkill")  # kept for the NaN test: an unfinished run at step 120
+
+    # 4. Resume, SIGINT at step 250.
+    process = paused_process(resume, 250, base / "int.marker")
+    seen["sigint"] = {"paused_at": int((base / "int.marker").read_text())}
+    rc, out, err = stop(process, signal.SIGINT)
+    seen["sigint"].update(rc=rc, out=out, err=err, checkpoint=checkpoint_step(run), history=history_steps(run))
+
+    # 5. Resume in this process to the end.
+    _, seen["metrics"] = run_training(None, None, base, Quiet(), resume=run)
+    return seen
+
+
+def test_sigkill_before_the_first_checkpoint_leaves_a_resumable_run(interrupted: dict[str, Any]) -> None:
+    early = interrupted["sigkill_early"]
+    assert early["rc"] == -signal.SIGKILL
+    assert rundir.CONFIG in early["files"]
+    assert rundir.CHECKPOINT not in early["files"]  # really killed before any training
+
+
+@pytest.mark.parametrize(
+    ("stage", "signum", "code", "step"), [("sigterm", "SIGTERM", 143, 50), ("sigint", "SIGINT", 130, 250)]
+)
+def test_signal_saves_a_checkpoint_says_how_to_resume_and_exits_128_plus_signal(
+    interrupted: dict[str, Any], stage: str, signum: str, code: int, step: int
+) -> None:
+    seen, run = interrupted[stage], interrupted["run"]
+    assert seen["paused_at"] == step
+    assert seen["rc"] == code, seen["err"]
+    assert seen["checkpoint"] == step  # the signal's own checkpoint, not the last periodic one
+    expected = f"interrupted at step {step} of 400; checkpoint saved. Resume with: lstmcli train --resume {run}"
+    assert seen["err"].strip().splitlines() == [f"lstmcli: error: {expected}"], seen["err"]
+    assert seen["out"] == ""
+
+
+def test_sigkill_loses_only_the_steps_since_the_last_checkpoint(interrupted: dict[str, Any]) -> None:
+    seen = interrupted["sigkill"]
+    assert seen["rc"] == -signal.SIGKILL
+    assert seen["paused_at"] == 150
+    assert seen["checkpoint"] == 120  # --checkpoint-every 40: 30 steps of work lost, no more
+    assert seen["history"] == [100]
+
+
+def test_second_writer_is_refused_by_the_lock_and_changes_nothing(interrupted: dict[str, Any]) -> None:
+    lock = interrupted["lock"]
+    assert lock["lock_file"] == str(lock["pid"])
+    for how, message in lock["refusals"].items():
+        assert "is being written by another lstmcli train" in message, how
+        assert f"(pid {lock['pid']})" in message, how
+    assert lock["unchanged"]  # --force did not delete a running run's files
+
+
+def test_interrupted_and_resumed_run_is_bit_for_bit_the_run_left_alone(
+    interrupted: dict[str, Any], reference: Path
+) -> None:
+    run = interrupted["run"]
+    got, want = checkpoint_arrays(run), checkpoint_arrays(reference)
+    assert sorted(got) == sorted(want)
+    for key in want:
+        assert np.array_equal(got[key], want[key]), key
+    for a, b in zip(keras_weights(run / rundir.MODEL), keras_weights(reference / rundir.MODEL), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_history_has_every_evaluation_once_with_the_same_figures(interrupted: dict[str, Any], reference: Path) -> None:
+    got = rundir.read_history(interrupted["run"] / rundir.HISTORY)
+    want = rundir.read_history(reference / rundir.HISTORY)
+    assert [int(r["step"]) for r in got] == HISTORY_STEPS
+    for a, b in zip(got, want, strict=True):
+        a.pop("seconds"), b.pop("seconds")
+        assert a == b  # train loss/accuracy average exactly the same steps across the interruptions
+    assert interrupted["metrics"]["test_accuracy"] == rundir.read_json(reference / rundir.METRICS)["test_accuracy"]
+
+
+def test_finished_run_dir_is_complete_and_clean(interrupted: dict[str, Any]) -> None:
+    run = interrupted["run"]
+    for name in rundir.RUN_FILES:
+        assert (run / name).is_file(), name
+    leftovers = [p.name for p in run.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".model.")]
+    assert leftovers == []
+
+
+def test_nan_loss_stops_with_exit_1_and_keeps_the_last_good_checkpoint(
+    interrupted: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Within the accepted options (learning rate at most 10, pixels scaled to 0..1) this model does not
+    diverge, so the test makes it: the unfinished run (checkpoint at step 120) gets classifier weights of
+    +-3e38, finite and valid, whose logits overflow to inf and make the loss NaN in the next chunk."""
+    run = tmp_path / "run"
+    shutil.copytree(interrupted["run"].parent / "after_sigkill", run)
+    path = run / rundir.CHECKPOINT
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    kernel = next(k for k, v in arrays.items() if k.startswith("model_") and v.shape == (16, 10))
+    arrays[kernel] = np.where(np.arange(10) % 2 == 0, 3e38, -3e38).astype(np.float32) * np.ones((16, 1), np.float32)
+    np.savez(path, **arrays)
+    before = snapshot(run)
+
+    code = cli.main(["train", "--resume", str(run)])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "the loss became nan between steps 120 and 150" in err
+    assert "the last good checkpoint (step 120) is kept" in err
+    assert snapshot(run) == before  # checkpoint, history and config untouched; no model, no metrics
+    assert not (run / rundir.MODEL).exists() and not (run / rundir.METRICS).exists()
+
+
+def test_out_holding_another_run_is_refused_and_unchanged(reference: Path, tiny_npz: Path, tmp_path: Path) -> None:
+    before = snapshot(reference)
+    config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 100})
+    with pytest.raises(UsageError) as refused:
+        run_training(config, reference, tmp_path, Quiet())
+    message = str(refused.value)
+    assert "already holds a run" in message
+    assert f"--resume {reference}" in message and "--force" in message
+    assert snapshot(reference) == before
+
+
+def test_resume_of_a_complete_run_changes_nothing(reference: Path, tmp_path: Path) -> None:
+    before = snapshot(reference)
+    run, metrics = run_training(None, None, tmp_path, Quiet(), resume=reference)
+    assert run == reference
+    assert metrics == rundir.read_json(reference / rundir.METRICS)
+    assert snapshot(reference) == before
+
+
+def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 50, "eval_every": 50})
+    _, metrics = run_training(config, run, tmp_path, Quiet(), force=True)
+    assert metrics["steps"] == 50
+    assert rundir.read_json(run / rundir.CONFIG)["steps"] == 50
+    assert history_steps(run) == [50]  # nothing left of the replaced run's history
+
+
+def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp_path: Path) -> None:
+    """The last line of defence: save_checkpoint refuses non-finite weights, whatever produced them."""
+    from lstmcli import dataset
+    from lstmcli.training import RunState, Trainer
+
+    config = from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS)
+    shutil.copytree(reference, tmp_path / "run")
+    run = tmp_path / "run"
+    before = snapshot(run)
+    trainer = Trainer.__new__(Trainer)  # only the parts save_checkpoint uses: no compilation needed
+    import keras
+
+    from lstmcli.factory import build_model
+
+    data = dataset.load(tiny_npz)
+    trainer.run, trainer.model = run, build_model(config.model_spec(data.timesteps, data.features, data.classes))
+    trainer.optimizer = keras.optimizers.Adam()
+    trainer.optimizer.build(trainer.model.trainable_variables)
+    trainer.model.weights[0].assign(np.full(trainer.model.weights[0].shape, np.nan, np.float32))
+    with pytest.raises(CheckFailed, match=r"weights became NaN or infinite by step 7; .*\(step 400\) is kept"):
+        trainer.save_checkpoint(RunState(step=7))
+    assert snapshot(run) == before
