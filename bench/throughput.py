@@ -48,7 +48,15 @@ def load_mnist() -> Any:
     return dataset.load()
 
 
-def worker_lstmcli(warmup: int, steps: int) -> dict[str, Any]:
+def use_threads(threads: int) -> None:
+    """Make lstmcli.runtime.tensorflow() size TensorFlow's intra-op pool to `threads` instead of the core count."""
+    from lstmcli import runtime
+
+    runtime.cores = lambda: threads  # read by runtime.tensorflow() when it configures the pools
+
+
+def worker_lstmcli(warmup: int, steps: int, threads: int) -> dict[str, Any]:
+    use_threads(threads)
     from lstmcli import config as config_module
     from lstmcli.progress import Quiet
     from lstmcli.training import RunState, StopSignals, Trainer
@@ -92,7 +100,8 @@ def worker_lstmcli(warmup: int, steps: int) -> dict[str, Any]:
     }
 
 
-def worker_keras(warmup: int, steps: int) -> dict[str, Any]:
+def worker_keras(warmup: int, steps: int, threads: int) -> dict[str, Any]:
+    use_threads(threads)
     from lstmcli import runtime
 
     tf = runtime.tensorflow(seed=0)  # the same thread policy as lstmcli: intra-op = cores, inter-op = 1
@@ -138,12 +147,12 @@ def worker_keras(warmup: int, steps: int) -> dict[str, Any]:
     }
 
 
-def worker_torch(warmup: int, steps: int) -> dict[str, Any]:
+def worker_torch(warmup: int, steps: int, threads: int) -> dict[str, Any]:
     import numpy as np
     import torch
     from torch import nn
 
-    torch.set_num_threads(common.cores())
+    torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
     data = load_mnist()
@@ -207,6 +216,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default=",".join(COMPETITORS), help="comma-separated subset of lstmcli,keras,torch (default all)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=common.cores(), help="intra-op threads for every side (default: the cores)"
+    )
     parser.add_argument("--quick", action="store_true", help="validation: 1 round, 100 steps, 50 warm-up, no docs")
     parser.add_argument("--doc", default=None, help="markdown file to update (default docs/performance.md; 'none')")
     parser.add_argument("--results-dir", type=Path, default=None, help="where the JSON goes (bench/results)")
@@ -218,8 +230,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         value = getattr(args, name)
         if value < CHUNK or value % CHUNK:
             parser.error(f"--{name} must be a positive multiple of {CHUNK} (lstmcli returns to Python every {CHUNK})")
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    if args.rounds < 1 or args.threads < 1:
+        parser.error("--rounds and --threads must be at least 1")
     args.competitors = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = set(args.competitors) - set(COMPETITORS)
     if unknown:
@@ -241,10 +253,12 @@ def render(result: dict[str, Any]) -> str:
                 common.fmt(st["spread"], 2, "x"),
                 " / ".join(common.fmt(v, 1) for v in st["values"]),
                 common.fmt(stats[name]["mean_train_loss"], 3),
+                common.fmt(stats[name]["warmup_s"], 1, " s"),
             ]
         )
     table = common.markdown_table(
-        ["", "steps/s (median)", "min - max", "spread (max/min)", "per round", "mean train loss"], rows
+        ["", "steps/s (median)", "min - max", "spread (max/min)", "per round", "mean train loss", "warm-up (median)"],
+        rows,
     )
     ratio_rows = []
     for key, target in (("lstmcli/torch", 1.5), ("lstmcli/keras", 2.0)):
@@ -280,7 +294,7 @@ def _spread(value: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        common.emit(WORKERS[args.worker](args.warmup, args.steps))
+        common.emit(WORKERS[args.worker](args.warmup, args.steps, args.threads))
         return 0
     competitors = list(args.competitors)
     notes = []
@@ -288,13 +302,14 @@ def main(argv: list[str] | None = None) -> int:
         competitors.remove("torch")
         notes.append("torch not installed (pip install -e '.[bench]'); PyTorch skipped")
         common.log("note: " + notes[-1])
-    threads = common.cores()
+    threads = args.threads
     ctx = common.context()
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in competitors}
     script = Path(__file__).resolve()
     for rnd in range(1, args.rounds + 1):
         for name in competitors:
             worker_args = ["--worker", name, "--steps", str(args.steps), "--warmup", str(args.warmup)]
+            worker_args += ["--threads", str(threads)]
             run = common.run_worker(script, worker_args, threads)
             run["round"] = rnd
             runs[name].append(run)
@@ -307,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         name: {
             "steps_per_s": common.summary([r["steps_per_s"] for r in runs[name]]),
             "mean_train_loss": common.summary([r["mean_train_loss"] for r in runs[name]])["median"],
+            "warmup_s": common.summary([r["warmup_s"] for r in runs[name]])["median"],
             "runs": runs[name],
         }
         for name in competitors
@@ -342,13 +358,15 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios,
         "notes": notes,
     }
-    path = common.write_result("throughput", result, args.results_dir, args.quick)
+    # The default policy (threads = cores) has its own block; another --threads gets a block of its own.
+    name = "throughput" if threads == common.cores() else f"throughput-threads-{threads}"
+    path = common.write_result(name, result, args.results_dir, args.quick)
     text = render(result)
     print(text)
     print(f"\nsaved {path}")
     doc = common.doc_target(args.doc, args.quick)
     if doc is not None:
-        print(f"updated {common.update_doc('throughput', text, doc)}")
+        print(f"updated {common.update_doc(name, text, doc)}")
     return 0
 
 
