@@ -216,7 +216,7 @@ def validate(arrays: dict[str, np.ndarray], source: str) -> Dataset:
     if int(y_test.max()) >= classes:
         raise DataError(
             f"{source}: y_test has label {int(y_test.max())}, but y_train only has labels 0..{classes - 1}; "
-            "labels out of range"
+            "labels out of range; every test label must occur in the training set"
         )
     return Dataset(x_train, y_train, x_test, y_test, classes, source)
 
@@ -230,7 +230,7 @@ def _images(x: np.ndarray, key: str, source: str) -> np.ndarray:
             "each height row read as one timestep"
         )
     if 0 in x.shape:
-        raise DataError(f"{source}: {key} is empty (shape {x.shape})")
+        raise DataError(f"{source}: {key} is empty (shape {x.shape}); each split needs at least one image")
     if x.dtype == np.uint8:
         return x
     if x.dtype.kind == "f":
@@ -238,7 +238,9 @@ def _images(x: np.ndarray, key: str, source: str) -> np.ndarray:
         if not np.isfinite(x).all():
             raise DataError(f"{source}: {key} contains NaN or infinite values; clean the data first")
         if x.min() < 0 or x.max() > 255:
-            raise DataError(f"{source}: {key} has values outside 0..255 ({x.min():g} to {x.max():g})")
+            raise DataError(
+                f"{source}: {key} has values outside 0..255 ({x.min():g} to {x.max():g}); scale pixels to 0..255"
+            )
         return x / 255.0 if x.max() > 1.0 else x
     if x.dtype.kind in "iu":
         if x.min() < 0 or x.max() > 255:
@@ -253,16 +255,16 @@ def _labels(y: np.ndarray, key: str, source: str) -> np.ndarray:
     if y.ndim != 1:
         raise DataError(f"{source}: {key} has shape {y.shape}; labels must be one integer class per image")
     if y.size == 0:
-        raise DataError(f"{source}: {key} is empty")
+        raise DataError(f"{source}: {key} is empty; each split needs at least one label")
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
-            raise DataError(f"{source}: {key} contains NaN or infinite labels")
+            raise DataError(f"{source}: {key} contains NaN or infinite labels; labels must be whole class numbers")
         if not np.array_equal(y, np.round(y)):
             raise DataError(f"{source}: {key} has fractional labels; labels must be whole class numbers")
     elif y.dtype.kind not in "iu":
         raise DataError(f"{source}: {key} has dtype {y.dtype}; labels must be integers")
     if y.min() < 0:
-        raise DataError(f"{source}: {key} has negative label {y.min():g}; labels out of range")
+        raise DataError(f"{source}: {key} has negative label {y.min():g}; labels out of range, number classes from 0")
     if y.max() >= MAX_CLASSES:
         raise DataError(f"{source}: {key} has label {y.max():g}; labels out of range (at most {MAX_CLASSES - 1})")
     return y.astype(np.int32)

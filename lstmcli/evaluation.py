@@ -69,6 +69,10 @@ def load_model(path: Path, unsafe: bool = False) -> keras.Model:
         raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
     if not is_zip:
         raise DataError(f"{path}: not a .keras model (a .keras file is a zip archive; this one is not); check the file")
+    if not zipfile.is_zipfile(path):
+        raise DataError(
+            f"{path}: corrupt or truncated .keras file (its zip directory is missing); save or copy it again"
+        )
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except ValueError as exc:
@@ -78,14 +82,16 @@ def load_model(path: Path, unsafe: bool = False) -> keras.Model:
                 f"{path}: the model carries code (e.g. a Lambda layer) that safe mode will not run; "
                 "pass --unsafe only if you trust where the file came from"
             ) from None
-        raise DataError(f"{path}: not a loadable .keras model ({_first_line(text)})") from None
+        raise DataError(f"{path}: not a loadable .keras model ({_first_line(text)}); save or copy it again") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise DataError(
-            f"{path}: corrupt or truncated .keras file ({type(exc).__name__}: {_first_line(str(exc))})"
+            f"{path}: corrupt or truncated .keras file ({type(exc).__name__}: {_first_line(str(exc))}); "
+            "save or copy it again"
         ) from None
     except Exception as exc:
         raise DataError(
-            f"{path}: not a loadable .keras model ({type(exc).__name__}: {_first_line(str(exc))})"
+            f"{path}: not a loadable .keras model ({type(exc).__name__}: {_first_line(str(exc))}); "
+            "save or copy it again"
         ) from None
     if not hasattr(model, "inputs") or len(model.inputs) != 1 or len(model.inputs[0].shape) != 3:
         raise DataError(f"{path}: not a sequence classifier (expects input of shape (batch, timesteps, features))")
@@ -111,4 +117,6 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.n
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:200] if text.strip() else "no detail"
+    """The exception text on one line (Keras spreads some messages over several), short enough to read."""
+    flat = " ".join(text.split())
+    return flat[:200] + ("..." if len(flat) > 200 else "") if flat else "no detail"

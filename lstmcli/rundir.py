@@ -110,6 +110,8 @@ def new_run_dir(root: Path) -> Path:
 
 def prepare_out_dir(path: Path) -> Path:
     """Create `path` if needed and check that it can be written, before any training starts."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path}: is a file, not a folder; choose a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
