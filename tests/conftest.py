@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from lstmcli import dataset
 
-from lstmcli import dataset  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 TRAIN_SLICE = 2000
 TEST_SLICE = 500
