@@ -263,12 +263,7 @@ class Trainer:
             elif state.step % config.checkpoint_every == 0 or signals.received is not None:
                 self.save_checkpoint(state)
             if signals.received is not None and state.step < self.total:
-                code = StopSignals.EXIT_CODES[signals.received]
-                raise Interrupted(
-                    f"interrupted at step {state.step} of {self.total}; checkpoint saved. Resume with: "
-                    f"lstmcli train --resume {shlex.quote(str(self.run))}",
-                    code,
-                )
+                raise interrupted(self.run, state.step, self.total, signals.received)
         return state
 
     def _weights_finite(self) -> bool:
@@ -347,24 +342,47 @@ def train(
 ) -> dict[str, Any]:
     """Train (or resume) the run in `run`; return its final metrics. The caller holds the lock.
 
-    With `tensorboard`, Keras's TensorBoard callback logs every evaluation there."""
-    trainer = Trainer(config, data, run, reporter)
-    if resume and not (run / rundir.CHECKPOINT).exists():
-        # Killed after config.json was written but before the first checkpoint: nothing was trained yet.
-        reporter.message(f"{run} has no checkpoint yet; starting it from step 0")
-        resume = False
-    state = trainer.load_checkpoint() if resume else RunState()
-    if resume:
-        state.history = [r for r in state.history if r["step"] <= state.step]
-        rundir.write_history(run / rundir.HISTORY, state.history)
-        reporter.message(f"resuming {run} at step {state.step} of {trainer.total}")
-    else:
-        trainer.save_checkpoint(state)
+    With `tensorboard`, Keras's TensorBoard callback logs every evaluation there.
+
+    The signal handlers are installed before TensorFlow loads: a Ctrl-C during the seconds of start-up
+    is answered with a checkpoint and the usual message once the model exists, instead of Typer's
+    silent exit 130 from a KeyboardInterrupt in the middle of an import."""
     signals = StopSignals()
+    with signals.installed():
+        trainer = Trainer(config, data, run, reporter)
+        if resume and not (run / rundir.CHECKPOINT).exists():
+            # Killed after config.json was written but before the first checkpoint: nothing was trained yet.
+            reporter.message(f"{run} has no checkpoint yet; starting it from step 0")
+            resume = False
+        state = trainer.load_checkpoint() if resume else RunState()
+        if resume:
+            state.history = [r for r in state.history if r["step"] <= state.step]
+            rundir.write_history(run / rundir.HISTORY, state.history)
+            reporter.message(f"resuming {run} at step {state.step} of {trainer.total}")
+        else:
+            trainer.save_checkpoint(state)
+        if signals.received is not None and state.step < trainer.total:
+            raise interrupted(run, state.step, trainer.total, signals.received)
+        try:
+            with contextlib.ExitStack() as stack:
+                on_eval = stack.enter_context(TensorBoardLog(trainer, tensorboard).open()) if tensorboard else None
+                state = trainer.fit(state, signals, on_eval)
+        finally:
+            reporter.stop()
     try:
-        with signals.installed(), contextlib.ExitStack() as stack:
-            on_eval = stack.enter_context(TensorBoardLog(trainer, tensorboard).open()) if tensorboard else None
-            state = trainer.fit(state, signals, on_eval)
-    finally:
-        reporter.stop()
-    return trainer.finish(state)
+        return trainer.finish(state)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted while saving the final model; the checkpoint at step {state.step} is kept. "
+            f"Finish with: lstmcli train --resume {shlex.quote(str(run))}",
+            130,
+        ) from None
+
+
+def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:
+    """The error for a stop by SIGINT/SIGTERM once the checkpoint at `step` is saved."""
+    return Interrupted(
+        f"interrupted at step {step} of {total}; checkpoint saved. Resume with: "
+        f"lstmcli train --resume {shlex.quote(str(run))}",
+        StopSignals.EXIT_CODES[signum],
+    )

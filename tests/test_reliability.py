@@ -4,6 +4,7 @@ One run is interrupted four times in real subprocesses, each a different way, an
 process; it must end bit-for-bit where the same run left alone ends:
 
 1. SIGKILL right after config.json appears, before any checkpoint exists;
+   resumed, then SIGTERM while TensorFlow is still loading -> checkpoint at step 0, exit 143;
 2. resumed, then SIGTERM at step 50 (not a checkpoint step: the signal itself must save one) -> exit 143;
 3. resumed, then SIGKILL at step 150, 30 steps after the last checkpoint (step 120) -> that work is lost;
    while this process is paused, a second writer is refused by the lock;
@@ -114,6 +115,14 @@ def paused_process(args: list[str], pause_at: int, marker: Path) -> subprocess.P
     return process
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether the process has a handler installed for `signum` (Linux: SigCgt in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
 def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
     process.send_signal(signum)
     out, err = process.communicate(timeout=60)
@@ -192,7 +201,18 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dic
     process.communicate()
     seen["sigkill_early"] = {"rc": process.returncode, "files": sorted(p.name for p in run.iterdir())}
 
-    # 2. Resume (no checkpoint yet: starts at 0), SIGTERM at step 50.
+    # 1b. Resume (no checkpoint: starts at 0) and SIGTERM as soon as lstmcli handles it, while TensorFlow loads.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lstmcli", *resume], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=subprocess_env(),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not catches(process.pid, signal.SIGTERM) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    rc, out, err = stop(process, signal.SIGTERM)
+    seen["sigterm_early"] = {"rc": rc, "err": err, "checkpoint": checkpoint_step(run)}
+
+    # 2. Resume from step 0, SIGTERM at step 50.
     process = paused_process(resume, 50, base / "term.marker")
     seen["sigterm"] = {"paused_at": int((base / "term.marker").read_text())}
     rc, out, err = stop(process, signal.SIGTERM)
@@ -238,6 +258,16 @@ def test_sigkill_before_the_first_checkpoint_leaves_a_resumable_run(interrupted:
     assert early["rc"] == -signal.SIGKILL
     assert rundir.CONFIG in early["files"]
     assert rundir.CHECKPOINT not in early["files"]  # really killed before any training
+
+
+def test_signal_during_start_up_is_answered_with_a_checkpoint_and_the_message(interrupted: dict[str, Any]) -> None:
+    """Before the fix, Typer turned the KeyboardInterrupt raised inside TensorFlow's import into a silent
+    exit 130, and SIGTERM killed the process with no word."""
+    early, run = interrupted["sigterm_early"], interrupted["run"]
+    assert early["rc"] == 143, early["err"]
+    expected = f"interrupted at step 0 of 400; checkpoint saved. Resume with: lstmcli train --resume {run}"
+    assert early["err"].strip().splitlines() == [f"lstmcli: error: {expected}"]
+    assert early["checkpoint"] == 0
 
 
 @pytest.mark.parametrize(
