@@ -48,7 +48,7 @@ def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # never hide the error that brought us here
             tmp.unlink()
     with contextlib.suppress(OSError):
         fd = os.open(path.parent, os.O_RDONLY)
@@ -152,7 +152,10 @@ def locked(path: Path) -> Iterator[None]:
     import fcntl
 
     lock_path = path / LOCK
-    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write there ({exc.strerror}); choose a writable folder") from None
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

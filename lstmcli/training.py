@@ -30,7 +30,7 @@ from lstmcli import rundir
 from lstmcli.arithmetic import count
 from lstmcli.config import TrainConfig
 from lstmcli.dataset import Dataset
-from lstmcli.errors import CheckFailed, DataError, Interrupted
+from lstmcli.errors import CheckFailed, DataError, Interrupted, UsageError
 from lstmcli.progress import Reporter
 from lstmcli.spec import ModelSpec
 
@@ -347,6 +347,19 @@ def train(
     The signal handlers are installed before TensorFlow loads: a Ctrl-C during the seconds of start-up
     is answered with a checkpoint and the usual message once the model exists, instead of Typer's
     silent exit 130 from a KeyboardInterrupt in the middle of an import."""
+    try:
+        return _train(config, data, run, reporter, resume, tensorboard)
+    except OSError as exc:  # disk full, folder removed or made read-only while training
+        detail = f"{exc.strerror or exc}" + (f": {Path(exc.filename).name}" if exc.filename else "")
+        raise UsageError(
+            f"cannot write in {run} ({detail}); the last checkpoint is kept. Make room or fix the folder, then: "
+            f"lstmcli train --resume {shlex.quote(str(run))}"
+        ) from None
+
+
+def _train(
+    config: TrainConfig, data: Dataset, run: Path, reporter: Reporter, resume: bool, tensorboard: Path | None
+) -> dict[str, Any]:
     signals = StopSignals()
     with signals.installed():
         trainer = Trainer(config, data, run, reporter)

@@ -410,3 +410,38 @@ def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp
     with pytest.raises(CheckFailed, match=r"weights became NaN or infinite by step 7; .*\(step 400\) is kept"):
         trainer.save_checkpoint(RunState(step=7))
     assert snapshot(run) == before
+
+
+class BlocksCheckpointWrites(Quiet):
+    """At the first boundary at or past `step`, puts a folder where the next checkpoint's temporary file
+    goes: the write then fails with a real OSError (EISDIR), as a full or read-only disk would make it."""
+
+    def __init__(self, run: Path, step: int) -> None:
+        self.blocker = run / f".{rundir.CHECKPOINT}.{os.getpid()}.tmp"
+        self.step = step
+
+    def advance(self, step: int, epoch: float, loss: float, accuracy: float, rate: float) -> None:
+        if step >= self.step:
+            self.blocker.mkdir(exist_ok=True)
+
+
+def test_failed_checkpoint_write_keeps_the_last_one_and_resumes_exactly(
+    reference: Path, tiny_npz: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    reporter = BlocksCheckpointWrites(run, 100)
+    with pytest.raises(UsageError) as refused:
+        run_training(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), run, tmp_path, reporter)
+    message = str(refused.value)
+    assert message.startswith(f"cannot write in {run} (Is a directory: {reporter.blocker.name})")
+    assert message.endswith(
+        f"the last checkpoint is kept. Make room or fix the folder, then: lstmcli train --resume {run}"
+    )
+    assert checkpoint_step(run) == 80  # the one before the failed write at step 100, intact
+    assert history_steps(run) == []
+    reporter.blocker.rmdir()
+
+    run_training(None, None, tmp_path, Quiet(), resume=run)
+    got, want = checkpoint_arrays(run), checkpoint_arrays(reference)
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+    assert history_steps(run) == HISTORY_STEPS
