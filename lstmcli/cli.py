@@ -143,23 +143,36 @@ def train(
     reset_after: Annotated[
         bool | None, typer.Option(help="GRU convention \\[default: reset-after].", show_default=False)
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size \\[preset: 50].", show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size \\[default: 50].", show_default=False)] = None,
     learning_rate: Annotated[
-        float | None, typer.Option(help="Adam learning rate \\[preset: 1e-3].", show_default=False)
+        float | None,
+        typer.Option(help="Adam peak learning rate \\[default: 2e-3; seed preset: 1e-3].", show_default=False),
     ] = None,
-    schedule: Annotated[str | None, typer.Option(help="constant or cosine \\[preset].", show_default=False)] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            help="Learning-rate schedule: constant or cosine \\[default: cosine; seed preset: constant].",
+            show_default=False,
+        ),
+    ] = None,
     epochs: Annotated[
-        float | None, typer.Option(help="Length in passes over the training set \\[default: 10].", show_default=False)
+        float | None, typer.Option(help="Length in passes over the training set \\[default: 8].", show_default=False)
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Length in steps (overrides --epochs).", show_default=False)] = None,
     eval_every: Annotated[
-        int | None, typer.Option(help="Test-set evaluation period in steps \\[preset].", show_default=False)
+        int | None,
+        typer.Option(
+            help="Test-set evaluation period in steps \\[default: one epoch; seed preset: 100].", show_default=False
+        ),
     ] = None,
     checkpoint_every: Annotated[
         int | None, typer.Option(help="Checkpoint period in steps \\[default: 1000].", show_default=False)
     ] = None,
     order: Annotated[
-        str | None, typer.Option(help="Batch order: shuffle or sequential \\[preset].", show_default=False)
+        str | None,
+        typer.Option(
+            help="Batch order: shuffle or sequential \\[default: shuffle; seed preset: sequential].", show_default=False
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed \\[default: 0].", show_default=False)] = None,
     data: Annotated[
