@@ -14,6 +14,7 @@ checkpoint at step s computes exactly what the uninterrupted run computed after 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import shlex
@@ -80,6 +81,15 @@ class RunState:
     since_eval: int = 0
 
 
+def data_fingerprint(data: Dataset) -> str:
+    """SHA-256 over the four arrays (dtype, shape, bytes): a resumed run must see the data it started with."""
+    digest = hashlib.sha256()
+    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 class StopSignals:
     """Turn SIGINT/SIGTERM into a flag the loop checks between chunks, so the checkpoint is clean."""
 
@@ -121,6 +131,7 @@ class Trainer:
         self.optimizer = keras.optimizers.Adam(learning_rate=self._learning_rate())
         self.optimizer.build(self.model.trainable_variables)
         self.predict = make_predictor(self.model, data.scale)
+        self.data_sha256 = data_fingerprint(data)
         self._x = self.tf.constant(data.x_train)
         self._y = self.tf.constant(data.y_train)
         self._chunk = self._compile_chunk()
@@ -164,6 +175,7 @@ class Trainer:
             "elapsed": np.array(state.elapsed),
             "history": np.array(json.dumps(state.history)),
             "train_sums": np.array([state.loss_sum, state.correct, state.since_eval], dtype=np.float64),
+            "data_sha256": np.array(self.data_sha256),
         }
         arrays.update({f"model_{i}": v.numpy() for i, v in enumerate(self.model.weights)})
         arrays.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)})
@@ -179,6 +191,7 @@ class Trainer:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
+            recorded = str(arrays["data_sha256"]) if "data_sha256" in arrays else self.data_sha256
             groups = (("model", self.model.weights), ("optimizer", self.optimizer.variables))
             for prefix, variables in groups:
                 for i, variable in enumerate(variables):
@@ -193,14 +206,20 @@ class Trainer:
             if "train_sums" in arrays:
                 state.loss_sum, state.correct, since = (float(v) for v in arrays["train_sums"])
                 state.since_eval = int(since)
-            return state
         except FileNotFoundError:
             raise DataError(f"{self.run}: no checkpoint to resume from; start a new run instead") from None
         except Exception as exc:
+            detail = " ".join(str(exc).split())[:200]
             raise DataError(
-                f"{path}: checkpoint unreadable or not from this run's config ({type(exc).__name__}: {exc}); "
+                f"{path}: checkpoint unreadable or not from this run's config ({type(exc).__name__}: {detail}); "
                 "start again with --force"
             ) from None
+        if recorded != self.data_sha256:
+            raise DataError(
+                f"{self.data.source}: not the data this run was trained on (its SHA-256 differs from the "
+                "checkpoint's); resume with the same data, or start again with --force"
+            )
+        return state
 
     # -- the loop --------------------------------------------------------------------------------
 

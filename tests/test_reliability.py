@@ -33,7 +33,7 @@ import pytest
 
 from lstmcli import cli, rundir
 from lstmcli.config import from_preset
-from lstmcli.errors import CheckFailed, UsageError
+from lstmcli.errors import CheckFailed, DataError, UsageError
 from lstmcli.experiment import run_training
 from lstmcli.progress import Quiet
 
@@ -393,20 +393,13 @@ def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp
     from lstmcli import dataset
     from lstmcli.training import RunState, Trainer
 
-    config = from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS)
-    shutil.copytree(reference, tmp_path / "run")
     run = tmp_path / "run"
+    shutil.copytree(reference, run)
     before = snapshot(run)
-    trainer = Trainer.__new__(Trainer)  # only the parts save_checkpoint uses: no compilation needed
-    import keras
-
-    from lstmcli.factory import build_model
-
-    data = dataset.load(tiny_npz)
-    trainer.run, trainer.model = run, build_model(config.model_spec(data.timesteps, data.features, data.classes))
-    trainer.optimizer = keras.optimizers.Adam()
-    trainer.optimizer.build(trainer.model.trainable_variables)
-    trainer.model.weights[0].assign(np.full(trainer.model.weights[0].shape, np.nan, np.float32))
+    config = from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS)
+    trainer = Trainer(config, dataset.load(tiny_npz), run, Quiet())  # builds; compiles only when first called
+    weight = trainer.model.weights[0]
+    weight.assign(np.full(weight.shape, np.nan, np.float32))
     with pytest.raises(CheckFailed, match=r"weights became NaN or infinite by step 7; .*\(step 400\) is kept"):
         trainer.save_checkpoint(RunState(step=7))
     assert snapshot(run) == before
@@ -445,3 +438,22 @@ def test_failed_checkpoint_write_keeps_the_last_one_and_resumes_exactly(
     got, want = checkpoint_arrays(run), checkpoint_arrays(reference)
     assert all(np.array_equal(got[k], want[k]) for k in want)
     assert history_steps(run) == HISTORY_STEPS
+
+
+def test_resume_with_other_data_is_refused(interrupted: dict[str, Any], tiny_npz: Path, tmp_path: Path) -> None:
+    """The data file changed since the run started (same shapes, one label): resuming would silently train
+    a different run, so it is refused, and nothing in the run changes."""
+    run = tmp_path / "run"
+    shutil.copytree(interrupted["run"].parent / "after_sigkill", run)
+    with np.load(tiny_npz, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["y_train"] = arrays["y_train"].copy()
+    arrays["y_train"][0] = (arrays["y_train"][0] + 1) % 10
+    changed = tmp_path / "changed.npz"
+    np.savez(changed, **arrays)
+    config = rundir.read_json(run / rundir.CONFIG)
+    rundir.write_json(run / rundir.CONFIG, {**config, "data": str(changed)})
+    before = snapshot(run)
+    with pytest.raises(DataError, match=r"not the data this run was trained on .* resume with the same data"):
+        run_training(None, None, tmp_path, Quiet(), resume=run)
+    assert snapshot(run) == before
