@@ -189,17 +189,20 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dic
     base = tmp_path_factory.mktemp("interrupted")
     run = base / "run"
     seen: dict[str, Any] = {"run": run}
-    args = ["train", "--data", str(tiny_npz), *cli_args(TRAIN_OPTIONS), "--out", str(run)]
+    # --data relative to the data's folder; every resume below runs elsewhere and must still find it.
+    args = ["train", "--data", tiny_npz.name, *cli_args(TRAIN_OPTIONS), "--out", str(run)]
     resume = ["train", "--resume", str(run)]
 
     # 1. SIGKILL as soon as the run's config.json exists: TensorFlow is still loading, nothing trained yet.
     process = subprocess.Popen(
-        [sys.executable, "-m", "lstmcli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env()
-    )
+        [sys.executable, "-m", "lstmcli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=subprocess_env(), cwd=tiny_npz.parent,
+    )  # fmt: skip
     wait_for(run / rundir.CONFIG, process)  # type: ignore[arg-type]
     process.kill()
     process.communicate()
     seen["sigkill_early"] = {"rc": process.returncode, "files": sorted(p.name for p in run.iterdir())}
+    seen["config_data"] = rundir.read_json(run / rundir.CONFIG)["data"]
 
     # 1b. Resume (no checkpoint: starts at 0) and SIGTERM as soon as lstmcli handles it, while TensorFlow loads.
     process = subprocess.Popen(
@@ -258,6 +261,7 @@ def test_sigkill_before_the_first_checkpoint_leaves_a_resumable_run(interrupted:
     assert early["rc"] == -signal.SIGKILL
     assert rundir.CONFIG in early["files"]
     assert rundir.CHECKPOINT not in early["files"]  # really killed before any training
+    assert Path(interrupted["config_data"]).is_absolute()  # given relative, saved so that resume finds it
 
 
 def test_signal_during_start_up_is_answered_with_a_checkpoint_and_the_message(interrupted: dict[str, Any]) -> None:
