@@ -79,12 +79,17 @@ def run_training(
                 plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / plots.CURVES, title=run.name)
             return run, rundir.read_json(run / rundir.METRICS)
         if resume is None:
-            if force:
-                for name in (*rundir.RUN_FILES, plots.CURVES, plots.CONFUSION):
-                    with contextlib.suppress(FileNotFoundError):
-                        (run / name).unlink()
-                shutil.rmtree(run / TENSORBOARD, ignore_errors=True)
-            rundir.write_json(run / rundir.CONFIG, config.to_dict())
+            try:
+                if force:  # metrics.json first: a --force killed half-way never leaves a run that looks complete
+                    for name in (rundir.METRICS, *rundir.RUN_FILES, plots.CURVES, plots.CONFUSION):
+                        with contextlib.suppress(FileNotFoundError):
+                            (run / name).unlink()
+                    shutil.rmtree(run / TENSORBOARD, ignore_errors=True)
+                rundir.write_json(run / rundir.CONFIG, config.to_dict())
+            except OSError as exc:
+                raise UsageError(
+                    f"--out {run}: cannot write there ({exc.strerror}); choose a writable folder"
+                ) from None
         from lstmcli.training import train
 
         metrics = train(config, data, run, reporter, resume is not None, run / TENSORBOARD if tensorboard else None)
