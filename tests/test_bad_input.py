@@ -440,3 +440,26 @@ def test_unreadable_file_really_is_unreadable() -> None:
     with pytest.raises(OSError), open("/proc/self/mem", "rb") as handle:
         handle.read(6)
     assert os.path.exists("/proc/self/mem")
+
+
+def test_damaged_run_folder(
+    trained_run: Path, tmp_path: Path, scratch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose files were damaged after it was written (not by lstmcli: its writes are atomic)."""
+    import shutil
+
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(trained_run, unfinished)
+    (unfinished / rundir.METRICS).unlink()
+    (unfinished / rundir.MODEL).unlink()
+    checkpoint = unfinished / rundir.CHECKPOINT
+    checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
+    err = refused(["train", "--resume", str(unfinished)], capsys, unfinished)
+    assert "checkpoint unreadable" in err and "--force" in err
+    checkpoint.write_bytes(b"")
+    assert "checkpoint unreadable" in refused(["train", "--resume", str(unfinished)], capsys, unfinished)
+
+    bad_config = tmp_path / "bad-config"
+    shutil.copytree(trained_run, bad_config)
+    (bad_config / rundir.CONFIG).write_text('{"data": ')
+    assert "config.json: unreadable or not JSON" in refused(["eval", str(bad_config)], capsys, bad_config)
