@@ -37,12 +37,23 @@ def native_stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+def towers() -> int:
+    """How many independent slices a batch is split into so that each core works on one.
+
+    The LSTM's 28 dependent steps are a chain of small ops; one chain cannot keep two cores busy (an
+    intra-op pool of 2 threads measured 450-480 steps/s). Two half-batch chains on two inter-op
+    threads, one intra-op thread each, measured 620-665 steps/s on the same machine
+    (docs/performance.md). The gradient is still the mean over the whole batch.
+    """
+    return max(1, min(cores(), 2))
+
+
 def tensorflow(seed: int | None = None, deterministic: bool = False) -> ModuleType:
     """Import TensorFlow configured for this machine and return it.
 
-    Thread pools: TensorFlow's default inter-op pool lets independent ops of the small LSTM graph
-    compete for the same two cores, which made step rates swing between runs; one inter-op thread
-    and an intra-op pool of one thread per core keeps them steady (docs/performance.md).
+    Thread pools: one inter-op thread per tower, so the towers of a batch run side by side, and the
+    remaining cores shared out as intra-op threads. Fixed pools also keep step rates steady from run
+    to run (TensorFlow's defaults made them swing).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -50,8 +61,8 @@ def tensorflow(seed: int | None = None, deterministic: bool = False) -> ModuleTy
         import tensorflow as tf
 
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(cores())
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, cores() // towers()))
+        tf.config.threading.set_inter_op_parallelism_threads(towers())
     except RuntimeError:
         pass  # already initialised in this process (tests build several runs)
     if deterministic:

@@ -52,3 +52,40 @@ def test_sequential_order_wraps_like_the_article() -> None:
     config = from_preset("seed", batch_size=40)
     idx = batch_indices(config, 100, 2, 1)
     assert idx.ravel().tolist() == list(range(80, 100)) + list(range(0, 20))
+
+
+def test_tower_split_loss_and_gradients_match_plain_keras(mnist_arrays: dict[str, np.ndarray]) -> None:
+    """The training step splits each batch across cores; the loss and gradients must be the article's."""
+    import keras
+    import tensorflow as tf
+
+    from lstmcli.factory import build_model
+    from lstmcli.spec import ModelSpec
+    from lstmcli.training import batch_loss, split_bounds
+
+    keras.utils.set_random_seed(7)
+    model = build_model(ModelSpec(unroll=True))
+    x = tf.constant(mnist_arrays["x_train"][:50].astype(np.float32) / 255.0)
+    y = tf.constant(mnist_arrays["y_train"][:50].astype(np.int32))
+    variables = model.trainable_variables
+
+    with tf.GradientTape() as tape:
+        plain = keras.losses.CategoricalCrossentropy()(tf.one_hot(y, 10), model(x, training=True))
+    expected = tape.gradient(plain, variables)
+    for towers in (1, 2, 3):
+        with tf.GradientTape() as tape:
+            loss, accuracy = batch_loss(model, x, y, 10, split_bounds(50, towers))
+        grads = tape.gradient(loss, variables)
+        assert abs(float(loss) - float(plain)) < 1e-5
+        for got, want in zip(grads, expected, strict=True):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5, rtol=0)
+        predicted = np.argmax(model(x).numpy(), axis=1)
+        assert abs(float(accuracy) - float(np.mean(predicted == y.numpy()))) < 1e-6
+
+
+def test_split_bounds_cover_the_batch_without_empty_slices() -> None:
+    from lstmcli.training import split_bounds
+
+    assert split_bounds(50, 2) == [(0, 25), (25, 50)]
+    assert split_bounds(1, 2) == [(0, 1)]
+    assert split_bounds(7, 3) == [(0, 2), (2, 5), (5, 7)]
