@@ -150,7 +150,9 @@ def context() -> dict[str, Any]:
 def worker_env(threads: int) -> dict[str, str]:
     """Environment of every worker subprocess: the same thread budget for every framework.
 
-    TensorFlow workers go through lstmcli.runtime.tensorflow() (intra-op pool = cores, inter-op = 1);
+    TensorFlow workers go through lstmcli.runtime.tensorflow() (one inter-op thread per tower, the rest of the
+    cores as intra-op threads: on 2 cores, inter-op 2 and intra-op 1, also the fastest setting measured for the
+    article's train_on_batch loop);
     PyTorch workers call torch.set_num_threads(cores) and set_num_interop_threads(1). The OpenMP/MKL
     variables make any library that reads them agree.
     """

@@ -12,7 +12,7 @@ MNIST training set in order (the article's `--preset seed` order), same data and
             compile(Adam(1e-3), categorical_crossentropy), one model.train_on_batch per batch
   torch     nn.LSTM(28, 75, batch_first=True) + nn.Linear(75, 10), Adam(1e-3), CrossEntropyLoss, eager loop
 
-Each runs `--warmup` steps first (XLA/graph compilation, allocator and cache warm-up), then
+Each runs `--warmup` steps first (graph tracing, allocator and cache warm-up), then
 `--steps` more under the clock; steps/s = measured steps / their wall seconds. Each competitor runs in
 its own subprocess per round, in the order A B C A B C ...; the table gives the median and the spread
 (max/min) over rounds, and the ratios of medians. See bench/README.md for the thread policy.
@@ -104,7 +104,7 @@ def worker_keras(warmup: int, steps: int, threads: int) -> dict[str, Any]:
     use_threads(threads)
     from lstmcli import runtime
 
-    tf = runtime.tensorflow(seed=0)  # the same thread policy as lstmcli: intra-op = cores, inter-op = 1
+    tf = runtime.tensorflow(seed=0)  # the same thread policy as lstmcli (bench/README.md)
     import keras
     import numpy as np
 

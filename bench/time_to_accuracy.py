@@ -5,14 +5,14 @@
 
 (a) lstmcli: `lstmcli train --quiet --out TMP` exactly as a user runs it (default preset, its own
     evaluation schedule). The clock is the run's own `seconds` column of history.csv: wall seconds from
-    the start of Trainer.fit (so XLA compilation, every evaluation and checkpoint count; process start,
+    the start of Trainer.fit (so graph tracing, every evaluation and checkpoint count; process start,
     TensorFlow import and data loading do not). The script watches history.csv and stops the run
     (SIGTERM, which checkpoints and exits) once a row reaches the target, or when it passes --max-steps.
 (b) the article's recipe, in Keras 3: keras.Sequential(Input(28, 28), LSTM(75), Dense(10, softmax)),
     Adam 1e-3, categorical cross-entropy, batch 50 taken in order, one train_on_batch per step, and
     model.evaluate(x_test, y_test, batch_size=50) on the 10,000 test images every 100 steps; stop at the
     first evaluation >= the target, or at --max-steps. The clock starts just before the first
-    train_on_batch (so its graph tracing counts, as XLA compilation counts for lstmcli) and includes the
+    train_on_batch (so its graph tracing counts, as it does for lstmcli) and includes the
     evaluations, which the recipe itself does.
 
 Each side runs in its own subprocess with the same thread policy (bench/README.md).
@@ -45,7 +45,7 @@ CONFIG_KEYS = ("preset", "batch_size", "learning_rate", "schedule", "epochs", "s
 def worker_article(target: float, max_steps: int, eval_every: int) -> dict[str, Any]:
     from lstmcli import dataset, runtime
 
-    runtime.tensorflow(seed=0)  # the same thread policy as lstmcli: intra-op = cores, inter-op = 1
+    runtime.tensorflow(seed=0)  # the same thread policy as lstmcli (bench/README.md)
     import keras
     import numpy as np
 
