@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             if side == "lstmcli":
                 run = run_lstmcli(args.target, args.max_steps, extra, args.let_finish, threads)
                 cfg = run["config"]
-                run["schedule"] = f"every {cfg.get('eval_every')} steps ({cfg.get('preset')} preset)"
+                period = f"every {cfg['eval_every']} steps" if cfg.get("eval_every") else "once per epoch"
+                run["schedule"] = f"{period} ({cfg.get('preset')} preset, batch {cfg.get('batch_size')})"
             else:
                 worker_args = ["--worker", "article", "--target", str(args.target), "--max-steps", str(args.max_steps)]
                 worker_args += ["--article-eval-every", str(args.article_eval_every)]

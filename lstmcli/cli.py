@@ -216,18 +216,25 @@ def train(
     from lstmcli.progress import make_reporter
     from lstmcli.report import train_summary
 
+    overrides = dict(
+        cell=cell.value if cell else None, units=units, layers=layers, bidirectional=bidirectional, use_bias=bias,
+        reset_after=reset_after, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule,
+        epochs=epochs, steps=steps, eval_every=eval_every, checkpoint_every=checkpoint_every, order=order,
+        seed=seed, data=data,
+    )  # fmt: skip
     config = None
-    if resume is not None and config_file is not None:
-        raise UsageError("--config and --resume cannot be combined: a resumed run keeps the config it started with")
-    if resume is None:
+    if resume is not None:
+        given = {**overrides, "preset": preset, "config": config_file, "out": out}
+        named = ["--" + ("bias" if k == "use_bias" else k).replace("_", "-") for k, v in given.items() if v is not None]
+        if named:
+            raise UsageError(
+                f"--resume continues a run with the config it started with; drop {', '.join(named)} "
+                "(or start a new run with them)"
+            )
+    else:
         settings = config_file_module.load(config_file) if config_file is not None else {}
-        preset_name, overrides = config_file_module.merge(settings, dict(
-            preset=preset, cell=cell.value if cell else None, units=units, layers=layers,
-            bidirectional=bidirectional, use_bias=bias, reset_after=reset_after, batch_size=batch_size,
-            learning_rate=learning_rate, schedule=schedule, epochs=epochs, steps=steps, eval_every=eval_every,
-            checkpoint_every=checkpoint_every, order=order, seed=seed, data=data,
-        ))  # fmt: skip
-        config = config_module.from_preset(preset_name, **overrides)
+        preset_name, merged = config_file_module.merge(settings, dict(overrides, preset=preset))
+        config = config_module.from_preset(preset_name, **merged)
     console = stderr if json_out else stdout
     run, metrics = experiment.run_training(
         config, out, runs_dir, make_reporter(console, quiet), resume, force, tensorboard

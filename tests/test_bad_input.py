@@ -408,6 +408,11 @@ def test_output_folder_that_cannot_be_written(
     assert "choose" in err  # says what to do
 
 
+def test_resume_refuses_options_it_would_ignore(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = refused(["train", "--resume", str(scratch), "--units", "8", "--no-bias", "--out", str(scratch)], capsys)
+    assert "drop --units, --bias, --out" in err
+
+
 def test_resume_of_something_that_is_not_a_run(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not a lstmcli run" in refused(["train", "--resume", str(scratch / "nothing")], capsys)
     (scratch / "not-a-run").mkdir()

@@ -78,7 +78,7 @@ def test_cli_refuses_before_training(tmp_path: Path, capsys) -> None:
     good = write(tmp_path, "units = 16\nbatch_size = 20\n")
     # the file's units are fine; the command line's win, and are checked like any option
     assert "--units" in one_line_error(capsys, ["train", "--config", str(good), "--units", "0"])
-    assert "cannot be combined" in one_line_error(
+    assert "--resume continues a run with the config it started with; drop --config" in one_line_error(
         capsys, ["train", "--config", str(good), "--resume", str(tmp_path)]
     )  # fmt: skip
     out_of_range = write(tmp_path, "learning_rate = -1.0\n")
