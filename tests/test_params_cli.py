@@ -253,19 +253,24 @@ def test_entry_point_verifies_against_keras() -> None:
     assert (data["total"], data["keras"], data["match"]) == (31_960, 31_960, True)
 
 
-def test_no_verify_does_not_import_tensorflow() -> None:
+@pytest.mark.parametrize(
+    ("argv", "own_module"),
+    [(["params", "--no-verify", "--format", "json"], "lstmcli.arithmetic"), (["--help"], "lstmcli.cli")],
+)
+def test_no_verify_and_help_do_not_import_tensorflow(argv: list[str], own_module: str) -> None:
     """`python -X importtime` lists every module the process imported, on stderr."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "lstmcli", "params", "--no-verify", "--format", "json"],
+        [sys.executable, "-X", "importtime", "-m", "lstmcli", *argv],
         capture_output=True,
         text=True,
         env=ENV,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["keras"] is None
+    if argv[0] == "params":
+        assert json.loads(done.stdout)["keras"] is None
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "lstmcli.arithmetic" in imported  # the listing is real
+    assert own_module in imported  # the listing is real
     heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
     assert heavy == []
 
