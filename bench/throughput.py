@@ -55,6 +55,24 @@ def use_threads(threads: int) -> None:
     runtime.cores = lambda: threads  # read by runtime.tensorflow() when it configures the pools
 
 
+def timed_loop(step: Any, warmup: int, steps: int) -> dict[str, Any]:
+    """Run `warmup` untimed steps, then `steps` under the clock (the Keras and PyTorch loops share this)."""
+    started = time.perf_counter()
+    for i in range(warmup):
+        step(i)
+    t0 = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        step(i)
+    seconds = time.perf_counter() - t0
+    return {
+        "steps": steps,
+        "seconds": seconds,
+        "steps_per_s": steps / seconds,
+        "warmup_steps": warmup,
+        "warmup_s": t0 - started,
+    }
+
+
 def worker_lstmcli(warmup: int, steps: int, threads: int) -> dict[str, Any]:
     use_threads(threads)
     from lstmcli import config as config_module
@@ -127,19 +145,8 @@ def worker_keras(warmup: int, steps: int, threads: int) -> dict[str, Any]:
         out = model.train_on_batch(x[lo : lo + BATCH], y[lo : lo + BATCH])
         losses.append(float(out[0] if isinstance(out, list | tuple) else out))
 
-    started = time.perf_counter()
-    for i in range(warmup):
-        step(i)
-    t0 = time.perf_counter()
-    for i in range(warmup, warmup + steps):
-        step(i)
-    seconds = time.perf_counter() - t0
     return {
-        "steps": steps,
-        "seconds": seconds,
-        "steps_per_s": steps / seconds,
-        "warmup_steps": warmup,
-        "warmup_s": t0 - started,
+        **timed_loop(step, warmup, steps),
         "mean_train_loss": float(np.mean(losses)),
         "jit_compile": bool(getattr(model, "jit_compile", False)),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -183,19 +190,8 @@ def worker_torch(warmup: int, steps: int, threads: int) -> dict[str, Any]:
         optimizer.step()
         losses.append(loss.item())
 
-    started = time.perf_counter()
-    for i in range(warmup):
-        step(i)
-    t0 = time.perf_counter()
-    for i in range(warmup, warmup + steps):
-        step(i)
-    seconds = time.perf_counter() - t0
     return {
-        "steps": steps,
-        "seconds": seconds,
-        "steps_per_s": steps / seconds,
-        "warmup_steps": warmup,
-        "warmup_s": t0 - started,
+        **timed_loop(step, warmup, steps),
         "mean_train_loss": float(np.mean(losses)),
         "intra_op_threads": torch.get_num_threads(),
         "inter_op_threads": torch.get_num_interop_threads(),

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Any
+
 from lstmcli.spec import ModelSpec
 
 
-def count(spec: ModelSpec) -> int | None:
-    """Parameters of torch.nn.LSTM/GRU/RNN (+ Linear head) for `spec`, or None without torch."""
-    try:
-        import torch
-    except ImportError:
-        return None
+def build(torch: ModuleType, spec: ModelSpec) -> tuple[Any, Any]:
+    """torch.nn.LSTM/GRU/RNN for `spec`, and the Linear head (None when classes is 0)."""
     modules = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
     rnn = modules[spec.cell](
         input_size=spec.input_size,
@@ -20,7 +19,16 @@ def count(spec: ModelSpec) -> int | None:
         batch_first=True,
         bidirectional=spec.bidirectional,
     )
-    total = sum(p.numel() for p in rnn.parameters())
-    if spec.classes:
-        total += sum(p.numel() for p in torch.nn.Linear(spec.output_size, spec.classes).parameters())
-    return int(total)
+    head = torch.nn.Linear(spec.output_size, spec.classes) if spec.classes else None
+    return rnn, head
+
+
+def count(spec: ModelSpec) -> int | None:
+    """Parameters of the PyTorch network for `spec`, or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    rnn, head = build(torch, spec)
+    modules = [rnn] if head is None else [rnn, head]
+    return int(sum(p.numel() for m in modules for p in m.parameters()))

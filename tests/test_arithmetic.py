@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from lstmcli import arithmetic
+from lstmcli import arithmetic, torch_reference
 from lstmcli.arithmetic import count
 from lstmcli.spec import ModelSpec
 
@@ -210,27 +210,12 @@ TORCH_GRID = [
 ]
 
 
-def torch_model(torch, spec: ModelSpec):
-    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[spec.cell]
-    rnn = module(
-        input_size=spec.input_size,
-        hidden_size=spec.units,
-        num_layers=spec.layers,
-        bias=spec.use_bias,
-        batch_first=True,
-        bidirectional=spec.bidirectional,
-    )
-    head = torch.nn.Linear(spec.output_size, spec.classes) if spec.classes else None
-    return rnn, head
-
-
 @pytest.mark.parametrize(("index", "combo"), list(enumerate(TORCH_GRID)), ids=combo_id)
 def test_pytorch_convention_equals_torch_modules(index: int, combo) -> None:
     torch = pytest.importorskip("torch")
-    from lstmcli import torch_reference
 
     for spec in specs_for(index, combo):
-        rnn, head = torch_model(torch, spec)
+        rnn, head = torch_reference.build(torch, spec)
         counts = count(spec, "pytorch")
         predicted = [(name, shape) for d in counts.directions for name, shape in d.shapes]
         assert predicted == [(name, tuple(p.shape)) for name, p in rnn.named_parameters()], spec
@@ -248,7 +233,7 @@ def test_macs_equal_torch_flop_counter(cell: str) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     spec = ModelSpec(cell=cell, units=12, input_size=5, timesteps=6, layers=2, bidirectional=True, classes=3)
-    rnn, head = torch_model(torch, spec)
+    rnn, head = torch_reference.build(torch, spec)
     x = torch.zeros(1, spec.timesteps, spec.input_size)
     # oneDNN's fused LSTM kernel is opaque to the counter; the reference kernel runs the same products.
     with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
