@@ -8,6 +8,9 @@ Layout of a run (docs/reference.md describes each file)::
     history.csv        one row per evaluation
     metrics.json       final metrics (present only once the run is complete)
     model.keras        the trained model in Keras's format
+    curves.png         learning curves (written by lstmcli.plots at the end)
+    confusion.png      confusion-matrix heat map (written by `lstmcli eval RUN`)
+    tensorboard/       TensorBoard event files (with --tensorboard)
     .lock              held (flock) while a process writes the run
 
 Every file is written to a temporary name in the same folder, flushed, fsynced, then renamed over the
