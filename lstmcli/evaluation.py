@@ -9,7 +9,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -119,12 +119,6 @@ def check_compatible(model: keras.Model, x: np.ndarray, classes: int, path: Path
     outputs = model.outputs[0].shape[-1]
     if outputs < classes:
         raise DataError(f"{path}: the model predicts {outputs} classes but the test labels go up to {classes - 1}")
-
-
-def evaluate(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    from lstmcli.metrics import summarize
-
-    return summarize(predict(x), y)
 
 
 def _first_line(text: str) -> str:
