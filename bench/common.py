@@ -305,3 +305,22 @@ def doc_target(doc: str | None, quick: bool) -> Path | None:
     if doc is not None:
         return None if doc.lower() == "none" else Path(doc)
     return None if quick else PERFORMANCE_DOC
+
+
+def add_output_options(parser: Any) -> None:
+    """--doc and --results-dir, the same for every benchmark script."""
+    parser.add_argument("--doc", default=None, help="markdown file to update (default docs/performance.md; 'none')")
+    parser.add_argument("--results-dir", type=Path, default=None, help="where the JSON goes (bench/results)")
+
+
+def publish(name: str, result: dict[str, Any], sections: dict[str, str], args: Any) -> None:
+    """Save the result as JSON, print each section, and rewrite its block of docs/performance.md."""
+    path = write_result(name, result, args.results_dir, args.quick)
+    for section, text in sections.items():
+        print(f"## {section}\n\n{text}\n" if len(sections) > 1 else text)
+    print(f"\nsaved {path}")
+    doc = doc_target(args.doc, args.quick)
+    if doc is not None:
+        for section, text in sections.items():
+            update_doc(section, text, doc)
+        print(f"updated {doc}")

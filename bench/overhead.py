@@ -274,8 +274,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--memory-epochs", type=float, default=None, help="epochs for the memory run (default: the default run's)"
     )
     parser.add_argument("--quick", action="store_true", help="validation: 2 repeats, 50-step model, 0.02 epochs")
-    parser.add_argument("--doc", default=None, help="markdown file to update (default docs/performance.md; 'none')")
-    parser.add_argument("--results-dir", type=Path, default=None, help="where the JSON goes (bench/results)")
+    common.add_output_options(parser)
     parser.add_argument("--worker", choices=["eval"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -308,16 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         result["eval"] = measure_eval(args.model, args.eval_train_steps, args.repeats, threads)
         common.log(f"eval: speed-up {common.fmt(result['eval']['speedup'], 1, 'x')}")
     ctx["machine"]["load_average_end"] = common.load_average()
-    path = common.write_result("overhead", result, args.results_dir, args.quick)
-    sections = render(result)
-    for name, text in sections.items():
-        print(f"## {name}\n\n{text}\n")
-    print(f"saved {path}")
-    doc = common.doc_target(args.doc, args.quick)
-    if doc is not None:
-        for name, text in sections.items():
-            common.update_doc(name, text, doc)
-        print(f"updated {doc}")
+    common.publish("overhead", result, render(result), args)
     return 0
 
 

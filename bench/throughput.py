@@ -216,8 +216,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--threads", type=int, default=common.cores(), help="intra-op threads for every side (default: the cores)"
     )
     parser.add_argument("--quick", action="store_true", help="validation: 1 round, 100 steps, 50 warm-up, no docs")
-    parser.add_argument("--doc", default=None, help="markdown file to update (default docs/performance.md; 'none')")
-    parser.add_argument("--results-dir", type=Path, default=None, help="where the JSON goes (bench/results)")
+    common.add_output_options(parser)
     parser.add_argument("--worker", choices=COMPETITORS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -356,13 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     # The default policy (threads = cores) has its own block; another --threads gets a block of its own.
     name = "throughput" if threads == common.cores() else f"throughput-threads-{threads}"
-    path = common.write_result(name, result, args.results_dir, args.quick)
-    text = render(result)
-    print(text)
-    print(f"\nsaved {path}")
-    doc = common.doc_target(args.doc, args.quick)
-    if doc is not None:
-        print(f"updated {common.update_doc(name, text, doc)}")
+    common.publish(name, result, {name: render(result)}, args)
     return 0
 
 

@@ -191,8 +191,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="validation: target 0.5, cap 300 steps, lstmcli --eval-every 100, no docs update",
     )
-    parser.add_argument("--doc", default=None, help="markdown file to update (default docs/performance.md; 'none')")
-    parser.add_argument("--results-dir", type=Path, default=None, help="where the JSON goes (bench/results)")
+    common.add_output_options(parser)
     parser.add_argument("--worker", choices=["article"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -293,13 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_seconds": medians,
         "ratio": {"value": value, "target": TARGET_RATIO, "meaning": "lstmcli seconds / article seconds"},
     }
-    path = common.write_result("time_to_accuracy", result, args.results_dir, args.quick)
-    text = render(result)
-    print(text)
-    print(f"\nsaved {path}")
-    doc = common.doc_target(args.doc, args.quick)
-    if doc is not None:
-        print(f"updated {common.update_doc('time-to-accuracy', text, doc)}")
+    common.publish("time_to_accuracy", result, {"time-to-accuracy": render(result)}, args)
     return 0
 
 
