@@ -324,3 +324,32 @@ def publish(name: str, result: dict[str, Any], sections: dict[str, str], args: A
         for section, text in sections.items():
             update_doc(section, text, doc)
         print(f"updated {doc}")
+
+
+# -- the article's model, as the article built it ------------------------------------------------
+
+ARTICLE_BATCH, ARTICLE_UNITS, ARTICLE_LR = 50, 75, 1e-3
+
+
+def article_model(data: Any) -> Any:
+    """The article's Keras model, built directly (not through lstmcli's factory), compiled as it did:
+    Input(28, 28) -> LSTM(75) -> Dense(10, softmax), Adam 1e-3, categorical cross-entropy, accuracy."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(data.timesteps, data.features)),
+            keras.layers.LSTM(ARTICLE_UNITS),
+            keras.layers.Dense(data.classes, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(ARTICLE_LR), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def article_arrays(data: Any, split: str) -> tuple[Any, Any]:
+    """Images scaled to 0..1 as float32 and one-hot labels, as the article fed them to Keras."""
+    import numpy as np
+
+    x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+    return x.astype(np.float32) / np.float32(data.scale), np.eye(data.classes, dtype=np.float32)[y]

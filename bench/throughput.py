@@ -29,6 +29,8 @@ from typing import Any
 
 import common
 
+from lstmcli.training import CHUNK  # steps per compiled call: measured steps must be a multiple of it
+
 COMPETITORS = ("lstmcli", "keras", "torch")
 LABELS = {
     "lstmcli": "lstmcli train (Trainer, --preset seed)",
@@ -36,7 +38,7 @@ LABELS = {
     "torch": "PyTorch nn.LSTM eager loop",
 }
 TARGETS = {"lstmcli/torch": 1.5, "lstmcli/keras": 2.0, "spread": 1.3}
-BATCH, UNITS, LR, CHUNK = 50, 75, 1e-3, 50
+BATCH, UNITS, LR = common.ARTICLE_BATCH, common.ARTICLE_UNITS, common.ARTICLE_LR
 
 
 # -- workers (each runs in its own process) ------------------------------------------------------
@@ -123,20 +125,11 @@ def worker_keras(warmup: int, steps: int, threads: int) -> dict[str, Any]:
     from lstmcli import runtime
 
     tf = runtime.tensorflow(seed=0)  # the same thread policy as lstmcli (bench/README.md)
-    import keras
     import numpy as np
 
     data = load_mnist()
-    x = (data.x_train.astype(np.float32) / data.scale).astype(np.float32)
-    y = np.eye(data.classes, dtype=np.float32)[data.y_train]
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(data.timesteps, data.features)),
-            keras.layers.LSTM(UNITS),
-            keras.layers.Dense(data.classes, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(LR), loss="categorical_crossentropy", metrics=["accuracy"])
+    x, y = common.article_arrays(data, "train")
+    model = common.article_model(data)
     n = len(x)
     losses = []
 

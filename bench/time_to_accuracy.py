@@ -35,7 +35,7 @@ from typing import Any
 import common
 
 TARGET, TARGET_RATIO = 0.98, 0.2
-BATCH, UNITS, LR = 50, 75, 1e-3
+BATCH = common.ARTICLE_BATCH
 CONFIG_KEYS = ("preset", "batch_size", "learning_rate", "schedule", "epochs", "steps", "eval_every", "order")
 
 
@@ -46,22 +46,11 @@ def worker_article(target: float, max_steps: int, eval_every: int) -> dict[str, 
     from lstmcli import dataset, runtime
 
     runtime.tensorflow(seed=0)  # the same thread policy as lstmcli (bench/README.md)
-    import keras
-    import numpy as np
 
     data = dataset.load()
-    x = data.x_train.astype(np.float32) / np.float32(data.scale)
-    y = np.eye(data.classes, dtype=np.float32)[data.y_train]
-    x_test = data.x_test.astype(np.float32) / np.float32(data.scale)
-    y_test = np.eye(data.classes, dtype=np.float32)[data.y_test]
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(data.timesteps, data.features)),
-            keras.layers.LSTM(UNITS),
-            keras.layers.Dense(data.classes, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(LR), loss="categorical_crossentropy", metrics=["accuracy"])
+    x, y = common.article_arrays(data, "train")
+    x_test, y_test = common.article_arrays(data, "test")
+    model = common.article_model(data)
     history: list[dict[str, float]] = []
     n = len(x)
     eval_seconds = 0.0

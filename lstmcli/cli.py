@@ -46,7 +46,7 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-class EvalFormat(str, Enum):
+class TableOrJson(str, Enum):
     table = "table"
     json = "json"
 
@@ -259,7 +259,7 @@ def eval_command(
             envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: the run's data].", show_default=False
         ),
     ] = None,
-    format: Annotated[EvalFormat, typer.Option("--format", help="Output format.")] = EvalFormat.table,
+    format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
     min_accuracy: Annotated[
         float | None, typer.Option(help="Exit 1 when accuracy is below this (0..1).", show_default=False)
     ] = None,
@@ -298,7 +298,7 @@ def eval_command(
                 f"--plot {plot}: cannot write it ({exc.strerror}); choose another path or --no-plot"
             ) from None
         result["plot"] = str(plot)
-    if format is EvalFormat.json:
+    if format is TableOrJson.json:
         print(json.dumps(result, indent=2))
     else:
         for table in eval_tables(result):
@@ -307,11 +307,6 @@ def eval_command(
             stdout.print(f"confusion matrix plot: {plot}", highlight=False)
     if min_accuracy is not None and not result["passed"]:
         raise CheckFailed(f"accuracy {result['accuracy']:.4f} is below --min-accuracy {min_accuracy}")
-
-
-class RunsFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 class SortKey(str, Enum):
@@ -341,7 +336,7 @@ def runs(
         SortKey, typer.Option(help="Order rows by this column (accuracy best first, others ascending).")
     ] = SortKey.run,
     reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
-    format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
+    format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
 ) -> None:
     """Compare the runs under a folder: config (cell, units, layers, batch, lr) and final metrics."""
     from rich.measure import Measurement
@@ -349,7 +344,7 @@ def runs(
     from lstmcli import runs_table
 
     rows = runs_table.collect(folder, sort.value, reverse)
-    if format is RunsFormat.json:
+    if format is TableOrJson.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
         stderr.print(f"no runs under {folder}", highlight=False)

@@ -25,17 +25,21 @@ def mnist_arrays() -> dict[str, np.ndarray]:
         return {k: npz[k] for k in dataset.KEYS}
 
 
+def mnist_slice(arrays: dict[str, np.ndarray], train: int, test: int, stride: int = 1) -> dict[str, np.ndarray]:
+    """The first `train` and `test` images (every `stride`-th row and column) in the Keras layout."""
+    return {
+        "x_train": arrays["x_train"][:train, ::stride, ::stride],
+        "y_train": arrays["y_train"][:train],
+        "x_test": arrays["x_test"][:test, ::stride, ::stride],
+        "y_test": arrays["y_test"][:test],
+    }
+
+
 @pytest.fixture(scope="session")
 def small_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, np.ndarray]) -> Path:
     """The first 2,000 training and 500 test images of MNIST, as a Keras-layout .npz."""
     path = tmp_path_factory.mktemp("data") / "small.npz"
-    np.savez(
-        path,
-        x_train=mnist_arrays["x_train"][:TRAIN_SLICE],
-        y_train=mnist_arrays["y_train"][:TRAIN_SLICE],
-        x_test=mnist_arrays["x_test"][:TEST_SLICE],
-        y_test=mnist_arrays["y_test"][:TEST_SLICE],
-    )
+    np.savez(path, **mnist_slice(mnist_arrays, TRAIN_SLICE, TEST_SLICE))
     return path
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import mnist_slice
 
 from lstmcli import cli, rundir
 
@@ -73,12 +74,7 @@ OPTION_CASES: list[tuple[list[str], str]] = [
 @pytest.fixture(scope="module")
 def arrays(mnist_arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A small valid dataset (60 train, 20 test 28x28 images) that each bad file changes in one way."""
-    return {
-        "x_train": mnist_arrays["x_train"][:60],
-        "y_train": mnist_arrays["y_train"][:60],
-        "x_test": mnist_arrays["x_test"][:20],
-        "y_test": mnist_arrays["y_test"][:20],
-    }
+    return mnist_slice(mnist_arrays, 60, 20)
 
 
 def idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:

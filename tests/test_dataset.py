@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import mnist_slice
 
 from lstmcli import dataset
 from lstmcli.errors import DataError
@@ -35,12 +36,7 @@ def write_idx(folder: Path, arrays: dict[str, np.ndarray], gz: set[str] = frozen
 
 @pytest.fixture(scope="module")
 def sample(mnist_arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {
-        "x_train": mnist_arrays["x_train"][:300],
-        "y_train": mnist_arrays["y_train"][:300],
-        "x_test": mnist_arrays["x_test"][:50],
-        "y_test": mnist_arrays["y_test"][:50],
-    }
+    return mnist_slice(mnist_arrays, 300, 50)
 
 
 def assert_same(data: dataset.Dataset, arrays: dict[str, np.ndarray]) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import mnist_slice
 
 from lstmcli import cli, rundir
 from lstmcli.config import from_preset
@@ -164,14 +165,7 @@ def keras_weights(path: Path) -> list[np.ndarray]:
 def tiny_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, np.ndarray]) -> Path:
     """400 training and 100 test images of MNIST, subsampled to 7x7."""
     path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
-    a = mnist_arrays
-    np.savez(
-        path,
-        x_train=a["x_train"][:400, ::4, ::4],
-        y_train=a["y_train"][:400],
-        x_test=a["x_test"][:100, ::4, ::4],
-        y_test=a["y_test"][:100],
-    )
+    np.savez(path, **mnist_slice(mnist_arrays, 400, 100, stride=4))
     return path
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import mnist_slice
 
 from lstmcli import cli, rundir
 from lstmcli.errors import DataError
@@ -34,14 +35,7 @@ class OpensAFile:
 @pytest.fixture(scope="module")
 def data_7x7(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, np.ndarray]) -> Path:
     path = tmp_path_factory.mktemp("data") / "7x7.npz"
-    a = mnist_arrays
-    np.savez(
-        path,
-        x_train=a["x_train"][:50, ::4, ::4],
-        y_train=a["y_train"][:50],
-        x_test=a["x_test"][:30, ::4, ::4],
-        y_test=a["y_test"][:30],
-    )
+    np.savez(path, **mnist_slice(mnist_arrays, 50, 30, stride=4))
     return path
 
 
