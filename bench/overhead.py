@@ -7,7 +7,7 @@ startup  wall time of `lstmcli --help` and `lstmcli params --no-verify` against
          `python -c "import tensorflow"` (the same interpreter), runs interleaved, median of --repeats;
          target: each at most 0.1x the import.
 eval     on one loaded model and the 10,000 test images, in one worker process: lstmcli's evaluation
-         (lstmcli.evaluation.make_predictor + lstmcli.metrics.summarize on the raw uint8 images, i.e.
+         (lstmcli.evaluate.make_predictor + lstmcli.metrics.summarize on the raw uint8 images, i.e.
          everything `lstmcli eval` does after loading: scaling, forward pass, loss, accuracy, per-class
          figures, confusion matrix) against Keras `model.evaluate(x, y, batch_size=50)` on images already
          scaled to float32 with one-hot labels (its preparation is not timed). The model is compiled
@@ -77,8 +77,9 @@ def measure_startup(repeats: int, threads: int) -> dict[str, Any]:
 
 
 def worker_eval(model_path: str, repeats: int) -> dict[str, Any]:
-    from lstmcli import dataset, runtime
-    from lstmcli.evaluation import load_model, make_predictor
+    from lstmcli import data as dataset
+    from lstmcli import runtime
+    from lstmcli.evaluate import load_model, make_predictor
     from lstmcli.metrics import summarize
 
     runtime.tensorflow()

@@ -46,11 +46,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600, help="timed steps per variant")
     args = parser.parse_args()
 
-    from lstmcli import dataset, runtime
-    from lstmcli.arithmetic import count
-    from lstmcli.factory import build_model
-    from lstmcli.spec import ModelSpec
-    from lstmcli.training import batch_loss, split_bounds
+    from lstmcli import data as dataset
+    from lstmcli import runtime
+    from lstmcli.model.count import count
+    from lstmcli.model.factory import build_model
+    from lstmcli.model.spec import ModelSpec
+    from lstmcli.train.loop import batch_loss, split_bounds
 
     tf = runtime.tensorflow(seed=0)
     import keras

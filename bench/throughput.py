@@ -6,7 +6,7 @@
 All three train LSTM(75) over 28 steps of 28 pixels -> Dense(10), Adam 1e-3, batch 50, the bundled
 MNIST training set in order (the article's `--preset seed` order), same data and shapes:
 
-  lstmcli   lstmcli.training.Trainer.fit on `--preset seed`, evaluation and checkpoints pushed past the end,
+  lstmcli   lstmcli.train.loop.Trainer.fit on `--preset seed`, evaluation and checkpoints pushed past the end,
             timed by a reporter that stamps the clock at every chunk boundary (every 50 steps)
   keras     the article's loop in Keras 3: keras.Sequential(Input(28, 28), LSTM(75), Dense(10, softmax)),
             compile(Adam(1e-3), categorical_crossentropy), one model.train_on_batch per batch
@@ -29,7 +29,7 @@ from typing import Any
 
 import common
 
-from lstmcli.training import CHUNK  # steps per compiled call: measured steps must be a multiple of it
+from lstmcli.train.loop import CHUNK  # steps per compiled call: measured steps must be a multiple of it
 
 COMPETITORS = ("lstmcli", "keras", "torch")
 LABELS = {
@@ -45,7 +45,7 @@ BATCH, UNITS, LR = common.ARTICLE_BATCH, common.ARTICLE_UNITS, common.ARTICLE_LR
 
 
 def load_mnist() -> Any:
-    from lstmcli import dataset
+    from lstmcli import data as dataset
 
     return dataset.load()
 
@@ -77,9 +77,9 @@ def timed_loop(step: Any, warmup: int, steps: int) -> dict[str, Any]:
 
 def worker_lstmcli(warmup: int, steps: int, threads: int) -> dict[str, Any]:
     use_threads(threads)
-    from lstmcli import config as config_module
-    from lstmcli.progress import Quiet
-    from lstmcli.training import RunState, StopSignals, Trainer
+    from lstmcli.cli.progress import Quiet
+    from lstmcli.train import config as config_module
+    from lstmcli.train.loop import RunState, StopSignals, Trainer
 
     class Stamps(Quiet):
         """A reporter that records (step, time) at each return of the compiled chunk to Python."""

@@ -43,7 +43,8 @@ CONFIG_KEYS = ("preset", "batch_size", "learning_rate", "schedule", "epochs", "s
 
 
 def worker_article(target: float, max_steps: int, eval_every: int) -> dict[str, Any]:
-    from lstmcli import dataset, runtime
+    from lstmcli import data as dataset
+    from lstmcli import runtime
 
     runtime.tensorflow(seed=0)  # the same thread policy as lstmcli (bench/README.md)
 

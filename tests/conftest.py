@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstmcli import dataset
+from lstmcli import data as dataset
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -46,9 +46,9 @@ def small_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Path:
     """A complete 200-step run on the small slice, shared by the eval and report tests."""
-    from lstmcli.config import from_preset
-    from lstmcli.experiment import run_training
-    from lstmcli.progress import Quiet
+    from lstmcli.cli.progress import Quiet
+    from lstmcli.train.config import from_preset
+    from lstmcli.train.run import run_training
 
     out = tmp_path_factory.mktemp("runs") / "run"
     config = from_preset("default", steps=200, eval_every=50, data=str(small_npz))

@@ -1,6 +1,6 @@
 """The closed form against the frameworks themselves: Keras's count_params() and weight shapes, PyTorch's modules.
 
-Every model here is built by `lstmcli.factory.build_model`, the factory `train` uses, and never trained:
+Every model here is built by `lstmcli.model.factory.build_model`, the factory `train` uses, and never trained:
 building a few hundred small models is cheap. The PyTorch tests skip where torch is not installed (CI).
 """
 
@@ -13,9 +13,10 @@ import sys
 
 import pytest
 
-from lstmcli import arithmetic, torch_reference
-from lstmcli.arithmetic import count
-from lstmcli.spec import ModelSpec
+from lstmcli.model import count as arithmetic
+from lstmcli.model import torch_reference
+from lstmcli.model.count import count
+from lstmcli.model.spec import ModelSpec
 
 # Every structural combination (cell, layers, direction, bias, GRU convention, head), each built at a few
 # (units, input) sizes that cycle through the list below so the grid also varies the widths.
@@ -79,7 +80,7 @@ _BUILT = {"n": 0}
 
 def build(keras_module, spec: ModelSpec):
     """The factory's model, clearing Keras's global state every few dozen builds to keep memory flat."""
-    from lstmcli.factory import build_model
+    from lstmcli.model.factory import build_model
 
     _BUILT["n"] += 1
     if _BUILT["n"] % 40 == 0:
@@ -194,7 +195,7 @@ def test_macs_are_the_matrix_products_per_step() -> None:
 def test_pure_modules_do_not_import_tensorflow() -> None:
     code = (
         "import json, sys\n"
-        "import lstmcli.arithmetic, lstmcli.spec, lstmcli.params_report\n"
+        "import lstmcli.model.count, lstmcli.model.spec, lstmcli.cli.explain\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch'))))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

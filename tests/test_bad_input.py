@@ -82,7 +82,7 @@ def idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
 
 
 def write_idx_folder(folder: Path, arrays: dict[str, np.ndarray], gz: bool = False) -> Path:
-    from lstmcli.dataset import IDX_FILES
+    from lstmcli.data import IDX_FILES
 
     folder.mkdir(parents=True, exist_ok=True)
     for key, stem in IDX_FILES.items():
@@ -195,8 +195,8 @@ def bad_data(tmp_path_factory: pytest.TempPathFactory, arrays: dict[str, np.ndar
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
     """Eval targets that are not a usable model: name -> (path, text the message must contain)."""
     from lstmcli import runtime
-    from lstmcli.factory import build_model
-    from lstmcli.spec import ModelSpec
+    from lstmcli.model.factory import build_model
+    from lstmcli.model.spec import ModelSpec
 
     root = tmp_path_factory.mktemp("models")
     runtime.tensorflow()

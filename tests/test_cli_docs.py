@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "cli.md"
-REGENERATE = "typer lstmcli.cli utils docs --name lstmcli --output docs/cli.md"
+REGENERATE = "typer lstmcli.cli.app utils docs --name lstmcli --output docs/cli.md"
 
 
 def lstmcli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -23,7 +23,7 @@ def test_docs_match_the_app(tmp_path: Path) -> None:
     generated = tmp_path / "cli.md"
     # A narrow and odd terminal width: the Markdown must not depend on the terminal it is made in.
     env = {**os.environ, "COLUMNS": "37", "TERM": "dumb"}
-    command = [sys.executable, "-m", "typer", "lstmcli.cli", "utils", "docs", "--name", "lstmcli"]
+    command = [sys.executable, "-m", "typer", "lstmcli.cli.app", "utils", "docs", "--name", "lstmcli"]
     done = subprocess.run([*command, "--output", str(generated)], capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert generated.read_text() == DOCS.read_text(), f"docs/cli.md is out of date; regenerate it with: {REGENERATE}"

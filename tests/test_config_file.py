@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lstmcli import config_file, rundir
+from lstmcli import rundir
 from lstmcli.cli import main
 from lstmcli.errors import UsageError
+from lstmcli.train import config_file
 
 
 def write(tmp_path: Path, text: str) -> Path:

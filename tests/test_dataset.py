@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import mnist_slice
 
-from lstmcli import dataset
+from lstmcli import data as dataset
 from lstmcli.errors import DataError
 
 
@@ -109,8 +109,8 @@ def test_any_image_size_is_height_steps_of_width_features(height: int, width: in
 
 
 def test_model_for_non_square_images_reads_rows_as_timesteps(tmp_path: Path) -> None:
-    from lstmcli.config import from_preset
-    from lstmcli.factory import build_model
+    from lstmcli.model.factory import build_model
+    from lstmcli.train.config import from_preset
 
     rng = np.random.default_rng(0)
     arrays = {"x_train": rng.integers(0, 256, (8, 20, 12), dtype=np.uint8), "y_train": np.arange(8) % 4}

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lstmcli import dataset
+from lstmcli import data as dataset
 from lstmcli.errors import DataError
 
 NPZ_BYTE_CASES = 400
@@ -197,8 +197,8 @@ def test_idx_byte_mutations(arrays: dict[str, np.ndarray], tmp_path: Path) -> No
 @pytest.fixture(scope="module")
 def keras_file(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     from lstmcli import runtime
-    from lstmcli.factory import build_model
-    from lstmcli.spec import ModelSpec
+    from lstmcli.model.factory import build_model
+    from lstmcli.model.spec import ModelSpec
 
     runtime.tensorflow()
     path = tmp_path_factory.mktemp("keras") / "model.keras"
@@ -211,7 +211,7 @@ def test_keras_mutations(keras_file: bytes, tmp_path: Path) -> None:
     model.weights.h5) damaged or missing, which zip's CRC would otherwise catch before Keras sees it."""
     import keras
 
-    from lstmcli.evaluation import load_model
+    from lstmcli.evaluate import load_model
 
     rng = random.Random(31337)
     with zipfile.ZipFile(io.BytesIO(keras_file)) as archive:

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lstmcli import params_command
-from lstmcli.arithmetic import count
 from lstmcli.cli import app, main
 from lstmcli.errors import CheckFailed
-from lstmcli.spec import ModelSpec
+from lstmcli.model import verify as params_command
+from lstmcli.model.count import count
+from lstmcli.model.spec import ModelSpec
 
 runner = CliRunner()
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"}
@@ -54,7 +54,7 @@ def test_json_verified_against_keras() -> None:
 
 def test_json_verified_for_a_bidirectional_stacked_gru() -> None:
     """The Keras number comes from building the model; the closed form must agree with it."""
-    from lstmcli.factory import build_model
+    from lstmcli.model.factory import build_model
 
     args = ["--cell", "gru", "--bidirectional", "--no-reset-after", "--layers", "2", "--units", "9", "--input", "4"]
     data = run_json(*args)
@@ -255,7 +255,7 @@ def test_entry_point_verifies_against_keras() -> None:
 
 @pytest.mark.parametrize(
     ("argv", "own_module"),
-    [(["params", "--no-verify", "--format", "json"], "lstmcli.arithmetic"), (["--help"], "lstmcli.cli")],
+    [(["params", "--no-verify", "--format", "json"], "lstmcli.model.count"), (["--help"], "lstmcli.cli")],
 )
 def test_no_verify_and_help_do_not_import_tensorflow(argv: list[str], own_module: str) -> None:
     """`python -X importtime` lists every module the process imported, on stderr."""

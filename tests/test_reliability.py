@@ -33,10 +33,10 @@ import pytest
 from conftest import mnist_slice
 
 from lstmcli import cli, rundir
-from lstmcli.config import from_preset
+from lstmcli.cli.progress import Quiet
 from lstmcli.errors import CheckFailed, DataError, UsageError
-from lstmcli.experiment import run_training
-from lstmcli.progress import Quiet
+from lstmcli.train.config import from_preset
+from lstmcli.train.run import run_training
 
 # A small real LSTM on 7x7 images (MNIST subsampled; 7 timesteps compile faster than 28): a few seconds per
 # process, mostly compilation.
@@ -56,7 +56,8 @@ HISTORY_STEPS = [100, 200, 300, 400]
 DRIVER = r"""
 import os, signal, sys, time
 from pathlib import Path
-from lstmcli import cli, progress
+from lstmcli import cli
+from lstmcli.cli import progress
 
 pause_at = int(os.environ["LSTMCLI_TEST_PAUSE_AT"])
 marker = Path(os.environ["LSTMCLI_TEST_MARKER"])
@@ -388,8 +389,8 @@ def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path)
 
 def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp_path: Path) -> None:
     """The last line of defence: save_checkpoint refuses non-finite weights, whatever produced them."""
-    from lstmcli import dataset
-    from lstmcli.training import RunState, Trainer
+    from lstmcli import data as dataset
+    from lstmcli.train.loop import RunState, Trainer
 
     run = tmp_path / "run"
     shutil.copytree(reference, run)

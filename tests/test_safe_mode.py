@@ -75,7 +75,7 @@ def test_lambda_model_is_refused_in_safe_mode(
 ) -> None:
     path, marker = lambda_model
     with pytest.raises(DataError, match="carries code"):
-        from lstmcli.evaluation import load_model
+        from lstmcli.evaluate import load_model
 
         load_model(path)
     code = cli.main(["eval", str(path), "--data", str(data_7x7)])
@@ -104,7 +104,7 @@ def test_config_naming_a_python_function_is_refused_even_with_unsafe(
     lambda_model: tuple[Path, Path], tmp_path: Path
 ) -> None:
     """A config.json edited to make a layer's activation os.system: Keras only resolves its own objects."""
-    from lstmcli.evaluation import load_model
+    from lstmcli.evaluate import load_model
 
     with zipfile.ZipFile(lambda_model[0]) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
@@ -147,7 +147,7 @@ def test_npz_with_a_pickle_is_refused_and_never_unpickled(
 def test_checkpoint_with_a_pickle_is_refused_on_resume(
     data_7x7: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lstmcli.config import from_preset
+    from lstmcli.train.config import from_preset
 
     marker = tmp_path / "unpickled"
     run = tmp_path / "run"
@@ -172,7 +172,7 @@ def test_every_np_load_in_the_package_refuses_pickles() -> None:
     """Static check of the source: each np.load / numpy.load call passes allow_pickle=False, and no module
     imports pickle, marshal or shelve, or calls eval/exec."""
     calls = 0
-    for source in sorted(PACKAGE.glob("*.py")):
+    for source in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(source.read_text(), str(source))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
@@ -195,4 +195,4 @@ def test_every_np_load_in_the_package_refuses_pickles() -> None:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
                 assert not {"pickle", "marshal", "shelve", "dill", "cloudpickle"} & set(names), source.name
-    assert calls >= 3  # dataset.read_npz and the two checkpoint reads in training.py
+    assert calls >= 3  # data.read_npz and the checkpoint reads

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from lstmcli.errors import UsageError
-from lstmcli.spec import CELLS, ModelSpec, check_positive
+from lstmcli.model.spec import CELLS, ModelSpec, check_positive
 
 SCHEDULES = ("constant", "cosine")
 ORDERS = ("sequential", "shuffle")

@@ -11,10 +11,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from lstmcli import dataset, plots, rundir
-from lstmcli.config import TrainConfig
+from lstmcli import data as dataset
+from lstmcli import plots, rundir
+from lstmcli.cli.progress import Reporter
 from lstmcli.errors import DataError, LstmcliError, UsageError
-from lstmcli.progress import Reporter
+from lstmcli.train.config import TrainConfig
 
 TENSORBOARD = "tensorboard"
 
@@ -68,7 +69,7 @@ def run_training(
     # Everything that can refuse the run is checked before the first write: batch size against the data,
     # the network's sizes (--layers) and whether its weights fit in memory.
     config.total_steps(len(data.y_train))
-    from lstmcli.factory import check_buildable
+    from lstmcli.model.factory import check_buildable
 
     check_buildable(config.model_spec(data.timesteps, data.features, data.classes), "use smaller --units or --layers")
     run, _ = resolve_out(out, runs_root, resume, force)
@@ -90,7 +91,7 @@ def run_training(
                 raise UsageError(
                     f"--out {run}: cannot write there ({exc.strerror}); choose a writable folder"
                 ) from None
-        from lstmcli.training import train
+        from lstmcli.train.loop import train
 
         metrics = train(config, data, run, reporter, resume is not None, run / TENSORBOARD if tensorboard else None)
         try:  # the run is complete already; a picture that cannot be written must not turn it into a failure
@@ -102,7 +103,7 @@ def run_training(
 
 def run_eval(target: Path, data_path: str | None, unsafe: bool) -> tuple[Path, dict[str, Any]]:
     """Evaluate a run directory or .keras file on the test split; the run's own data by default."""
-    from lstmcli.evaluation import check_compatible, load_model, make_predictor, resolve_model_path
+    from lstmcli.evaluate import check_compatible, load_model, make_predictor, resolve_model_path
     from lstmcli.metrics import summarize
 
     model_path = resolve_model_path(target)

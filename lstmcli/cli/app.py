@@ -117,7 +117,7 @@ def params(
     ] = Convention.keras,
 ) -> None:
     """Closed-form parameter count of a recurrent model, gate by gate, checked against Keras."""
-    from lstmcli import params_command
+    from lstmcli.model import verify as params_command
 
     spec = params_command.make_spec(
         cell.value, units, input, timesteps, layers, bidirectional, not no_bias, reset_after, classes
@@ -209,12 +209,13 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train the MNIST experiment (28 steps of 28 pixels, LSTM(75), Dense(10)) and save a run."""
-    from lstmcli import config as config_module
-    from lstmcli import config_file as config_file_module
-    from lstmcli import experiment, rundir
+    from lstmcli import rundir
+    from lstmcli.cli.progress import make_reporter
+    from lstmcli.cli.render import train_summary
     from lstmcli.errors import UsageError
-    from lstmcli.progress import make_reporter
-    from lstmcli.report import train_summary
+    from lstmcli.train import config as config_module
+    from lstmcli.train import config_file as config_file_module
+    from lstmcli.train import run as experiment
 
     overrides = dict(
         cell=cell.value if cell else None, units=units, layers=layers, bidirectional=bidirectional, use_bias=bias,
@@ -276,9 +277,10 @@ def eval_command(
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
 ) -> None:
     """Evaluate a trained run on the test set: loss, accuracy, per-class figures, confusion matrix."""
-    from lstmcli import experiment, plots
+    from lstmcli import plots
+    from lstmcli.cli.render import eval_tables
     from lstmcli.errors import CheckFailed, UsageError
-    from lstmcli.report import eval_tables
+    from lstmcli.train import run as experiment
 
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
@@ -341,7 +343,7 @@ def runs(
     """Compare the runs under a folder: config (cell, units, layers, batch, lr) and final metrics."""
     from rich.measure import Measurement
 
-    from lstmcli import runs_table
+    from lstmcli import runs as runs_table
 
     rows = runs_table.collect(folder, sort.value, reverse)
     if format is TableOrJson.json:

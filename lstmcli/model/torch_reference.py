@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from lstmcli.spec import ModelSpec
+from lstmcli.model.spec import ModelSpec
 
 
 def build(torch: ModuleType, spec: ModelSpec) -> tuple[Any, Any]:

@@ -31,12 +31,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lstmcli import rundir
-from lstmcli.arithmetic import count
-from lstmcli.config import TrainConfig
-from lstmcli.dataset import Dataset
+from lstmcli.cli.progress import Reporter
+from lstmcli.data import Dataset
 from lstmcli.errors import CheckFailed, DataError, Interrupted, UsageError
-from lstmcli.progress import Reporter
-from lstmcli.spec import ModelSpec
+from lstmcli.model.count import count
+from lstmcli.model.spec import ModelSpec
+from lstmcli.train.config import TrainConfig
 
 # Steps per compiled call: long enough that Python overhead vanishes, short enough that the progress
 # bar moves and a signal is answered within a fraction of a second.
@@ -148,8 +148,8 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, data: Dataset, run: Path, reporter: Reporter) -> None:
         from lstmcli import runtime
-        from lstmcli.evaluation import make_predictor
-        from lstmcli.factory import build_model
+        from lstmcli.evaluate import make_predictor
+        from lstmcli.model.factory import build_model
 
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
         self.total = config.total_steps(len(data.y_train))

@@ -1,13 +1,13 @@
 """Formatting a :class:`ParamCount`: Rich table, Markdown, JSON, and the blackboard explanation.
 
-Nothing here counts; everything here only presents what `lstmcli.arithmetic` counted.
+Nothing here counts; everything here only presents what `lstmcli.model.count` counted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lstmcli.arithmetic import ParamCount, biases_per_gate, count
+from lstmcli.model.count import ParamCount, biases_per_gate, count
 
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 

@@ -15,8 +15,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from lstmcli.config import TrainConfig
 from lstmcli.errors import UsageError
+from lstmcli.train.config import TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from lstmcli.arithmetic import count
 from lstmcli.errors import UsageError
-from lstmcli.spec import ModelSpec
+from lstmcli.model.count import count
+from lstmcli.model.spec import ModelSpec
 
 if TYPE_CHECKING:
     import keras

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from lstmcli import params_report
-from lstmcli.arithmetic import ParamCount, count
+from lstmcli.cli import explain as params_report
 from lstmcli.errors import CheckFailed
-from lstmcli.spec import ModelSpec
+from lstmcli.model.count import ParamCount, count
+from lstmcli.model.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def make_spec(
 def keras_count(spec: ModelSpec) -> int:
     """count_params() of the factory's model: the number the closed form must equal."""
     from lstmcli import runtime
-    from lstmcli.factory import build_model
+    from lstmcli.model.factory import build_model
 
     runtime.tensorflow()
     return int(build_model(spec).count_params())
@@ -50,11 +50,11 @@ def run(spec: ModelSpec, convention: str, verify: bool) -> Outcome:
     counts = count(spec, convention)
     if not verify:
         return Outcome(counts, None, None)
-    from lstmcli.factory import check_buildable
+    from lstmcli.model.factory import check_buildable
 
     check_buildable(spec)
     if convention == "pytorch":
-        from lstmcli import torch_reference
+        from lstmcli.model import torch_reference
 
         torch_total = torch_reference.count(spec)
         note = (

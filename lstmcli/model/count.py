@@ -3,7 +3,7 @@
 Pure Python on purpose: `lstmcli params --no-verify` must answer in a fraction of TensorFlow's import
 time, and the counts must stay checkable against Keras (and PyTorch) by tests rather than by trust.
 Counting lives here; turning counts into tables, JSON or a blackboard explanation lives in
-`lstmcli.params_report` (torchinfo keeps the same split).
+`lstmcli.cli.explain` (torchinfo keeps the same split).
 
 Per gate block of a layer with input width m and n units:
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lstmcli.spec import ModelSpec
+from lstmcli.model.spec import ModelSpec
 
 CONVENTIONS = ("keras", "pytorch")
 
