@@ -51,7 +51,7 @@ def main() -> None:
     from lstmcli.model.count import count
     from lstmcli.model.factory import build_model
     from lstmcli.model.spec import ModelSpec
-    from lstmcli.train.loop import batch_loss, split_bounds
+    from lstmcli.train.step import batch_loss, split_bounds
 
     tf = runtime.tensorflow(seed=0)
     import keras

@@ -29,7 +29,7 @@ from typing import Any
 
 import common
 
-from lstmcli.train.loop import CHUNK  # steps per compiled call: measured steps must be a multiple of it
+from lstmcli.train.step import CHUNK  # steps per compiled call: measured steps must be a multiple of it
 
 COMPETITORS = ("lstmcli", "keras", "torch")
 LABELS = {

@@ -21,7 +21,7 @@ from lstmcli.errors import DataError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
-# SHA-256 of each array's raw bytes, from shared/datasets/README.md (see lstmcli/datafiles/README.md).
+# SHA-256 of each array's raw bytes, as published with the data (lstmcli/datafiles/README.md).
 MNIST_SHA256 = {
     "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
     "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
@@ -81,7 +81,7 @@ def array_sha256(array: np.ndarray) -> str:
 
 
 def verify_mnist(arrays: dict[str, np.ndarray], path: Path) -> None:
-    """Check the bundled copy against the published array hashes (about 0.1 s, once per load)."""
+    """Check the bundled copy against the published array hashes (once per load; cheap next to training)."""
     for key, expected in MNIST_SHA256.items():
         if array_sha256(arrays[key]) != expected:
             raise DataError(

@@ -16,8 +16,8 @@ from lstmcli import rundir
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-CURVES = "curves.png"
-CONFUSION = "confusion.png"
+
+
 DPI = 100
 
 

@@ -36,19 +36,36 @@ CHECKPOINT = "checkpoint.npz"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 MODEL = "model.keras"
+CURVES = "curves.png"
+CONFUSION = "confusion.png"
+TENSORBOARD = "tensorboard"
 LOCK = ".lock"
 RUN_FILES = (CONFIG, CHECKPOINT, HISTORY, METRICS, MODEL)
+# What `train --force` removes before starting again: metrics.json first, so that a --force killed half-way
+# never leaves a run that looks complete.
+REPLACED_BY_FORCE = (METRICS, *RUN_FILES, CURVES, CONFUSION)
 HISTORY_FIELDS = ("step", "epoch", "seconds", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write `path` via a temporary sibling, fsync, rename, fsync the folder."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def temporary_name(path: Path) -> Path:
+    """The sibling a writer fills before renaming it over `path`; it keeps the suffix (Keras checks it)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path to fill; then fsync it, rename it over `path` and fsync the folder.
+
+    A reader or a resumed run therefore only ever sees a complete old file or a complete new one.
+    """
+    tmp = temporary_name(path)
     try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(OSError):  # never hide the error that brought us here
@@ -59,6 +76,12 @@ def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Write `path` through `write(handle)`, atomically (see atomic_path)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        write(handle)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -135,7 +158,7 @@ def holds_run(path: Path) -> bool:
 
 
 # Names of the temporary files a writer of the run creates (atomic_write, the model save, the write probe).
-TEMPORARY_PATTERNS = (".*.tmp", ".model.*.keras", ".write-test-*")
+TEMPORARY_PATTERNS = (".*.tmp", ".*.tmp.*", ".write-test-*")
 
 
 def remove_stale_temporaries(path: Path) -> None:

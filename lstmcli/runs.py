@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from lstmcli import rundir
 from lstmcli.errors import DataError, LstmcliError
+from lstmcli.train.config import read_run_config
 
 # Sort keys and the column each sorts by; accuracy sorts best first, the other metrics lowest first.
 SORT_KEYS = ("run", "cell", "units", "layers", "batch", "lr", "steps", "accuracy", "loss", "seconds", "status")
@@ -45,17 +44,18 @@ def describe(run: Path, root: Path) -> dict[str, Any]:
     name = str(run.relative_to(root)) if run != root else run.name
     row: dict[str, Any] = {"run": name, "path": str(run)}
     try:
-        config = rundir.read_json(run / rundir.CONFIG)
+        settings = read_run_config(run)
     except LstmcliError:
         return {**row, "status": "unreadable", "config": None, "metrics": None}
-    cell = str(config.get("cell", "?"))
+    model = settings.model
     row.update(
-        cell=f"bi-{cell}" if config.get("bidirectional") else cell,
-        units=config.get("units"),
-        layers=config.get("layers"),
-        batch=config.get("batch_size"),
-        lr=config.get("learning_rate"),
+        cell=f"bi-{model.cell}" if model.bidirectional else model.cell,
+        units=model.units,
+        layers=model.layers,
+        batch=settings.batch_size,
+        lr=settings.learning_rate,
     )
+    config = settings.to_dict()
     metrics: dict[str, Any] | None = None
     if (run / rundir.METRICS).exists():
         try:
@@ -98,31 +98,3 @@ def collect(root: Path, sort: str = "run", reverse: bool = False) -> list[dict[s
     if (sort in DESCENDING) != reverse:
         present.reverse()
     return present + missing
-
-
-def _number(value: Any, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def table(rows: list[dict[str, Any]], root: Path) -> Table:
-    out = Table(title=f"runs under {root}", title_justify="left")
-    out.add_column("run")
-    for name in ("cell", "units", "layers", "batch", "lr", "steps", "test acc", "test loss", "seconds"):
-        out.add_column(name, justify="left" if name == "cell" else "right")
-    out.add_column("status")
-    for r in rows:
-        status = {"complete": "[green]complete[/]", "incomplete": "[yellow]incomplete[/]"}.get(r["status"])
-        out.add_row(
-            r["run"],
-            r.get("cell", "-"),
-            _number(r.get("units"), "d"),
-            _number(r.get("layers"), "d"),
-            _number(r.get("batch"), "d"),
-            _number(r.get("lr"), "g"),
-            _number(r.get("steps"), ","),
-            _number(r.get("accuracy"), ".4f"),
-            _number(r.get("loss"), ".4f"),
-            _number(r.get("seconds"), ".1f"),
-            status or f"[red]{r['status']}[/]",
-        )
-    return out

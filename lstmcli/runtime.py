@@ -40,10 +40,9 @@ def native_stderr_silenced() -> Iterator[None]:
 def towers() -> int:
     """How many independent slices a batch is split into so that each core works on one.
 
-    The LSTM's 28 dependent steps are a chain of small ops; one chain cannot keep two cores busy (an
-    intra-op pool of 2 threads measured 450-480 steps/s). Two half-batch chains on two inter-op
-    threads, one intra-op thread each, measured 620-665 steps/s on the same machine
-    (docs/performance.md). The gradient is still the mean over the whole batch.
+    The LSTM's dependent steps are a chain of small ops; one chain cannot keep two cores busy, while
+    two half-batch chains on two inter-op threads, one intra-op thread each, can (the measurements are
+    in docs/performance.md). The gradient is still the mean over the whole batch.
     """
     return max(1, min(cores(), 2))
 

@@ -96,7 +96,7 @@ def test_train_from_a_file_with_tensorboard(tmp_path: Path, small_npz: Path, cap
     run = tmp_path / "run"
     assert main(["train", "--config", str(path), "--steps", "10", "--tensorboard", "--quiet", "--out", str(run)]) == 0
     config = json.loads((run / rundir.CONFIG).read_text())
-    assert (config["units"], config["batch_size"], config["eval_every"]) == (8, 20, 5)
+    assert (config["model"]["units"], config["batch_size"], config["eval_every"]) == (8, 20, 5)
     assert (config["steps"], config["epochs"]) == (10, None)
     assert config["data"] == str(tmp_path / "small.npz")
 

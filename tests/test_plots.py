@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lstmcli import plots
+from lstmcli import plots, rundir
 from lstmcli.cli import main
 
 
@@ -32,8 +32,8 @@ def assert_picture(path: Path, width: int, height: int) -> None:
 
 
 def test_training_leaves_learning_curves(trained_run: Path) -> None:
-    assert_picture(trained_run / plots.CURVES, 1000, 400)
-    rgb = pixels(trained_run / plots.CURVES)
+    assert_picture(trained_run / rundir.CURVES, 1000, 400)
+    rgb = pixels(trained_run / rundir.CURVES)
     # matplotlib's default first two line colours: train (blue) and test (orange) are both drawn
     blue, orange = np.array([31, 119, 180]), np.array([255, 127, 14])
     for colour in (blue, orange):
@@ -43,11 +43,11 @@ def test_training_leaves_learning_curves(trained_run: Path) -> None:
 def test_eval_of_a_run_directory_writes_the_heat_map(trained_run: Path, tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)  # leave the shared run as it is
-    (run / plots.CONFUSION).unlink(missing_ok=True)
+    (run / rundir.CONFUSION).unlink(missing_ok=True)
     assert main(["eval", str(run), "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["plot"] == str(run / plots.CONFUSION)
-    assert_picture(run / plots.CONFUSION, 800, 700)
+    assert result["plot"] == str(run / rundir.CONFUSION)
+    assert_picture(run / rundir.CONFUSION, 800, 700)
 
 
 def test_eval_plot_options(trained_run: Path, tmp_path: Path, capsys) -> None:
@@ -56,10 +56,10 @@ def test_eval_plot_options(trained_run: Path, tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["plot"] == str(elsewhere)
     assert_picture(elsewhere, 800, 700)
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns(plots.CONFUSION))
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns(rundir.CONFUSION))
     assert main(["eval", str(run), "--no-plot", "--format", "json"]) == 0
     assert "plot" not in json.loads(capsys.readouterr().out)
-    assert not (run / plots.CONFUSION).exists()
+    assert not (run / rundir.CONFUSION).exists()
     assert main(["eval", str(run), "--plot", str(tmp_path / "no" / "such" / "m.png")]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

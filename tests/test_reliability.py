@@ -35,8 +35,8 @@ from conftest import mnist_slice
 from lstmcli import cli, rundir
 from lstmcli.cli.progress import Quiet
 from lstmcli.errors import CheckFailed, DataError, UsageError
+from lstmcli.train import run as runs
 from lstmcli.train.config import from_preset
-from lstmcli.train.run import run_training
 
 # A small real LSTM on 7x7 images (MNIST subsampled; 7 timesteps compile faster than 28): a few seconds per
 # process, mostly compilation.
@@ -174,7 +174,7 @@ def tiny_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, n
 def reference(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Path:
     """The run left alone, trained in this process."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    run_training(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), out, out.parent, Quiet())
+    runs.start(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), out, out.parent, Quiet())
     return out
 
 
@@ -221,8 +221,8 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dic
     before = snapshot(run)
     refusals = {}
     for name, call in {
-        "resume": lambda: run_training(None, None, base, Quiet(), resume=run),
-        "force": lambda: run_training(
+        "resume": lambda: runs.resume(run, Quiet()),
+        "force": lambda: runs.start(
             from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), run, base, Quiet(), force=True
         ),
     }.items():
@@ -247,7 +247,7 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dic
     seen["sigint"].update(rc=rc, out=out, err=err, checkpoint=checkpoint_step(run), history=history_steps(run))
 
     # 5. Resume in this process to the end.
-    _, seen["metrics"] = run_training(None, None, base, Quiet(), resume=run)
+    _, seen["metrics"] = runs.resume(run, Quiet())
     return seen
 
 
@@ -327,7 +327,7 @@ def test_finished_run_dir_is_complete_and_clean(interrupted: dict[str, Any]) -> 
     run = interrupted["run"]
     for name in rundir.RUN_FILES:
         assert (run / name).is_file(), name
-    leftovers = [p.name for p in run.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".model.")]
+    leftovers = [p.name for p in run.iterdir() if ".tmp" in p.name]
     assert leftovers == []
 
 
@@ -362,7 +362,7 @@ def test_out_holding_another_run_is_refused_and_unchanged(reference: Path, tiny_
     before = snapshot(reference)
     config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 100})
     with pytest.raises(UsageError) as refused:
-        run_training(config, reference, tmp_path, Quiet())
+        runs.start(config, reference, tmp_path, Quiet())
     message = str(refused.value)
     assert "already holds a run" in message
     assert f"--resume {reference}" in message and "--force" in message
@@ -371,7 +371,7 @@ def test_out_holding_another_run_is_refused_and_unchanged(reference: Path, tiny_
 
 def test_resume_of_a_complete_run_changes_nothing(reference: Path, tmp_path: Path) -> None:
     before = snapshot(reference)
-    run, metrics = run_training(None, None, tmp_path, Quiet(), resume=reference)
+    run, metrics = runs.resume(reference, Quiet())
     assert run == reference
     assert metrics == rundir.read_json(reference / rundir.METRICS)
     assert snapshot(reference) == before
@@ -381,7 +381,7 @@ def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path)
     run = tmp_path / "run"
     shutil.copytree(reference, run)
     config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 50, "eval_every": 50})
-    _, metrics = run_training(config, run, tmp_path, Quiet(), force=True)
+    _, metrics = runs.start(config, run, tmp_path, Quiet(), force=True)
     assert metrics["steps"] == 50
     assert rundir.read_json(run / rundir.CONFIG)["steps"] == 50
     assert history_steps(run) == [50]  # nothing left of the replaced run's history
@@ -390,17 +390,18 @@ def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path)
 def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp_path: Path) -> None:
     """The last line of defence: save_checkpoint refuses non-finite weights, whatever produced them."""
     from lstmcli import data as dataset
-    from lstmcli.train.loop import RunState, Trainer
+    from lstmcli.train.checkpoint import RunState
+    from lstmcli.train.session import Session
 
     run = tmp_path / "run"
     shutil.copytree(reference, run)
     before = snapshot(run)
     config = from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS)
-    trainer = Trainer(config, dataset.load(tiny_npz), run, Quiet())  # builds; compiles only when first called
-    weight = trainer.model.weights[0]
+    session = Session(config, dataset.load(tiny_npz), run, Quiet())  # builds; compiles only when first called
+    weight = session.step.model.weights[0]
     weight.assign(np.full(weight.shape, np.nan, np.float32))
     with pytest.raises(CheckFailed, match=r"weights became NaN or infinite by step 7; .*\(step 400\) is kept"):
-        trainer.save_checkpoint(RunState(step=7))
+        session.checkpoint.save(RunState(step=7))
     assert snapshot(run) == before
 
 
@@ -409,7 +410,7 @@ class BlocksCheckpointWrites(Quiet):
     goes: the write then fails with a real OSError (EISDIR), as a full or read-only disk would make it."""
 
     def __init__(self, run: Path, step: int) -> None:
-        self.blocker = run / f".{rundir.CHECKPOINT}.{os.getpid()}.tmp"
+        self.blocker = rundir.temporary_name(run / rundir.CHECKPOINT)
         self.step = step
 
     def advance(self, step: int, epoch: float, loss: float, accuracy: float, rate: float) -> None:
@@ -423,7 +424,7 @@ def test_failed_checkpoint_write_keeps_the_last_one_and_resumes_exactly(
     run = tmp_path / "run"
     reporter = BlocksCheckpointWrites(run, 100)
     with pytest.raises(UsageError) as refused:
-        run_training(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), run, tmp_path, reporter)
+        runs.start(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), run, tmp_path, reporter)
     message = str(refused.value)
     assert message.startswith(f"cannot write in {run} (Is a directory: {reporter.blocker.name})")
     assert message.endswith(
@@ -433,7 +434,7 @@ def test_failed_checkpoint_write_keeps_the_last_one_and_resumes_exactly(
     assert history_steps(run) == []
     reporter.blocker.rmdir()
 
-    run_training(None, None, tmp_path, Quiet(), resume=run)
+    runs.resume(run, Quiet())
     got, want = checkpoint_arrays(run), checkpoint_arrays(reference)
     assert all(np.array_equal(got[k], want[k]) for k in want)
     assert history_steps(run) == HISTORY_STEPS
@@ -454,5 +455,5 @@ def test_resume_with_other_data_is_refused(interrupted: dict[str, Any], tiny_npz
     rundir.write_json(run / rundir.CONFIG, {**config, "data": str(changed)})
     before = snapshot(run)
     with pytest.raises(DataError, match=r"not the data this run was trained on .* resume with the same data"):
-        run_training(None, None, tmp_path, Quiet(), resume=run)
+        runs.resume(run, Quiet())
     assert snapshot(run) == before

@@ -27,13 +27,15 @@ def runs_folder(trained_run: Path, tmp_path: Path) -> Path:
     config = json.loads((trained_run / rundir.CONFIG).read_text())
     stopped = root / "b-stopped"
     stopped.mkdir()
-    rundir.write_json(stopped / rundir.CONFIG, {**config, "units": 32, "batch_size": 100, "bidirectional": True})
+    model = config["model"]
+    stopped_model = {**model, "units": 32, "bidirectional": True}
+    rundir.write_json(stopped / rundir.CONFIG, {**config, "model": stopped_model, "batch_size": 100})
     rows = [dict.fromkeys(rundir.HISTORY_FIELDS, 0.5) | {"step": 100, "test_accuracy": 0.25, "seconds": 7.0}]
     rundir.write_history(stopped / rundir.HISTORY, rows)
 
     fresh = root / "sweep" / "c-just-started"  # nested one level down, no evaluation yet
     fresh.mkdir(parents=True)
-    rundir.write_json(fresh / rundir.CONFIG, {**config, "cell": "gru", "learning_rate": 0.01})
+    rundir.write_json(fresh / rundir.CONFIG, {**config, "model": {**model, "cell": "gru"}, "learning_rate": 0.01})
 
     (root / "notes").mkdir()
     (root / "notes" / "readme.txt").write_text("not a run")

@@ -9,7 +9,7 @@ import numpy as np
 
 from lstmcli import rundir
 from lstmcli.train.config import from_preset
-from lstmcli.train.loop import batch_indices
+from lstmcli.train.step import batch_indices
 
 
 def test_run_directory_is_complete(trained_run: Path) -> None:
@@ -61,7 +61,7 @@ def test_tower_split_loss_and_gradients_match_plain_keras(mnist_arrays: dict[str
 
     from lstmcli.model.factory import build_model
     from lstmcli.model.spec import ModelSpec
-    from lstmcli.train.loop import batch_loss, split_bounds
+    from lstmcli.train.step import batch_loss, split_bounds
 
     keras.utils.set_random_seed(7)
     model = build_model(ModelSpec(unroll=True))
@@ -84,7 +84,7 @@ def test_tower_split_loss_and_gradients_match_plain_keras(mnist_arrays: dict[str
 
 
 def test_split_bounds_cover_the_batch_without_empty_slices() -> None:
-    from lstmcli.train.loop import split_bounds
+    from lstmcli.train.step import split_bounds
 
     assert split_bounds(50, 2) == [(0, 25), (25, 50)]
     assert split_bounds(1, 2) == [(0, 1)]

@@ -1,15 +1,16 @@
-"""The Typer app: option parsing and output only; the work happens in the library modules.
+"""The Typer app: each command parses its options, makes one library call and renders the result.
 
 Imports of NumPy, Keras and the library are inside the commands, so `lstmcli --help` and
-`lstmcli params --no-verify` start in a fraction of TensorFlow's import time.
+`lstmcli params --no-verify` start in a fraction of TensorFlow's import time. Choices and help defaults
+are built from the tuples and presets that define them (lstmcli.model, lstmcli.train.config), so
+`--help` cannot drift from what the library does.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -19,6 +20,10 @@ from rich.console import Console
 
 from lstmcli import __version__
 from lstmcli.errors import LstmcliError
+from lstmcli.model.count import CONVENTIONS
+from lstmcli.model.spec import CELLS
+from lstmcli.runs import SORT_KEYS
+from lstmcli.train.config import ORDERS, PRESETS, SCHEDULES, from_preset
 
 app = typer.Typer(
     help="Understand and run LSTM experiments: parameter arithmetic, MNIST training, evaluation.",
@@ -34,26 +39,42 @@ STATE = {"debug": False}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Cell(str, Enum):
-    lstm = "lstm"
-    gru = "gru"
-    rnn = "rnn"
+def choice(name: str, values: Iterable[str]) -> Any:
+    """A str Enum whose members are `values`, so Typer lists them in --help and refuses others."""
+    return Enum(name, {value: value for value in values}, type=str)
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
+Cell = choice("Cell", CELLS)
+Convention = choice("Convention", CONVENTIONS)
+Schedule = choice("Schedule", SCHEDULES)
+Order = choice("Order", ORDERS)
+Preset = choice("Preset", PRESETS)
+SortKey = choice("SortKey", SORT_KEYS)
+ParamsFormat = choice("ParamsFormat", ("table", "json", "markdown"))
+TableOrJson = choice("TableOrJson", ("table", "json"))
 
 
-class TableOrJson(str, Enum):
-    table = "table"
-    json = "json"
+def _shown(value: Any, when_none: str) -> str:
+    if value is None:
+        return when_none
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return format(value, "g") if isinstance(value, float) else str(value)
 
 
-class Convention(str, Enum):
-    keras = "keras"
-    pytorch = "pytorch"
+def preset_default(field: str, when_none: str = "none") -> str:
+    """`[default: X]`, or `[default: X; seed preset: Y]` where the presets differ, read off the presets."""
+    shown = {}
+    for name in PRESETS:
+        config = from_preset(name)
+        value = getattr(config.model, field) if hasattr(config.model, field) else getattr(config, field)
+        shown[name] = _shown(value, when_none)
+    parts = [shown["default"]] + [f"{name} preset: {v}" for name, v in shown.items() if v != shown["default"]]
+    return "\\[default: " + "; ".join(parts) + "]"
+
+
+def value_of(option: Enum | None) -> str | None:
+    return None if option is None else option.value
 
 
 def error_line(message: str) -> None:
@@ -109,7 +130,7 @@ def params(
     reset_after: Annotated[bool, typer.Option(help="GRU convention (Keras default: reset after).")] = True,
     classes: Annotated[int, typer.Option(help="Classes of the Dense softmax head; 0 for no head.")] = 10,
     timesteps: Annotated[int, typer.Option(help="Sequence length (for the model input and mult-adds).")] = 28,
-    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    format: Annotated[ParamsFormat, typer.Option("--format", help="Output format.")] = ParamsFormat.table,
     verify: Annotated[bool, typer.Option(help="Build the model in Keras and compare count_params().")] = True,
     explain: Annotated[bool, typer.Option("--explain", help="Write the arithmetic out step by step.")] = False,
     convention: Annotated[
@@ -117,64 +138,83 @@ def params(
     ] = Convention.keras,
 ) -> None:
     """Closed-form parameter count of a recurrent model, gate by gate, checked against Keras."""
-    from lstmcli.model import verify as params_command
+    from lstmcli.cli.render import params_view
+    from lstmcli.model import verify as verification
+    from lstmcli.model.spec import ModelSpec
 
-    spec = params_command.make_spec(
-        cell.value, units, input, timesteps, layers, bidirectional, not no_bias, reset_after, classes
-    )
-    outcome = params_command.run(spec, convention.value, verify)
-    params_command.render(outcome, format.value, explain, stdout)
-    params_command.check(outcome)
+    spec = ModelSpec(cell.value, units, input, timesteps, layers, bidirectional, not no_bias, reset_after, classes)
+    outcome = verification.run(spec, convention.value, verify)
+    params_view(outcome, format.value, explain, stdout)
+    verification.check(outcome)
 
 
 @app.command()
 @reports_errors
 def train(
-    cell: Annotated[Cell | None, typer.Option(help="Recurrent cell \\[default: lstm].", show_default=False)] = None,
-    units: Annotated[int | None, typer.Option(help="Units per layer \\[default: 75].", show_default=False)] = None,
-    layers: Annotated[int | None, typer.Option(help="Stacked layers \\[default: 1].", show_default=False)] = None,
+    cell: Annotated[
+        Cell | None, typer.Option(help=f"Recurrent cell {preset_default('cell')}.", show_default=False)
+    ] = None,
+    units: Annotated[
+        int | None, typer.Option(help=f"Units per layer {preset_default('units')}.", show_default=False)
+    ] = None,
+    layers: Annotated[
+        int | None, typer.Option(help=f"Stacked layers {preset_default('layers')}.", show_default=False)
+    ] = None,
     bidirectional: Annotated[
-        bool | None, typer.Option("--bidirectional/--unidirectional", help="Bidirectional layers.", show_default=False)
-    ] = None,
-    bias: Annotated[
         bool | None,
-        typer.Option("--bias/--no-bias", help="Layers with bias vectors \\[default: bias].", show_default=False),
-    ] = None,
-    reset_after: Annotated[
-        bool | None, typer.Option(help="GRU convention \\[default: reset-after].", show_default=False)
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size \\[default: 50].", show_default=False)] = None,
-    learning_rate: Annotated[
-        float | None,
-        typer.Option(help="Adam peak learning rate \\[default: 2e-3; seed preset: 1e-3].", show_default=False),
-    ] = None,
-    schedule: Annotated[
-        str | None,
         typer.Option(
-            help="Learning-rate schedule: constant or cosine \\[default: cosine; seed preset: constant].",
+            "--bidirectional/--unidirectional",
+            help=f"Bidirectional layers {preset_default('bidirectional')}.",
             show_default=False,
         ),
     ] = None,
-    epochs: Annotated[
-        float | None, typer.Option(help="Length in passes over the training set \\[default: 8].", show_default=False)
+    bias: Annotated[
+        bool | None,
+        typer.Option(
+            "--bias/--no-bias", help=f"Layers with bias vectors {preset_default('use_bias')}.", show_default=False
+        ),
     ] = None,
-    steps: Annotated[int | None, typer.Option(help="Length in steps (overrides --epochs).", show_default=False)] = None,
+    reset_after: Annotated[
+        bool | None,
+        typer.Option(help=f"GRU convention: reset after {preset_default('reset_after')}.", show_default=False),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=f"Batch size {preset_default('batch_size')}.", show_default=False)
+    ] = None,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option(help=f"Adam peak learning rate {preset_default('learning_rate')}.", show_default=False),
+    ] = None,
+    schedule: Annotated[
+        Schedule | None, typer.Option(help=f"Learning-rate schedule {preset_default('schedule')}.", show_default=False)
+    ] = None,
+    epochs: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Length in passes over the training set {preset_default('epochs', 'from --steps')}.",
+            show_default=False,
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Length in steps (overrides --epochs) {preset_default('steps', 'from --epochs')}.", show_default=False
+        ),
+    ] = None,
     eval_every: Annotated[
         int | None,
         typer.Option(
-            help="Test-set evaluation period in steps \\[default: one epoch; seed preset: 100].", show_default=False
+            help=f"Evaluation period in steps {preset_default('eval_every', 'one epoch')}.", show_default=False
         ),
     ] = None,
     checkpoint_every: Annotated[
-        int | None, typer.Option(help="Checkpoint period in steps \\[default: 1000].", show_default=False)
+        int | None,
+        typer.Option(help=f"Checkpoint period in steps {preset_default('checkpoint_every')}.", show_default=False),
     ] = None,
     order: Annotated[
-        str | None,
-        typer.Option(
-            help="Batch order: shuffle or sequential \\[default: shuffle; seed preset: sequential].", show_default=False
-        ),
+        Order | None, typer.Option(help=f"Batch order {preset_default('order')}.", show_default=False)
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed \\[default: 0].", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Random seed {preset_default('seed')}.", show_default=False)] = None,
     data: Annotated[
         str | None,
         typer.Option(
@@ -186,14 +226,14 @@ def train(
     ] = None,
     runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where new runs go.")] = Path("runs"),
     preset: Annotated[
-        str | None,
+        Preset | None,
         typer.Option(help="default, or seed for the article's full schedule \\[default: default].", show_default=False),
     ] = None,
     config_file: Annotated[
         Path | None,
         typer.Option(
             "--config",
-            help="A TOML file of TrainConfig keys (units, batch_size, learning_rate, steps, preset, ...); "
+            help="A TOML file of training options (units, batch_size, learning_rate, steps, preset, ...); "
             "options given here override it; a relative data path is relative to the file.",
             show_default=False,
         ),
@@ -211,42 +251,29 @@ def train(
     """Train the MNIST experiment (28 steps of 28 pixels, LSTM(75), Dense(10)) and save a run."""
     from lstmcli import rundir
     from lstmcli.cli.progress import make_reporter
-    from lstmcli.cli.render import train_summary
-    from lstmcli.errors import UsageError
-    from lstmcli.train import config as config_module
-    from lstmcli.train import config_file as config_file_module
-    from lstmcli.train import run as experiment
+    from lstmcli.cli.render import print_json, train_summary
+    from lstmcli.train import run as runs
 
-    overrides = dict(
-        cell=cell.value if cell else None, units=units, layers=layers, bidirectional=bidirectional, use_bias=bias,
-        reset_after=reset_after, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule,
-        epochs=epochs, steps=steps, eval_every=eval_every, checkpoint_every=checkpoint_every, order=order,
+    options = dict(
+        cell=value_of(cell), units=units, layers=layers, bidirectional=bidirectional, use_bias=bias,
+        reset_after=reset_after, batch_size=batch_size, learning_rate=learning_rate, schedule=value_of(schedule),
+        epochs=epochs, steps=steps, eval_every=eval_every, checkpoint_every=checkpoint_every, order=value_of(order),
         seed=seed, data=data,
     )  # fmt: skip
-    config = None
+    reporter = make_reporter(stderr if json_out else stdout, quiet)
     if resume is not None:
-        given = {**overrides, "preset": preset, "config": config_file, "out": out}
-        named = ["--" + ("bias" if k == "use_bias" else k).replace("_", "-") for k, v in given.items() if v is not None]
-        if named:
-            raise UsageError(
-                f"--resume continues a run with the config it started with; drop {', '.join(named)} "
-                "(or start a new run with them)"
-            )
+        given = {**options, "preset": preset, "config": config_file, "out": out}
+        run, metrics = runs.resume(resume, reporter, tensorboard, given)
     else:
-        settings = config_file_module.load(config_file) if config_file is not None else {}
-        preset_name, merged = config_file_module.merge(settings, dict(overrides, preset=preset))
-        config = config_module.from_preset(preset_name, **merged)
-    console = stderr if json_out else stdout
-    run, metrics = experiment.run_training(
-        config, out, runs_dir, make_reporter(console, quiet), resume, force, tensorboard
-    )
+        config = runs.configure(config_file, value_of(preset), options)
+        run, metrics = runs.start(config, out, runs_dir, reporter, force, tensorboard)
     if json_out:
-        print(json.dumps({"run": str(run), **metrics}, indent=2))
+        print_json({"run": str(run), **metrics})
     elif not quiet:
         stdout.print(train_summary(str(run), metrics, rundir.read_history(run / rundir.HISTORY)))
-        stdout.print(f"learning curves: {run / 'curves.png'}", highlight=False)
+        stdout.print(f"learning curves: {run / rundir.CURVES}", highlight=False)
         if tensorboard:
-            stdout.print(f"TensorBoard: tensorboard --logdir {run / 'tensorboard'}", highlight=False)
+            stdout.print(f"TensorBoard: tensorboard --logdir {run / rundir.TENSORBOARD}", highlight=False)
         stdout.print(f"evaluate with: lstmcli eval {run}", highlight=False)
 
 
@@ -277,52 +304,18 @@ def eval_command(
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
 ) -> None:
     """Evaluate a trained run on the test set: loss, accuracy, per-class figures, confusion matrix."""
-    from lstmcli import plots
-    from lstmcli.cli.render import eval_tables
-    from lstmcli.errors import CheckFailed, UsageError
-    from lstmcli.train import run as experiment
+    from lstmcli import evaluate
+    from lstmcli.cli.render import eval_tables, print_json
 
-    if min_accuracy is not None and not 0 <= min_accuracy <= 1:
-        raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
-    if plot is not None and not no_plot and not plot.parent.is_dir():
-        raise UsageError(f"--plot {plot}: no folder {plot.parent} to write it in")
-    _, result = experiment.run_eval(target, data, unsafe)
-    if min_accuracy is not None:
-        result["min_accuracy"] = min_accuracy
-        result["passed"] = result["accuracy"] >= min_accuracy
-    if plot is None and not no_plot and target.is_dir():
-        plot = target / plots.CONFUSION
-    if plot is not None and not no_plot:
-        try:
-            plots.confusion_heatmap(result["confusion_matrix"], plot)
-        except OSError as exc:
-            raise UsageError(
-                f"--plot {plot}: cannot write it ({exc.strerror}); choose another path or --no-plot"
-            ) from None
-        result["plot"] = str(plot)
-    if format is TableOrJson.json:
-        print(json.dumps(result, indent=2))
+    result = evaluate.evaluate(target, data, unsafe, min_accuracy, plot, draw=not no_plot)
+    if format.value == "json":
+        print_json(result)
     else:
         for table in eval_tables(result):
             stdout.print(table)
         if "plot" in result:
-            stdout.print(f"confusion matrix plot: {plot}", highlight=False)
-    if min_accuracy is not None and not result["passed"]:
-        raise CheckFailed(f"accuracy {result['accuracy']:.4f} is below --min-accuracy {min_accuracy}")
-
-
-class SortKey(str, Enum):
-    run = "run"
-    cell = "cell"
-    units = "units"
-    layers = "layers"
-    batch = "batch"
-    lr = "lr"
-    steps = "steps"
-    accuracy = "accuracy"
-    loss = "loss"
-    seconds = "seconds"
-    status = "status"
+            stdout.print(f"confusion matrix plot: {result['plot']}", highlight=False)
+    evaluate.judge(result)
 
 
 @app.command()
@@ -341,23 +334,16 @@ def runs(
     format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
 ) -> None:
     """Compare the runs under a folder: config (cell, units, layers, batch, lr) and final metrics."""
-    from rich.measure import Measurement
+    from lstmcli import runs as run_list
+    from lstmcli.cli.render import print_json, print_wide, runs_table
 
-    from lstmcli import runs as runs_table
-
-    rows = runs_table.collect(folder, sort.value, reverse)
-    if format is TableOrJson.json:
-        print(json.dumps(rows, indent=2))
+    rows = run_list.collect(folder, sort.value, reverse)
+    if format.value == "json":
+        print_json(rows)
     elif not rows:
         stderr.print(f"no runs under {folder}", highlight=False)
     else:
-        table = runs_table.table(rows, folder)
-        console = stdout
-        if not stdout.is_terminal:  # in a pipe or a log, print the table whole rather than fit it to 80 columns
-            console = Console(
-                width=max(stdout.width, Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum)
-            )
-        console.print(table)
+        print_wide(stdout, runs_table(rows, folder))
 
 
 def main(argv: list[str] | None = None) -> int:

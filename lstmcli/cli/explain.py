@@ -1,143 +1,12 @@
-"""Formatting a :class:`ParamCount`: Rich table, Markdown, JSON, and the blackboard explanation.
+"""`lstmcli params --explain`: the arithmetic of a :class:`ParamCount` written out as on a blackboard.
 
-Nothing here counts; everything here only presents what `lstmcli.model.count` counted.
+Nothing here counts; it only presents what `lstmcli.model.count` counted.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from lstmcli.cli.render import CELL_NAMES, human_bytes, layer_label
 from lstmcli.model.count import ParamCount, biases_per_gate, count
-
-CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
-
-
-def layer_label(counts: ParamCount, layer: int, direction: str) -> str:
-    label = f"{CELL_NAMES[counts.spec.cell]} {layer + 1}"
-    return f"{label} {direction}" if counts.spec.bidirectional else label
-
-
-def to_json(counts: ParamCount, keras_total: int | None, torch_total: int | None = None) -> dict[str, Any]:
-    """The `--format json` object. `keras` is the verified count, or None when not verified."""
-    verified = torch_total if counts.convention == "pytorch" else keras_total
-    return {
-        "spec": counts.spec.to_dict(),
-        "convention": counts.convention,
-        "total": counts.total,
-        "recurrent_total": counts.recurrent_total,
-        "keras": keras_total,
-        "torch": torch_total,
-        "match": None if verified is None else verified == counts.total,
-        "layers": [
-            {
-                "layer": d.layer,
-                "direction": d.direction,
-                "input_size": d.input_size,
-                "units": d.units,
-                "total": d.total,
-                "macs": d.macs,
-                "shapes": {name: list(shape) for name, shape in d.shapes},
-                "gates": [
-                    {
-                        "gate": g.gate,
-                        "kernel": g.kernel,
-                        "recurrent_kernel": g.recurrent,
-                        "bias": g.bias,
-                        "total": g.total,
-                    }
-                    for g in d.gates
-                ],
-            }
-            for d in counts.directions
-        ],
-        "head": None
-        if counts.head is None
-        else {
-            "inputs": counts.head.inputs,
-            "classes": counts.head.classes,
-            "kernel": counts.head.kernel,
-            "bias": counts.head.bias,
-            "total": counts.head.total,
-            "macs": counts.head.macs,
-            "shapes": {"kernel": [counts.head.inputs, counts.head.classes], "bias": [counts.head.classes]},
-        },
-        "macs": counts.macs,
-        "flops": counts.flops,
-        "memory_bytes": {"float32": counts.weight_bytes("float32"), "bfloat16": counts.weight_bytes("bfloat16")},
-        "formula": formula(counts),
-    }
-
-
-def formula(counts: ParamCount) -> str:
-    """The closed form of the first layer with the user's numbers, e.g. 4 * (75 * (75 + 28) + 75) = 31200."""
-    spec, first = counts.spec, counts.directions[0]
-    g, n, m = len(spec.gates), spec.units, first.input_size
-    nbias = biases_per_gate(spec, counts.convention)
-    bias = "" if nbias == 0 else (f" + {n}" if nbias == 1 else f" + 2 * {n}")
-    return f"{g} * ({n} * ({n} + {m}){bias}) = {first.total}"
-
-
-def rows(counts: ParamCount) -> list[list[str]]:
-    """Table rows shared by the Rich and Markdown renderings: gates, subtotals, head, total."""
-    out: list[list[str]] = []
-    for d in counts.directions:
-        label = layer_label(counts, d.layer, d.direction)
-        for g in d.gates:
-            out.append([label, g.gate, f"{g.kernel:,}", f"{g.recurrent:,}", f"{g.bias:,}", f"{g.total:,}"])
-        out.append([label, "subtotal", "", "", "", f"{d.total:,}"])
-    if counts.head:
-        h = counts.head
-        out.append(["Dense head", f"{h.classes} classes", f"{h.kernel:,}", "", f"{h.bias:,}", f"{h.total:,}"])
-    out.append(["total", "", "", "", "", f"{counts.total:,}"])
-    return out
-
-
-def shape_rows(counts: ParamCount) -> list[list[str]]:
-    """The tensors exactly as the framework stores them (fused gates), one row per layer and direction."""
-    out = []
-    for d in counts.directions:
-        stored = ", ".join(f"{n} {s}" for n, s in d.shapes)
-        out.append([layer_label(counts, d.layer, d.direction), stored, f"{d.macs:,}"])
-    if counts.head:
-        h = counts.head
-        out.append(["Dense head", f"kernel ({h.inputs}, {h.classes}), bias ({h.classes},)", f"{h.macs:,}"])
-    return out
-
-
-SHAPE_HEADERS = ["layer", "weights as stored (gates fused)", "mult-adds per sample"]
-
-
-HEADERS = ["layer", "gate", "kernel", "recurrent kernel", "bias", "params"]
-
-
-def markdown(counts: ParamCount, verified: int | None, framework: str) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(counts)]
-    lines += ["", "| " + " | ".join(SHAPE_HEADERS) + " |", "|" + "---|" * len(SHAPE_HEADERS)]
-    lines += ["| " + " | ".join(row) + " |" for row in shape_rows(counts)]
-    lines.append("")
-    lines.append(summary_line(counts, verified, framework))
-    lines.append("")
-    lines.append(cost_line(counts))
-    return "\n".join(lines) + "\n"
-
-
-def summary_line(counts: ParamCount, verified: int | None, framework: str) -> str:
-    text = f"closed form {counts.total:,} ({counts.convention} convention)"
-    if verified is None:
-        return text + "; not verified"
-    verdict = "match" if verified == counts.total else "MISMATCH"
-    what = "count_params()" if framework == "Keras" else "parameter count"
-    return text + f"; {framework} {what} {verified:,}: {verdict}"
-
-
-def human_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
 
 EQUATIONS: dict[str, tuple[str, ...]] = {
     "lstm": (
@@ -338,10 +207,3 @@ def convention_note(counts: ParamCount) -> str:
     )
 
 
-def cost_line(counts: ParamCount) -> str:
-    """Compute and memory: mult-adds of the matrix products of one sample's forward pass, and weight bytes."""
-    return (
-        f"one forward pass of one sample over {counts.spec.timesteps} steps: {counts.macs:,} mult-adds "
-        f"({counts.flops:,} FLOPs, matrix products only); weights {human_bytes(counts.weight_bytes('float32'))} "
-        f"float32, {human_bytes(counts.weight_bytes('bfloat16'))} bfloat16"
-    )

@@ -1,12 +1,217 @@
-"""Rich renderings of training and evaluation results (the params tables live in params_report)."""
+"""Every view the commands print: Rich tables, Markdown, CSV and the one JSON writer.
+
+The library returns plain data (dicts, dataclasses); only this module decides how it looks, so a
+renderer change shows up in one place and in the golden files under tests/golden/.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
+from lstmcli.model.count import ParamCount, biases_per_gate
+from lstmcli.model.verify import Outcome
+
 SPARK = "▁▂▃▄▅▆▇█"
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as null: JSON has no spelling for them, and a bare NaN breaks parsers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    """The one JSON writer: indented, strict (no NaN), on stdout."""
+    print(json.dumps(_finite(data), indent=2, allow_nan=False))
+
+
+CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
+
+
+def layer_label(counts: ParamCount, layer: int, direction: str) -> str:
+    label = f"{CELL_NAMES[counts.spec.cell]} {layer + 1}"
+    return f"{label} {direction}" if counts.spec.bidirectional else label
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def to_json(counts: ParamCount, keras_total: int | None, torch_total: int | None = None) -> dict[str, Any]:
+    """The `--format json` object. `keras` is the verified count, or None when not verified."""
+    verified = torch_total if counts.convention == "pytorch" else keras_total
+    return {
+        "spec": counts.spec.to_dict(),
+        "convention": counts.convention,
+        "total": counts.total,
+        "recurrent_total": counts.recurrent_total,
+        "keras": keras_total,
+        "torch": torch_total,
+        "match": None if verified is None else verified == counts.total,
+        "layers": [
+            {
+                "layer": d.layer,
+                "direction": d.direction,
+                "input_size": d.input_size,
+                "units": d.units,
+                "total": d.total,
+                "macs": d.macs,
+                "shapes": {name: list(shape) for name, shape in d.shapes},
+                "gates": [
+                    {
+                        "gate": g.gate,
+                        "kernel": g.kernel,
+                        "recurrent_kernel": g.recurrent,
+                        "bias": g.bias,
+                        "total": g.total,
+                    }
+                    for g in d.gates
+                ],
+            }
+            for d in counts.directions
+        ],
+        "head": None
+        if counts.head is None
+        else {
+            "inputs": counts.head.inputs,
+            "classes": counts.head.classes,
+            "kernel": counts.head.kernel,
+            "bias": counts.head.bias,
+            "total": counts.head.total,
+            "macs": counts.head.macs,
+            "shapes": {"kernel": [counts.head.inputs, counts.head.classes], "bias": [counts.head.classes]},
+        },
+        "macs": counts.macs,
+        "flops": counts.flops,
+        "memory_bytes": {"float32": counts.weight_bytes("float32"), "bfloat16": counts.weight_bytes("bfloat16")},
+        "formula": formula(counts),
+    }
+
+
+def formula(counts: ParamCount) -> str:
+    """The closed form of the first layer with the user's numbers, e.g. 4 * (75 * (75 + 28) + 75) = 31200."""
+    spec, first = counts.spec, counts.directions[0]
+    g, n, m = len(spec.gates), spec.units, first.input_size
+    nbias = biases_per_gate(spec, counts.convention)
+    bias = "" if nbias == 0 else (f" + {n}" if nbias == 1 else f" + 2 * {n}")
+    return f"{g} * ({n} * ({n} + {m}){bias}) = {first.total}"
+
+
+HEADERS = ["layer", "gate", "kernel", "recurrent kernel", "bias", "params"]
+
+
+SHAPE_HEADERS = ["layer", "weights as stored (gates fused)", "mult-adds per sample"]
+
+
+def rows(counts: ParamCount) -> list[list[str]]:
+    """Table rows shared by the Rich and Markdown renderings: gates, subtotals, head, total."""
+    out: list[list[str]] = []
+    for d in counts.directions:
+        label = layer_label(counts, d.layer, d.direction)
+        for g in d.gates:
+            out.append([label, g.gate, f"{g.kernel:,}", f"{g.recurrent:,}", f"{g.bias:,}", f"{g.total:,}"])
+        out.append([label, "subtotal", "", "", "", f"{d.total:,}"])
+    if counts.head:
+        h = counts.head
+        out.append(["Dense head", f"{h.classes} classes", f"{h.kernel:,}", "", f"{h.bias:,}", f"{h.total:,}"])
+    out.append(["total", "", "", "", "", f"{counts.total:,}"])
+    return out
+
+
+def shape_rows(counts: ParamCount) -> list[list[str]]:
+    """The tensors exactly as the framework stores them (fused gates), one row per layer and direction."""
+    out = []
+    for d in counts.directions:
+        stored = ", ".join(f"{n} {s}" for n, s in d.shapes)
+        out.append([layer_label(counts, d.layer, d.direction), stored, f"{d.macs:,}"])
+    if counts.head:
+        h = counts.head
+        out.append(["Dense head", f"kernel ({h.inputs}, {h.classes}), bias ({h.classes},)", f"{h.macs:,}"])
+    return out
+
+
+def markdown(counts: ParamCount, verified: int | None, framework: str) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(counts)]
+    lines += ["", "| " + " | ".join(SHAPE_HEADERS) + " |", "|" + "---|" * len(SHAPE_HEADERS)]
+    lines += ["| " + " | ".join(row) + " |" for row in shape_rows(counts)]
+    lines.append("")
+    lines.append(summary_line(counts, verified, framework))
+    lines.append("")
+    lines.append(cost_line(counts))
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(counts: ParamCount, verified: int | None, framework: str) -> str:
+    text = f"closed form {counts.total:,} ({counts.convention} convention)"
+    if verified is None:
+        return text + "; not verified"
+    verdict = "match" if verified == counts.total else "MISMATCH"
+    what = "count_params()" if framework == "Keras" else "parameter count"
+    return text + f"; {framework} {what} {verified:,}: {verdict}"
+
+
+def cost_line(counts: ParamCount) -> str:
+    """Compute and memory: mult-adds of the matrix products of one sample's forward pass, and weight bytes."""
+    return (
+        f"one forward pass of one sample over {counts.spec.timesteps} steps: {counts.macs:,} mult-adds "
+        f"({counts.flops:,} FLOPs, matrix products only); weights {human_bytes(counts.weight_bytes('float32'))} "
+        f"float32, {human_bytes(counts.weight_bytes('bfloat16'))} bfloat16"
+    )
+
+
+def params_view(outcome: Outcome, fmt: str, explain: bool, console: Console) -> None:
+    from lstmcli.cli.explain import explain as explanation
+
+    counts = outcome.counts
+    if fmt == "json":
+        data = to_json(counts, outcome.keras, outcome.torch)
+        if explain:
+            data["explanation"] = explanation(counts)
+        if outcome.note:
+            data["note"] = outcome.note
+        print_json(data)
+        return
+    if fmt == "markdown":
+        print(markdown(counts, outcome.verified, outcome.framework), end="")
+    else:
+        table = Table(title=f"{CELL_NAMES[counts.spec.cell]} parameters ({counts.convention} convention)",
+                      title_justify="left")  # fmt: skip
+        for i, header in enumerate(HEADERS):
+            table.add_column(header, justify="right" if 1 < i < 6 else "left")
+        for row in rows(counts):
+            style = "bold" if row[1] in ("subtotal", "") else None
+            table.add_row(*row, style=style)
+        console.print(table)
+        shapes = Table(title="tensors", title_justify="left")
+        for i, header in enumerate(SHAPE_HEADERS):
+            shapes.add_column(header, justify="right" if i == 2 else "left")
+        for row in shape_rows(counts):
+            shapes.add_row(*row)
+        console.print(shapes)
+        console.print(summary_line(counts, outcome.verified, outcome.framework), highlight=False)
+        console.print(cost_line(counts), highlight=False, soft_wrap=True)
+    if outcome.note:
+        console.print(outcome.note, highlight=False, soft_wrap=True)
+    if explain:
+        # soft_wrap: each line of the blackboard stays one line (the terminal folds it), so formulas copy whole.
+        console.print()
+        console.print(explanation(counts), highlight=False, markup=False, soft_wrap=True, end="")
 
 
 def sparkline(values: list[float]) -> str:
@@ -67,3 +272,41 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
             str(c), *[f"[bold green]{v}[/]" if i == c else (f"[red]{v}[/]" if v else "·") for i, v in enumerate(counts)]
         )
     return [overview, per_class, confusion]
+
+
+def _number(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def runs_table(rows: list[dict[str, Any]], root: Path) -> Table:
+    out = Table(title=f"runs under {root}", title_justify="left")
+    out.add_column("run")
+    for name in ("cell", "units", "layers", "batch", "lr", "steps", "test acc", "test loss", "seconds"):
+        out.add_column(name, justify="left" if name == "cell" else "right")
+    out.add_column("status")
+    for r in rows:
+        status = {"complete": "[green]complete[/]", "incomplete": "[yellow]incomplete[/]"}.get(r["status"])
+        out.add_row(
+            r["run"],
+            r.get("cell", "-"),
+            _number(r.get("units"), "d"),
+            _number(r.get("layers"), "d"),
+            _number(r.get("batch"), "d"),
+            _number(r.get("lr"), "g"),
+            _number(r.get("steps"), ","),
+            _number(r.get("accuracy"), ".4f"),
+            _number(r.get("loss"), ".4f"),
+            _number(r.get("seconds"), ".1f"),
+            status or f"[red]{r['status']}[/]",
+        )
+    return out
+
+
+def print_wide(console: Console, table: Table) -> None:
+    """In a pipe or a log, print the table whole rather than fit it to 80 columns."""
+    from rich.measure import Measurement
+
+    if not console.is_terminal:
+        width = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        console = Console(width=max(console.width, width))
+    console.print(table)

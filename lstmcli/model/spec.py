@@ -40,6 +40,12 @@ def check_positive(name: str, value: int, *, allow_zero: bool = False) -> int:
     return value
 
 
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise UsageError(f"unknown {name.lstrip('-')} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One recurrent classifier: Input(timesteps, input_size) -> K recurrent layers -> Dense(classes)."""
@@ -56,8 +62,7 @@ class ModelSpec:
     unroll: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise UsageError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        check_choice("--cell", self.cell, CELLS)
         check_positive("--units", self.units)
         check_positive("--input", self.input_size)
         check_positive("--timesteps", self.timesteps)

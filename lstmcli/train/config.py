@@ -6,16 +6,19 @@ Pure Python so the CLI can validate options (and refuse bad ones with exit 2) be
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from lstmcli.errors import UsageError
-from lstmcli.model.spec import CELLS, ModelSpec, check_positive
+from lstmcli import rundir
+from lstmcli.errors import DataError, LstmcliError, UsageError
+from lstmcli.model.spec import ModelSpec, check_choice, check_positive
 
 SCHEDULES = ("constant", "cosine")
 ORDERS = ("sequential", "shuffle")
 
-# The article's schedule (SEED.md): 50,000 steps of batch 50 taken in order, test every 100 steps.
+# The article's schedule: 50,000 steps of batch 50 taken in order, test every 100 steps.
 SEED_PRESET: dict[str, Any] = {
     "batch_size": 50,
     "learning_rate": 1e-3,
@@ -27,9 +30,8 @@ SEED_PRESET: dict[str, Any] = {
 }
 
 # The default run: the article's model, Adam and batch 50, with a cosine-decayed learning rate that
-# starts at 2e-3, for 8 shuffled epochs evaluated once per epoch. Measured (docs/experiment.md): the
-# article's constant 1e-3 hovers around 98.0-98.4% after 10 epochs, while this schedule passes 98% by
-# the third epoch and ends near 98.7%, in well under a minute on 2 cores.
+# starts at 2e-3, for 8 shuffled epochs evaluated once per epoch. How it was chosen, and what it
+# reaches: docs/experiment.md.
 DEFAULT_PRESET: dict[str, Any] = {
     "batch_size": 50,
     "learning_rate": 2e-3,
@@ -43,33 +45,47 @@ DEFAULT_PRESET: dict[str, Any] = {
 PRESETS = {"default": DEFAULT_PRESET, "seed": SEED_PRESET}
 
 
+# Options whose flag is not the field's name with dashes.
+FLAGS = {"use_bias": "--bias"}
+
+
+def option_name(field_name: str) -> str:
+    """The command-line flag that sets a config field (`use_bias` is --bias)."""
+    return FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def option_names(field_names: Iterable[str]) -> list[str]:
+    return [option_name(name) for name in field_names]
+
+
+# The fields of the network that training chooses; the data fixes the rest (input size, steps, classes).
+MODEL_FIELDS = ("cell", "units", "layers", "bidirectional", "use_bias", "reset_after")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a run; with the same data and seed, the same weights come out."""
+    """Everything that determines a run; with the same data and seed, the same weights come out.
 
-    cell: str = "lstm"
-    units: int = 75
-    layers: int = 1
-    bidirectional: bool = False
-    use_bias: bool = True
-    reset_after: bool = True
-    batch_size: int = 50
-    learning_rate: float = 2e-3
-    schedule: str = "cosine"
-    steps: int | None = None
-    epochs: float | None = 8.0
-    eval_every: int | None = None
+    The network is a ModelSpec (validated there, once); its input size, length and classes are the
+    data's and are filled in when the data is known (`model_spec`).
+    """
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    batch_size: int = DEFAULT_PRESET["batch_size"]
+    learning_rate: float = DEFAULT_PRESET["learning_rate"]
+    schedule: str = DEFAULT_PRESET["schedule"]
+    steps: int | None = DEFAULT_PRESET["steps"]
+    epochs: float | None = DEFAULT_PRESET["epochs"]
+    eval_every: int | None = DEFAULT_PRESET["eval_every"]
     checkpoint_every: int = 1000
-    order: str = "shuffle"
+    order: str = DEFAULT_PRESET["order"]
     seed: int = 0
     data: str | None = None
     preset: str = "default"
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise UsageError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
-        check_positive("--units", self.units)
-        check_positive("--layers", self.layers)
+        if not isinstance(self.model, ModelSpec):
+            raise UsageError(f"model must be a network description, got {self.model!r}")
         check_positive("--batch-size", self.batch_size)
         if self.eval_every is not None:
             check_positive("--eval-every", self.eval_every)
@@ -80,10 +96,8 @@ class TrainConfig:
             raise UsageError(f"--epochs must be a positive number, got {self.epochs}")
         if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
             raise UsageError(f"--learning-rate must be positive (and at most 10), got {self.learning_rate}")
-        if self.schedule not in SCHEDULES:
-            raise UsageError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if self.order not in ORDERS:
-            raise UsageError(f"unknown order {self.order!r}; choose one of {', '.join(ORDERS)}")
+        check_choice("--schedule", self.schedule, SCHEDULES)
+        check_choice("--order", self.order, ORDERS)
         if not 0 <= self.seed < 2**31:
             raise UsageError(f"--seed must be between 0 and {2**31 - 1}, got {self.seed}")
 
@@ -99,37 +113,39 @@ class TrainConfig:
         return max(1, math.ceil((self.epochs or 1.0) * train_size / self.batch_size))
 
     def eval_period(self, train_size: int) -> int:
-        """Steps between test-set evaluations: --eval-every, or one epoch when it is not set."""
+        """Steps between evaluations: --eval-every, or one epoch when it is not set."""
         return self.eval_every or max(1, math.ceil(train_size / self.batch_size))
 
     def model_spec(self, timesteps: int, features: int, classes: int) -> ModelSpec:
-        """The network for data of this shape. Unrolling the 28-step loop into one graph measured
-        about 1.4x faster steps on 2 cores; long sequences stay rolled to bound graph size."""
-        return ModelSpec(
-            cell=self.cell,
-            units=self.units,
-            input_size=features,
-            timesteps=timesteps,
-            layers=self.layers,
-            bidirectional=self.bidirectional,
-            use_bias=self.use_bias,
-            reset_after=self.reset_after,
-            classes=classes,
-            unroll=timesteps <= 64,
+        """The network for data of this shape. Short sequences are unrolled into one graph (faster steps,
+        docs/performance.md); long ones stay rolled to bound the graph's size."""
+        return replace(
+            self.model, input_size=features, timesteps=timesteps, classes=classes, unroll=timesteps <= 64
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        settings = asdict(self)
+        settings["model"] = {k: settings["model"][k] for k in MODEL_FIELDS}
+        return settings
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
+        """From config.json; the network's fields may also stand at the top level (lstmcli 0.1's layout)."""
+        settings = dict(data)
+        model = settings.pop("model", {})
+        if not isinstance(model, dict):
+            raise UsageError(f"model must be a table of {', '.join(MODEL_FIELDS)}, got {model!r}")
+        model = {**{k: settings.pop(k) for k in MODEL_FIELDS if k in settings}, **model}
+        unknown = (set(settings) - set(cls.__dataclass_fields__)) | (set(model) - set(MODEL_FIELDS))
         if unknown:
             raise UsageError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
-        return cls(**data)
+        return cls(model=ModelSpec(**model), **settings)
 
     def with_overrides(self, **overrides: Any) -> TrainConfig:
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """This config with every override that is not None; network fields go to the ModelSpec."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        network = {k: given.pop(k) for k in MODEL_FIELDS if k in given}
+        return replace(self, model=replace(self.model, **network), **given)
 
 
 def from_preset(name: str, **overrides: Any) -> TrainConfig:
@@ -141,5 +157,13 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
         settings["epochs"] = None
     if overrides.get("epochs") is not None:
         settings["steps"] = None
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**settings)
+    return TrainConfig(**settings).with_overrides(**overrides)
+
+
+def read_run_config(run: Path) -> TrainConfig:
+    """The configuration a run was started with (config.json), refused cleanly if it was damaged."""
+    path = run / rundir.CONFIG
+    try:
+        return TrainConfig.from_dict(rundir.read_json(path))
+    except (LstmcliError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: not a valid lstmcli configuration ({exc}); start a new run instead") from None

@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli.errors import UsageError
-from lstmcli.train.config import TrainConfig
+from lstmcli.model.spec import ModelSpec
+from lstmcli.train.config import MODEL_FIELDS, TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-KEYS = tuple(TrainConfig.__dataclass_fields__)
+KEYS = (*MODEL_FIELDS, *(name for name in TrainConfig.__dataclass_fields__ if name != "model"))
 
 
 def _accepted(hint: Any) -> tuple[type, ...]:
@@ -34,7 +35,8 @@ def _accepted(hint: Any) -> tuple[type, ...]:
 
 
 def _convert(path: Path, key: str, value: Any) -> Any:
-    accepted = _accepted(typing.get_type_hints(TrainConfig)[key])
+    hints = {**typing.get_type_hints(ModelSpec), **typing.get_type_hints(TrainConfig)}
+    accepted = _accepted(hints[key])
     if isinstance(value, bool):
         if bool in accepted:
             return value

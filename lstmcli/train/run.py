@@ -1,4 +1,4 @@
-"""What `lstmcli train` and `lstmcli eval` do, end to end, without any terminal formatting.
+"""A run, end to end: start a new one or resume one; lock, signals, the final model and metrics.
 
 Every check that can refuse the command (options, data, output folder) runs before anything on disk
 changes and before TensorFlow is imported, so a refusal is quick and leaves the disk as it was.
@@ -7,115 +7,176 @@ changes and before TensorFlow is imported, so a refusal is quick and leaves the 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import shutil
+import signal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from lstmcli import data as dataset
+from lstmcli import data as datasets
 from lstmcli import plots, rundir
-from lstmcli.cli.progress import Reporter
-from lstmcli.errors import DataError, LstmcliError, UsageError
-from lstmcli.train.config import TrainConfig
-
-TENSORBOARD = "tensorboard"
+from lstmcli.errors import Interrupted, UsageError
+from lstmcli.train.config import TrainConfig, option_names, read_run_config
+from lstmcli.train.reporter import Reporter
 
 
-def resolve_out(out: Path | None, runs_root: Path, resume: Path | None, force: bool) -> tuple[Path, bool]:
-    """The run folder to write, and whether it is new. Refuses to mix two runs in one folder."""
-    if resume is not None:
-        if not (resume / rundir.CONFIG).is_file():
-            raise UsageError(f"--resume {resume}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
-        return resume, False
+class StopSignals:
+    """Turn SIGINT/SIGTERM into a flag the loop checks between chunks, so the checkpoint is clean."""
+
+    EXIT_CODES: ClassVar[dict[int, int]] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received = signum
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopSignals]:
+        previous = {sig: signal.signal(sig, self._handle) for sig in self.EXIT_CODES}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:
+    """The error for a stop by SIGINT/SIGTERM once the checkpoint at `step` is saved."""
+    return Interrupted(
+        f"interrupted at step {step} of {total}; checkpoint saved. Resume with: "
+        f"lstmcli train --resume {shlex.quote(str(run))}",
+        StopSignals.EXIT_CODES[signum],
+    )
+
+
+def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
+    """Load the data and check everything that could refuse the run, before the first write."""
+    if config.data is not None:  # the run must find its data again on --resume from anywhere
+        config = config.with_overrides(data=str(Path(config.data).expanduser().absolute()))
+    data = datasets.load(config.data)
+    config.total_steps(len(data.y_train))
+    from lstmcli.model.factory import check_buildable
+
+    check_buildable(config.model_spec(data.timesteps, data.features, data.classes), "use smaller --units or --layers")
+    return config, data
+
+
+def _new_run_folder(out: Path | None, runs_root: Path, force: bool) -> Path:
     if out is None:
-        return rundir.new_run_dir(runs_root), True
+        return rundir.new_run_dir(runs_root)
     if out.is_dir() and rundir.holds_run(out) and not force:
         raise UsageError(
             f"--out {out} already holds a run; use --resume {out} to continue it, --force to replace it, "
             "or choose another folder"
         )
-    return rundir.prepare_out_dir(out), True
+    return rundir.prepare_out_dir(out)
 
 
-def read_run_config(run: Path) -> TrainConfig:
-    """The configuration a run was started with (config.json), refused cleanly if it was damaged."""
-    path = run / rundir.CONFIG
-    data = rundir.read_json(path)
-    try:
-        return TrainConfig.from_dict(data)
-    except (LstmcliError, TypeError, ValueError) as exc:
-        raise DataError(f"{path}: not a valid lstmcli configuration ({exc}); start a new run instead") from None
-
-
-def run_training(
-    config: TrainConfig | None,
+def start(
+    config: TrainConfig,
     out: Path | None,
     runs_root: Path,
     reporter: Reporter,
-    resume: Path | None = None,
     force: bool = False,
     tensorboard: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train a new run (config given) or resume one; return the run folder and its final metrics.
-
-    The complete run also gets curves.png (learning curves); with `tensorboard`, TensorBoard logs in
-    RUN/tensorboard."""
-    if resume is not None:
-        resolve_out(None, runs_root, resume, force)
-        config = read_run_config(resume)
-    assert config is not None
-    if config.data is not None and resume is None:  # the run must find its data again on --resume from anywhere
-        config = config.with_overrides(data=str(Path(config.data).expanduser().absolute()))
-    data = dataset.load(config.data)
-    # Everything that can refuse the run is checked before the first write: batch size against the data,
-    # the network's sizes (--layers) and whether its weights fit in memory.
-    config.total_steps(len(data.y_train))
-    from lstmcli.model.factory import check_buildable
-
-    check_buildable(config.model_spec(data.timesteps, data.features, data.classes), "use smaller --units or --layers")
-    run, _ = resolve_out(out, runs_root, resume, force)
+    """Train a new run in `out` (or a new folder under `runs_root`); return the folder and its metrics."""
+    config, data = _checked(config)
+    run = _new_run_folder(out, runs_root, force)
     with rundir.locked(run):
-        if resume is not None and (run / rundir.METRICS).exists():
+        try:
+            if force:
+                for name in rundir.REPLACED_BY_FORCE:
+                    with contextlib.suppress(FileNotFoundError):
+                        (run / name).unlink()
+                shutil.rmtree(run / rundir.TENSORBOARD, ignore_errors=True)
+            rundir.write_json(run / rundir.CONFIG, config.to_dict())
+        except OSError as exc:
+            raise UsageError(f"--out {run}: cannot write there ({exc.strerror}); choose a writable folder") from None
+        return run, _train_and_plot(config, data, run, reporter, False, tensorboard)
+
+
+def resume(
+    run: Path, reporter: Reporter, tensorboard: bool = False, given: dict[str, Any] | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Continue `run` from its last checkpoint with the configuration it started with.
+
+    `given` holds the training options the caller was also handed: a resume would ignore them, so it
+    refuses them by name rather than silently train something else.
+    """
+    named = option_names(k for k, v in (given or {}).items() if v is not None)
+    if named:
+        raise UsageError(
+            f"--resume continues a run with the config it started with; drop {', '.join(named)} "
+            "(or start a new run with them)"
+        )
+    if not (run / rundir.CONFIG).is_file():
+        raise UsageError(f"--resume {run}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
+    config, data = _checked(read_run_config(run))
+    with rundir.locked(run):
+        if (run / rundir.METRICS).exists():
             reporter.message(f"{run} is already complete; nothing to resume")
-            if not (run / plots.CURVES).exists():  # killed after metrics.json, before the plot
-                plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / plots.CURVES, title=run.name)
+            if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
+                plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / rundir.CURVES, title=run.name)
             return run, rundir.read_json(run / rundir.METRICS)
-        if resume is None:
-            try:
-                if force:  # metrics.json first: a --force killed half-way never leaves a run that looks complete
-                    for name in (rundir.METRICS, *rundir.RUN_FILES, plots.CURVES, plots.CONFUSION):
-                        with contextlib.suppress(FileNotFoundError):
-                            (run / name).unlink()
-                    shutil.rmtree(run / TENSORBOARD, ignore_errors=True)
-                rundir.write_json(run / rundir.CONFIG, config.to_dict())
-            except OSError as exc:
-                raise UsageError(
-                    f"--out {run}: cannot write there ({exc.strerror}); choose a writable folder"
-                ) from None
-        from lstmcli.train.loop import train
-
-        metrics = train(config, data, run, reporter, resume is not None, run / TENSORBOARD if tensorboard else None)
-        try:  # the run is complete already; a picture that cannot be written must not turn it into a failure
-            plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / plots.CURVES, title=run.name)
-        except (OSError, ValueError) as exc:
-            reporter.message(f"could not write {run / plots.CURVES}: {exc}")
-    return run, metrics
+        return run, _train_and_plot(config, data, run, reporter, True, tensorboard)
 
 
-def run_eval(target: Path, data_path: str | None, unsafe: bool) -> tuple[Path, dict[str, Any]]:
-    """Evaluate a run directory or .keras file on the test split; the run's own data by default."""
-    from lstmcli.evaluate import check_compatible, load_model, make_predictor, resolve_model_path
-    from lstmcli.metrics import summarize
+def _train_and_plot(
+    config: TrainConfig, data: datasets.Dataset, run: Path, reporter: Reporter, resume: bool, tensorboard: bool
+) -> dict[str, Any]:
+    try:
+        metrics = _train(config, data, run, reporter, resume, run / rundir.TENSORBOARD if tensorboard else None)
+    except OSError as exc:  # disk full, folder removed or made read-only while training
+        detail = f"{exc.strerror or exc}" + (f": {Path(exc.filename).name}" if exc.filename else "")
+        raise UsageError(
+            f"cannot write in {run} ({detail}); the last checkpoint is kept. Make room or fix the folder, then: "
+            f"lstmcli train --resume {shlex.quote(str(run))}"
+        ) from None
+    try:  # the run is complete already; a picture that cannot be written must not turn it into a failure
+        plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / rundir.CURVES, title=run.name)
+    except (OSError, ValueError) as exc:
+        reporter.message(f"could not write {run / rundir.CURVES}: {exc}")
+    return metrics
 
-    model_path = resolve_model_path(target)
-    if data_path is None and target.is_dir() and (target / rundir.CONFIG).exists():
-        data_path = rundir.read_json(target / rundir.CONFIG).get("data")
-    data = dataset.load(data_path)
-    from lstmcli import runtime
 
-    runtime.tensorflow()
-    model = load_model(model_path, unsafe=unsafe)
-    check_compatible(model, data.x_test, data.classes, model_path)
-    result = summarize(make_predictor(model, data.scale)(data.x_test), data.y_test)
-    result["model"] = str(model_path)
-    result["data"] = data.source
-    return model_path, result
+def _train(
+    config: TrainConfig, data: datasets.Dataset, run: Path, reporter: Reporter, resume: bool, tensorboard: Path | None
+) -> dict[str, Any]:
+    """The signal handlers go in before TensorFlow loads: a Ctrl-C during start-up is answered with a
+    checkpoint and the usual message once the model exists, not a silent exit from inside an import."""
+    from lstmcli.train.session import Session
+
+    signals = StopSignals()
+    with signals.installed():
+        session = Session(config, data, run, reporter)
+        if resume and not (run / rundir.CHECKPOINT).exists():
+            # Killed after config.json was written but before the first checkpoint: nothing was trained yet.
+            reporter.message(f"{run} has no checkpoint yet; starting it from step 0")
+            resume = False
+        state = session.restore() if resume else session.begin()
+        if signals.received is None:
+            state = session.fit(state, lambda: signals.received is not None, tensorboard)
+        if signals.received is not None and state.step < session.schedule.total:
+            raise interrupted(run, state.step, session.schedule.total, signals.received)
+    try:
+        return session.finish(state)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted while saving the final model; the checkpoint at step {state.step} is kept. "
+            f"Finish with: lstmcli train --resume {shlex.quote(str(run))}",
+            130,
+        ) from None
+
+
+
+def configure(config_file: Path | None, preset: str | None, options: dict[str, Any]) -> TrainConfig:
+    """The configuration of a new run: the preset, then the TOML file, then the options given."""
+    from lstmcli.train import config_file as toml_settings
+    from lstmcli.train.config import from_preset
+
+    settings = toml_settings.load(config_file) if config_file is not None else {}
+    preset_name, merged = toml_settings.merge(settings, dict(options, preset=preset))
+    return from_preset(preset_name, **merged)

@@ -1,0 +1,128 @@
+"""The checkpoint: everything a resumed run needs to compute exactly what the uninterrupted run would.
+
+One `checkpoint.npz` per run holds the weights, Adam's state, the step, the history so far, the running
+training sums and the SHA-256 of the data. It is written atomically (lstmcli.rundir), and never with
+non-finite weights, so the file on disk is always the last good state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lstmcli import rundir
+from lstmcli.data import Dataset
+from lstmcli.errors import CheckFailed, DataError
+
+
+@dataclass
+class RunState:
+    """What a checkpoint holds besides the weights."""
+
+    step: int = 0
+    elapsed: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    # Sums of the training loss and accuracy since the last history row, so that the row after a resume
+    # averages the same steps as the uninterrupted run's row.
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    since_row: int = 0
+
+    def add(self, loss_sum: float, correct: float, steps: int) -> None:
+        self.loss_sum += loss_sum
+        self.correct += correct
+        self.since_row += steps
+
+    def train_means(self) -> tuple[float, float]:
+        """Mean training loss and accuracy over the steps since the last history row."""
+        return self.loss_sum / max(self.since_row, 1), self.correct / max(self.since_row, 1)
+
+    def reset_sums(self) -> None:
+        self.loss_sum = self.correct = 0.0
+        self.since_row = 0
+
+
+def data_fingerprint(data: Dataset) -> str:
+    """SHA-256 over the four arrays (dtype, shape, bytes): a resumed run must see the data it started with."""
+    digest = hashlib.sha256()
+    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+class Checkpoint:
+    """Saves and restores one run's model and optimiser variables with its RunState."""
+
+    def __init__(self, run: Path, model: Any, optimizer: Any, data: Dataset) -> None:
+        self.path = run / rundir.CHECKPOINT
+        self.model, self.optimizer, self.data = model, optimizer, data
+        self.data_sha256 = data_fingerprint(data)
+
+    def _groups(self) -> tuple[tuple[str, Any], ...]:
+        return (("model", self.model.weights), ("optimizer", self.optimizer.variables))
+
+    def save(self, state: RunState) -> None:
+        """Write it atomically; refuse (CheckFailed) to replace a good one with non-finite weights."""
+        arrays: dict[str, Any] = {
+            "step": np.array(state.step),
+            "elapsed": np.array(state.elapsed),
+            "history": np.array(json.dumps(state.history)),
+            "train_sums": np.array([state.loss_sum, state.correct, state.since_row], dtype=np.float64),
+            "data_sha256": np.array(self.data_sha256),
+        }
+        for prefix, variables in self._groups():
+            arrays.update({f"{prefix}_{i}": v.numpy() for i, v in enumerate(variables)})
+        if not all(np.isfinite(arrays[f"model_{i}"]).all() for i in range(len(self.model.weights))):
+            raise CheckFailed(
+                f"the weights became NaN or infinite by step {state.step}; stopped, and the last good checkpoint "
+                f"(step {self.saved_step()}) is kept; try a lower --learning-rate"
+            )
+        rundir.atomic_write(self.path, lambda handle: np.savez(handle, **arrays))
+
+    def load(self) -> RunState:
+        """Restore the variables and return the state; a damaged or foreign checkpoint is one DataError."""
+        try:
+            with np.load(self.path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            recorded = str(arrays["data_sha256"]) if "data_sha256" in arrays else self.data_sha256
+            for prefix, variables in self._groups():
+                for i, variable in enumerate(variables):
+                    value = arrays[f"{prefix}_{i}"]
+                    if tuple(value.shape) != tuple(variable.shape):
+                        raise ValueError(f"{prefix} weight {i} has shape {value.shape}, expected {variable.shape}")
+                    variable.assign(value)
+            history = json.loads(str(arrays["history"]))
+            if not isinstance(history, list) or not all(isinstance(r, dict) and "step" in r for r in history):
+                raise ValueError("history is not a list of rows")
+            state = RunState(int(arrays["step"]), float(arrays["elapsed"]), history)
+            if "train_sums" in arrays:
+                state.loss_sum, state.correct, since = (float(v) for v in arrays["train_sums"])
+                state.since_row = int(since)
+        except FileNotFoundError:
+            raise DataError(f"{self.path.parent}: no checkpoint to resume from; start a new run instead") from None
+        except Exception as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise DataError(
+                f"{self.path}: checkpoint unreadable or not from this run's config ({type(exc).__name__}: {detail}); "
+                "start again with --force"
+            ) from None
+        if recorded != self.data_sha256:
+            raise DataError(
+                f"{self.data.source}: not the data this run was trained on (its SHA-256 differs from the "
+                "checkpoint's); resume with the same data, or start again with --force"
+            )
+        return state
+
+    def saved_step(self) -> int | str:
+        """The step of the checkpoint on disk, for messages ("none yet" before the first)."""
+        try:
+            with np.load(self.path, allow_pickle=False) as npz:
+                return int(npz["step"])
+        except (OSError, KeyError, ValueError):
+            return "none yet"
