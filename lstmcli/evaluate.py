@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 # for the test set; large batches in one graph pay it a handful of times.
 PREDICT_BATCH = 2500
 
+# The figures of lstmcli.metrics.summarize that `eval` reports with a test_ prefix, named as `train` names them.
+TEST_METRICS = ("loss", "accuracy", "macro_f1")
+
 
 def make_predictor(model: keras.Model, scale: float) -> Callable[[np.ndarray], np.ndarray]:
     """A function mapping raw images (uint8 or float) to class probabilities, traced once.
@@ -150,10 +153,11 @@ def evaluate(
     runtime.tensorflow()
     model = load_model(model_path, unsafe=unsafe)
     check_compatible(model, data.x_test, data.classes, model_path)
-    result = summarize(make_predictor(model, data.scale)(data.x_test), data.y_test)
-    result["model"], result["data"] = str(model_path), data.source
+    scores = summarize(make_predictor(model, data.scale)(data.x_test), data.y_test)
+    result: dict[str, Any] = {"schema_version": 1, "model": str(model_path), "data": data.source}
+    result.update({f"test_{k}" if k in TEST_METRICS else k: v for k, v in scores.items()})
     if min_accuracy is not None:
-        result["min_accuracy"], result["passed"] = min_accuracy, result["accuracy"] >= min_accuracy
+        result["min_accuracy"], result["passed"] = min_accuracy, result["test_accuracy"] >= min_accuracy
     if plot is None and draw and target.is_dir():
         plot = target / rundir.CONFUSION
     if plot is not None and draw:
@@ -174,4 +178,4 @@ def _draw_confusion(result: dict[str, Any], plot: Path) -> None:
 def judge(result: dict[str, Any]) -> None:
     """Exit 1 (CheckFailed) when the result carries an accuracy gate it did not pass."""
     if result.get("passed") is False:
-        raise CheckFailed(f"accuracy {result['accuracy']:.4f} is below --min-accuracy {result['min_accuracy']}")
+        raise CheckFailed(f"accuracy {result['test_accuracy']:.4f} is below --min-accuracy {result['min_accuracy']}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lstmcli import rundir
 
@@ -37,30 +37,40 @@ def _save(figure: Figure, path: Path) -> Path:
 
 
 def learning_curves(history: Sequence[dict[str, float]], path: Path, title: str = "") -> Path:
-    """Loss and accuracy, train and test, against steps: one panel each, from the rows of history.csv.
+    """Loss, accuracy and learning rate against steps, from the rows of history.csv.
 
-    The train figures are averages over the steps since the previous evaluation; the test figures are
-    measured at the step itself.
+    The training line is the mean over each chunk of steps; validation and test are points where they
+    were measured (the test set once, at the end, except in the article's schedule).
     """
     if not history:
-        raise ValueError("no evaluations recorded; nothing to plot")
-    steps = [row["step"] for row in history]
-    figure = _figure(10, 4)
-    loss_axes, accuracy_axes = figure.subplots(1, 2)
-    marker = "o" if len(steps) <= 30 else None
+        raise ValueError("no rows recorded; nothing to plot")
+    figure = _figure(15, 4)
+    loss_axes, accuracy_axes, rate_axes = figure.subplots(1, 3)
     for axes, key, label in ((loss_axes, "loss", "cross-entropy loss"), (accuracy_axes, "accuracy", "accuracy")):
-        axes.plot(steps, [row[f"train_{key}"] for row in history], marker=marker, label="train (mean since last eval)")
-        axes.plot(steps, [row[f"test_{key}"] for row in history], marker=marker, label="test")
-        axes.set_xlabel("step")
+        _series(axes, history, f"train_{key}", "train (mean over each chunk)", "-")
+        _series(axes, history, f"val_{key}", "validation", "o-")
+        _series(axes, history, f"test_{key}", "test", "s")
         axes.set_ylabel(label)
-        axes.grid(True, alpha=0.3)
         axes.legend()
-    last = history[-1]
-    accuracy_axes.set_title(f"final test accuracy {last['test_accuracy']:.4f}", fontsize="medium")
-    loss_axes.set_title(f"final test loss {last['test_loss']:.4f}", fontsize="medium")
+    _series(rate_axes, history, "learning_rate", "Adam learning rate", "-")
+    rate_axes.set_ylabel("learning rate")
+    for axes in (loss_axes, accuracy_axes, rate_axes):
+        axes.set_xlabel("step")
+        axes.grid(True, alpha=0.3)
+    tested = [row for row in history if "test_accuracy" in row]
+    if tested:
+        accuracy_axes.set_title(f"final test accuracy {tested[-1]['test_accuracy']:.4f}", fontsize="medium")
+        loss_axes.set_title(f"final test loss {tested[-1]['test_loss']:.4f}", fontsize="medium")
     if title:
         figure.suptitle(title)
     return _save(figure, path)
+
+
+def _series(axes: Any, history: Sequence[dict[str, float]], key: str, label: str, style: str) -> None:
+    points = [(row["step"], row[key]) for row in history if row.get(key) is not None]
+    if points:
+        steps, values = zip(*points, strict=True)
+        axes.plot(steps, values, style, label=label, markersize=4 if len(points) <= 60 else 2)
 
 
 def confusion_heatmap(matrix: Sequence[Sequence[int]], path: Path, title: str = "") -> Path:

@@ -5,7 +5,8 @@ Layout of a run (docs/reference.md describes each file)::
     config.json        resolved configuration (written first; identifies the run)
     checkpoint.npz     weights, optimiser state, step, history so far (atomic, at every evaluation
                        and every --checkpoint-every steps)
-    history.csv        one row per evaluation
+    history.csv        one row per chunk of steps (training means, learning rate; held-out figures
+                       at each evaluation, test at the end)
     metrics.json       final metrics (present only once the run is complete)
     model.keras        the trained model in Keras's format
     curves.png         learning curves (written by lstmcli.plots at the end)
@@ -44,7 +45,10 @@ RUN_FILES = (CONFIG, CHECKPOINT, HISTORY, METRICS, MODEL)
 # What `train --force` removes before starting again: metrics.json first, so that a --force killed half-way
 # never leaves a run that looks complete.
 REPLACED_BY_FORCE = (METRICS, *RUN_FILES, CURVES, CONFUSION)
-HISTORY_FIELDS = ("step", "epoch", "seconds", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+HISTORY_FIELDS = (
+    "step", "epoch", "seconds", "learning_rate", "train_loss", "train_accuracy",
+    "val_loss", "val_accuracy", "test_loss", "test_accuracy",
+)  # fmt: skip
 
 
 def temporary_name(path: Path) -> Path:

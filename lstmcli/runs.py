@@ -1,4 +1,4 @@
-"""`lstmcli runs [DIR]`: the runs under a folder, their config and final metrics, side by side.
+"""`lstmcli runs [DIR]`: the runs under a folder, their config and final metrics, side by side, grouped.
 
 Reads only the JSON and CSV files of each run (config.json, metrics.json, history.csv), so listing a
 folder of runs is instant and never imports TensorFlow. A complete run has metrics.json; an
@@ -12,12 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli import rundir
-from lstmcli.errors import DataError, LstmcliError
-from lstmcli.train.config import read_run_config
+from lstmcli.errors import DataError, LstmcliError, UsageError
 
-# Sort keys and the column each sorts by; accuracy sorts best first, the other metrics lowest first.
-SORT_KEYS = ("run", "cell", "units", "layers", "batch", "lr", "steps", "accuracy", "loss", "seconds", "status")
-DESCENDING = {"accuracy"}
+# The columns of a row, in table order; `runs --sort`, `--where` and `--group-by` take these names.
+COLUMNS = (
+    "run", "cell", "units", "layers", "batch", "lr", "schedule", "seed", "parameters", "steps",
+    "best_val_accuracy", "test_accuracy", "test_loss", "seconds", "status",
+)  # fmt: skip
+SORT_KEYS = COLUMNS
+DESCENDING = {"best_val_accuracy", "test_accuracy"}  # best first
+# What --group-by summarises, over the runs of a group.
+SUMMARISED = ("best_val_accuracy", "test_accuracy", "test_loss", "seconds")
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -40,61 +45,116 @@ def _raise(exc: OSError) -> None:
 
 
 def describe(run: Path, root: Path) -> dict[str, Any]:
-    """One row: where the run is, its config, and its final (or latest) figures."""
+    """One row: where the run is, its config, and its final (or latest) figures; damaged runs say so."""
+    from lstmcli.train.config import read_run_config
+
     name = str(run.relative_to(root)) if run != root else run.name
-    row: dict[str, Any] = {"run": name, "path": str(run)}
+    row: dict[str, Any] = dict.fromkeys(COLUMNS) | {"run": name, "path": str(run)}
     try:
-        settings = read_run_config(run)
-    except LstmcliError:
-        return {**row, "status": "unreadable", "config": None, "metrics": None}
-    model = settings.model
+        config = read_run_config(run)
+    except LstmcliError as exc:
+        return {**row, "status": "damaged", "problem": str(exc)}
+    model = config.model
     row.update(
-        cell=f"bi-{model.cell}" if model.bidirectional else model.cell,
-        units=model.units,
-        layers=model.layers,
-        batch=settings.batch_size,
-        lr=settings.learning_rate,
-    )
-    config = settings.to_dict()
-    metrics: dict[str, Any] | None = None
+        cell=f"bi-{model.cell}" if model.bidirectional else model.cell, units=model.units, layers=model.layers,
+        batch=config.batch_size, lr=config.learning_rate, schedule=config.schedule, seed=config.seed,
+        config=config.to_dict(),
+    )  # fmt: skip
     if (run / rundir.METRICS).exists():
-        try:
-            metrics = rundir.read_json(run / rundir.METRICS)
-        except LstmcliError:
-            metrics = None
-    if metrics is not None:
-        row.update(
-            status="complete",
-            steps=metrics.get("steps"),
-            accuracy=metrics.get("test_accuracy"),
-            loss=metrics.get("test_loss"),
-            seconds=metrics.get("seconds"),
-        )
-    else:
-        try:
-            history = rundir.read_history(run / rundir.HISTORY)
-        except (OSError, ValueError):
-            history = []
-        last = history[-1] if history else {}
-        row.update(
-            status="incomplete",
-            steps=int(last["step"]) if "step" in last else 0,
-            accuracy=last.get("test_accuracy"),
-            loss=last.get("test_loss"),
-            seconds=last.get("seconds"),
-        )
-    row.update(config=config, metrics=metrics)
-    return row
+        return row | _final(run)
+    try:
+        history = rundir.read_history(run / rundir.HISTORY)
+    except (OSError, ValueError, LstmcliError):
+        history = []
+    held_out = [r["val_accuracy"] for r in history if isinstance(r.get("val_accuracy"), float)]
+    return row | {
+        "status": "incomplete",
+        "steps": int(history[-1]["step"]) if history and isinstance(history[-1].get("step"), float) else 0,
+        "best_val_accuracy": max(held_out, default=None),
+        "seconds": history[-1].get("seconds") if history else None,
+    }
 
 
-def collect(root: Path, sort: str = "run", reverse: bool = False) -> list[dict[str, Any]]:
-    """The rows for every run under `root`, sorted by `sort` (missing values last)."""
+def _final(run: Path) -> dict[str, Any]:
+    """The figures of metrics.json, each checked for its type: a damaged file marks the run damaged."""
+    try:
+        metrics = rundir.read_json(run / rundir.METRICS)
+    except LstmcliError as exc:
+        return {"status": "damaged", "problem": str(exc)}
+    out: dict[str, Any] = {"status": "complete"}
+    for column, kind in (("parameters", int), ("steps", int), ("best_val_accuracy", float),
+                         ("test_accuracy", float), ("test_loss", float), ("seconds", float)):  # fmt: skip
+        value = metrics.get(column)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return {"status": "damaged", "problem": f"{run / rundir.METRICS}: {column} is not a number"}
+        out[column] = None if value is None else kind(value)
+    return out
+
+
+def _matches(row: dict[str, Any], condition: str) -> bool:
+    key, _, wanted = condition.partition("=")
+    value = row.get(key)
+    if value is None:
+        return wanted in ("", "none", "null")
+    try:
+        return float(value) == float(wanted)
+    except (TypeError, ValueError):
+        return str(value) == wanted
+
+
+def _sort(rows: list[dict[str, Any]], key: str, reverse: bool) -> list[dict[str, Any]]:
+    """By `key` (best first for accuracies; --reverse flips it), ties by run name in order; no value last."""
+    by_name = sorted(rows, key=lambda r: r["run"])
+    present = [r for r in by_name if r.get(key) is not None]
+    present.sort(key=lambda r: r[key], reverse=(key in DESCENDING) != reverse)  # stable: ties keep name order
+    return present + [r for r in by_name if r.get(key) is None]
+
+
+def group(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """Runs with equal `keys` (or, for ["config"], equal configs but for the seed): mean, std and n."""
+    import statistics
+
+    buckets: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("config") is None:
+            continue
+        if keys == ["config"]:
+            identity = {k: v for k, v in row["config"].items() if k != "seed"}
+        else:
+            identity = {k: row.get(k) for k in keys}
+        buckets.setdefault(repr(sorted(identity.items())), []).append(row)
+    groups = []
+    for members in buckets.values():
+        first = members[0]
+        out: dict[str, Any] = {k: first.get(k) for k in COLUMNS[1:8] if k != "seed"} if keys == ["config"] else {
+            k: first.get(k) for k in keys
+        }
+        out.update(n=len(members), runs=sorted(r["run"] for r in members), seeds=sorted(r["seed"] for r in members))
+        for metric in SUMMARISED:
+            values = [r[metric] for r in members if isinstance(r.get(metric), (int, float))]
+            out[f"{metric}_mean"] = statistics.fmean(values) if values else None
+            out[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else None
+        groups.append(out)
+    return sorted(groups, key=lambda g: (-(g["best_val_accuracy_mean"] or -1.0), g["runs"][0]))
+
+
+def compare(
+    root: Path, sort: str = "run", reverse: bool = False, where: list[str] | None = None, group_by: str | None = None
+) -> dict[str, Any]:
+    """`lstmcli runs`: every run under `root`, filtered, sorted and (with `group_by`) grouped across seeds."""
     if sort not in SORT_KEYS:
-        raise DataError(f"unknown sort key {sort!r}; choose one of {', '.join(SORT_KEYS)}")
+        raise UsageError(f"unknown sort key {sort!r}; choose one of {', '.join(SORT_KEYS)}")
+    keys = [k.strip() for k in group_by.split(",")] if group_by else []
+    for key in [c.partition("=")[0] for c in where or []] + [k for k in keys if k != "config"]:
+        if key not in COLUMNS:
+            raise UsageError(f"unknown column {key!r}; choose from {', '.join(COLUMNS)}")
+    for condition in where or []:
+        if "=" not in condition:
+            raise UsageError(f"--where {condition!r}: write KEY=VALUE, e.g. --where cell=gru")
     rows = [describe(run, root) for run in find_runs(root)]
-    present = [r for r in rows if r.get(sort) is not None]
-    missing = [r for r in rows if r.get(sort) is None]
-    present.sort(key=lambda r: (r[sort], r["run"]))
-    if (sort in DESCENDING) != reverse:
-        present.reverse()
-    return present + missing
+    rows = [r for r in rows if all(_matches(r, c) for c in where or [])]
+    report: dict[str, Any] = {"schema_version": 1, "folder": str(root), "runs": _sort(rows, sort, reverse)}
+    if keys:
+        report["group_by"] = keys
+        report["groups"] = group(rows, keys)
+    return report

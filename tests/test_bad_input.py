@@ -333,8 +333,11 @@ def test_batch_larger_than_the_training_set(
     bad_data: dict[str, tuple[Path, str]], scratch: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     valid = bad_data["missing"][0].parent / "valid.npz"
-    err = refused(["train", "--data", str(valid), "--batch-size", "61", "--out", str(scratch / "run")], capsys)
+    out = str(scratch / "run")
+    err = refused(["train", "--data", str(valid), "--batch-size", "61", "--validation", "0", "--out", out], capsys)
     assert "--batch-size 61 is larger than the training set (60 images)" in err
+    err = refused(["train", "--data", str(valid), "--batch-size", "56", "--out", out], capsys)
+    assert "--batch-size 56 is larger than the training set (55 images)" in err  # 5 of 60 held out for validation
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,8 @@ def test_shell_completion_is_typers() -> None:
     assert "_LSTMCLI_COMPLETE=complete_bash" in script.stdout
     words = lstmcli(_LSTMCLI_COMPLETE="complete_bash", COMP_WORDS="lstmcli ru", COMP_CWORD="1")
     assert words.stdout.split() == ["runs"]
-    keys = lstmcli(_LSTMCLI_COMPLETE="complete_bash", COMP_WORDS="lstmcli runs --sort ac", COMP_CWORD="3")
-    assert keys.stdout.split() == ["accuracy"]
+    keys = lstmcli(_LSTMCLI_COMPLETE="complete_bash", COMP_WORDS="lstmcli runs --sort test_a", COMP_CWORD="3")
+    assert keys.stdout.split() == ["test_accuracy"]
     options = lstmcli(_LSTMCLI_COMPLETE="complete_bash", COMP_WORDS="lstmcli train --ten", COMP_CWORD="2")
     assert options.stdout.split() == ["--tensorboard"]
     assert "--install-completion" in lstmcli("--help").stdout

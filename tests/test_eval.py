@@ -24,10 +24,10 @@ def test_eval_json_matches_the_run(trained_run: Path) -> None:
     report = json.loads(result.stdout)
     metrics = json.loads((trained_run / rundir.METRICS).read_text())
     assert report["samples"] == 500  # the run's own data slice, read from its config
-    assert abs(report["accuracy"] - metrics["test_accuracy"]) < 1e-6
+    assert abs(report["test_accuracy"] - metrics["test_accuracy"]) < 1e-6
     matrix = np.array(report["confusion_matrix"])
     assert matrix.shape == (10, 10) and matrix.sum() == 500
-    assert abs(np.trace(matrix) / 500 - report["accuracy"]) < 1e-9
+    assert abs(np.trace(matrix) / 500 - report["test_accuracy"]) < 1e-9
     assert [row["support"] for row in report["per_class"]] == matrix.sum(axis=1).tolist()
 
 
@@ -78,4 +78,4 @@ def test_train_then_eval_through_the_installed_entry_point(tmp_path: Path, small
         [*command, "eval", str(out), "--format", "json"], capture_output=True, text=True, env=env
     )
     assert evaluated.returncode == 0, evaluated.stderr
-    assert abs(json.loads(evaluated.stdout)["accuracy"] - summary["test_accuracy"]) < 1e-6
+    assert abs(json.loads(evaluated.stdout)["test_accuracy"] - summary["test_accuracy"]) < 1e-6

@@ -32,12 +32,12 @@ def assert_picture(path: Path, width: int, height: int) -> None:
 
 
 def test_training_leaves_learning_curves(trained_run: Path) -> None:
-    assert_picture(trained_run / rundir.CURVES, 1000, 400)
+    assert_picture(trained_run / rundir.CURVES, 1500, 400)
     rgb = pixels(trained_run / rundir.CURVES)
-    # matplotlib's default first two line colours: train (blue) and test (orange) are both drawn
-    blue, orange = np.array([31, 119, 180]), np.array([255, 127, 14])
-    for colour in (blue, orange):
-        assert (np.abs(rgb - colour).sum(axis=2) < 30).sum() > 200
+    # matplotlib's default first three colours: train (blue), validation (orange), test (green) are all drawn
+    blue, orange, green = np.array([31, 119, 180]), np.array([255, 127, 14]), np.array([44, 160, 44])
+    for colour, least in ((blue, 200), (orange, 200), (green, 20)):
+        assert (np.abs(rgb - colour).sum(axis=2) < 30).sum() > least
 
 
 def test_eval_of_a_run_directory_writes_the_heat_map(trained_run: Path, tmp_path: Path, capsys) -> None:

@@ -43,12 +43,19 @@ def runs_folder(trained_run: Path, tmp_path: Path) -> Path:
 
 
 def run_json(capsys, *args: str) -> list[dict]:
+    """The rows of `runs --format json` (its `runs` list; the object itself is checked below)."""
+    return report_json(capsys, *args)["runs"]
+
+
+def report_json(capsys, *args: str) -> dict:
     assert main(["runs", *args, "--format", "json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
 def test_lists_config_and_final_metrics(runs_folder: Path, trained_run: Path, capsys) -> None:
-    rows = run_json(capsys, str(runs_folder))
+    report = report_json(capsys, str(runs_folder))
+    assert report["schema_version"] == 1
+    rows = report["runs"]
     assert [r["run"] for r in rows] == ["a-complete", "b-stopped", "sweep/c-just-started"]
     metrics = json.loads((trained_run / rundir.METRICS).read_text())
     config = json.loads((trained_run / rundir.CONFIG).read_text())
@@ -56,41 +63,57 @@ def test_lists_config_and_final_metrics(runs_folder: Path, trained_run: Path, ca
     assert complete["status"] == "complete"
     assert (complete["cell"], complete["units"], complete["layers"]) == ("lstm", 75, 1)
     assert (complete["batch"], complete["lr"]) == (config["batch_size"], config["learning_rate"])
+    assert (complete["schedule"], complete["seed"], complete["parameters"]) == ("cosine", 0, 31_960)
     assert complete["steps"] == 200
-    assert complete["accuracy"] == metrics["test_accuracy"]
-    assert complete["loss"] == metrics["test_loss"]
-    assert complete["seconds"] == metrics["seconds"]
+    for key in ("test_accuracy", "test_loss", "best_val_accuracy", "seconds"):
+        assert complete[key] == metrics[key], key
     assert (stopped["status"], stopped["cell"]) == ("incomplete", "bi-lstm")
     assert (stopped["units"], stopped["batch"]) == (32, 100)
-    assert (stopped["steps"], stopped["accuracy"], stopped["seconds"]) == (100, 0.25, 7.0)
-    assert (fresh["status"], fresh["cell"], fresh["lr"], fresh["steps"], fresh["accuracy"]) == (
+    assert (stopped["steps"], stopped["best_val_accuracy"], stopped["test_accuracy"]) == (100, 0.5, None)
+    assert (fresh["status"], fresh["cell"], fresh["lr"], fresh["steps"], fresh["test_accuracy"]) == (
         "incomplete", "gru", 0.01, 0, None
     )  # fmt: skip
 
 
 def test_sorting(runs_folder: Path, capsys) -> None:
-    by_accuracy = [r["run"] for r in run_json(capsys, str(runs_folder), "--sort", "accuracy")]
+    by_accuracy = [r["run"] for r in run_json(capsys, str(runs_folder), "--sort", "best_val_accuracy")]
     assert by_accuracy == ["a-complete", "b-stopped", "sweep/c-just-started"]  # best first, no figure last
-    reversed_ = [r["run"] for r in run_json(capsys, str(runs_folder), "--sort", "accuracy", "--reverse")]
+    reversed_ = [r["run"] for r in run_json(capsys, str(runs_folder), "--sort", "best_val_accuracy", "--reverse")]
     assert reversed_ == ["b-stopped", "a-complete", "sweep/c-just-started"]
     by_units = [r["units"] for r in run_json(capsys, str(runs_folder), "--sort", "units")]
     assert by_units == [32, 75, 75]
+    for order in ([], ["--reverse"]):  # ties sort by name, in order, either way
+        ties = [r["run"] for r in run_json(capsys, str(runs_folder), "--sort", "layers", *order)]
+        assert ties == ["a-complete", "b-stopped", "sweep/c-just-started"]
 
 
-def test_table_and_environment_variable(runs_folder: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_where_filters(runs_folder: Path, capsys) -> None:
+    assert [r["run"] for r in run_json(capsys, str(runs_folder), "--where", "cell=gru")] == ["sweep/c-just-started"]
+    both = run_json(capsys, str(runs_folder), "--where", "units=75", "--where", "lr=0.002")
+    assert [r["run"] for r in both] == ["a-complete"]
+    assert main(["runs", str(runs_folder), "--where", "colour=red"]) == 2
+    assert "unknown column 'colour'" in capsys.readouterr().err
+
+
+def test_table_csv_and_environment_variable(runs_folder: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LSTMCLI_RUNS", str(runs_folder))
     assert main(["runs"]) == 0
     out = capsys.readouterr().out
     for text in ("a-complete", "b-stopped", "c-just-started", "complete", "incomplete", "bi-lstm", "test acc"):
         assert text in out
     assert "notes" not in out
+    assert main(["runs", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("run,cell,units,layers,batch,lr,schedule,seed,parameters,steps,best_val_accuracy")
+    assert len(lines) == 4
 
 
-def test_unreadable_config_is_shown_not_fatal(runs_folder: Path, capsys) -> None:
+def test_damaged_runs_are_shown_not_fatal(runs_folder: Path, capsys) -> None:
     (runs_folder / "a-complete" / rundir.CONFIG).write_text("{ not json")
+    (runs_folder / "b-stopped" / rundir.METRICS).write_text('{"test_accuracy": "high"}')
     rows = run_json(capsys, str(runs_folder))
-    assert rows[0]["run"] == "a-complete"
-    assert rows[0]["status"] == "unreadable"
+    assert [(r["run"], r["status"]) for r in rows][:2] == [("a-complete", "damaged"), ("b-stopped", "damaged")]
+    assert "config.json" in rows[0]["problem"] and "test_accuracy" in rows[1]["problem"]
 
 
 @pytest.mark.parametrize("make", ["missing", "file"])
@@ -109,6 +132,38 @@ def test_empty_folder(tmp_path: Path, capsys) -> None:
     assert main(["runs", str(tmp_path)]) == 0
     assert "no runs under" in capsys.readouterr().err
     assert run_json(capsys, str(tmp_path)) == []
+
+
+@pytest.fixture(scope="module")
+def three_seeds(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Path:
+    """Three real tiny runs that differ only in their seed, and one with other units."""
+    root = tmp_path_factory.mktemp("seeds")
+    for name, extra in (("s0", ["--seed", "0"]), ("s1", ["--seed", "1"]), ("s2", ["--seed", "2"]),
+                        ("u16", ["--units", "16"])):  # fmt: skip
+        argv = ["train", "--data", str(small_npz), "--units", "8", "--batch-size", "20", "--steps", "20",
+                "--eval-every", "10", "--quiet", "--out", str(root / name), *extra]  # fmt: skip
+        assert main(argv) == 0
+    return root
+
+
+def test_group_by_seed_gives_mean_std_and_n(three_seeds: Path, capsys) -> None:
+    import statistics
+
+    capsys.readouterr()
+    report = report_json(capsys, str(three_seeds), "--group-by", "config")
+    groups = {g["units"]: g for g in report["groups"]}
+    assert sorted(groups) == [8, 16]
+    eight = groups[8]
+    assert (eight["n"], eight["runs"], eight["seeds"]) == (3, ["s0", "s1", "s2"], [0, 1, 2])
+    for metric in ("test_accuracy", "best_val_accuracy", "test_loss"):
+        values = [json.loads((three_seeds / s / rundir.METRICS).read_text())[metric] for s in ("s0", "s1", "s2")]
+        assert eight[f"{metric}_mean"] == pytest.approx(statistics.fmean(values), abs=1e-12)
+        assert eight[f"{metric}_std"] == pytest.approx(statistics.stdev(values), abs=1e-12)
+    assert groups[16]["n"] == 1 and groups[16]["test_accuracy_std"] is None
+    by_units = report_json(capsys, str(three_seeds), "--group-by", "units")["groups"]
+    assert sorted((g["units"], g["n"]) for g in by_units) == [(8, 3), (16, 1)]
+    assert main(["runs", str(three_seeds), "--group-by", "config"]) == 0
+    assert "±" in capsys.readouterr().out
 
 
 def test_does_not_import_tensorflow_or_matplotlib(runs_folder: Path) -> None:

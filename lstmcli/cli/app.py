@@ -21,9 +21,9 @@ from rich.console import Console
 from lstmcli import __version__
 from lstmcli.errors import LstmcliError
 from lstmcli.model.count import CONVENTIONS
-from lstmcli.model.spec import CELLS
+from lstmcli.model.spec import CELLS, ModelSpec
 from lstmcli.runs import SORT_KEYS
-from lstmcli.train.config import ORDERS, PRESETS, SCHEDULES, from_preset
+from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
 
 app = typer.Typer(
     help="Understand and run LSTM experiments: parameter arithmetic, MNIST training, evaluation.",
@@ -49,9 +49,12 @@ Convention = choice("Convention", CONVENTIONS)
 Schedule = choice("Schedule", SCHEDULES)
 Order = choice("Order", ORDERS)
 Preset = choice("Preset", PRESETS)
+EvalSet = choice("EvalSet", EVAL_SETS)
+Keep = choice("Keep", KEEPS)
 SortKey = choice("SortKey", SORT_KEYS)
 ParamsFormat = choice("ParamsFormat", ("table", "json", "markdown"))
 TableOrJson = choice("TableOrJson", ("table", "json"))
+RunsFormat = choice("RunsFormat", ("table", "json", "csv"))
 
 
 def _shown(value: Any, when_none: str) -> str:
@@ -64,11 +67,10 @@ def _shown(value: Any, when_none: str) -> str:
 
 def preset_default(field: str, when_none: str = "none") -> str:
     """`[default: X]`, or `[default: X; seed preset: Y]` where the presets differ, read off the presets."""
+    network = ModelSpec()
     shown = {}
-    for name in PRESETS:
-        config = from_preset(name)
-        value = getattr(config.model, field) if hasattr(config.model, field) else getattr(config, field)
-        shown[name] = _shown(value, when_none)
+    for name, preset in PRESETS.items():
+        shown[name] = _shown(preset[field] if field in preset else getattr(network, field), when_none)
     parts = [shown["default"]] + [f"{name} preset: {v}" for name, v in shown.items() if v != shown["default"]]
     return "\\[default: " + "; ".join(parts) + "]"
 
@@ -215,6 +217,32 @@ def train(
         Order | None, typer.Option(help=f"Batch order {preset_default('order')}.", show_default=False)
     ] = None,
     seed: Annotated[int | None, typer.Option(help=f"Random seed {preset_default('seed')}.", show_default=False)] = None,
+    validation: Annotated[
+        float | None,
+        typer.Option(
+            help="Training images held out for validation: a count, or a fraction below 1 (1/12 is 5,000 of "
+            f"MNIST's 60,000); 0 for none {preset_default('validation')}.",
+            show_default=False,
+        ),
+    ] = None,
+    eval_set: Annotated[
+        EvalSet | None,
+        typer.Option(help=f"Set the periodic evaluation measures {preset_default('eval_set')}.", show_default=False),
+    ] = None,
+    keep: Annotated[
+        Keep | None,
+        typer.Option(
+            help=f"model.keras holds the last weights or the best validation evaluation's {preset_default('keep')}.",
+            show_default=False,
+        ),
+    ] = None,
+    target_accuracy: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Report the first step whose held-out accuracy reaches this {preset_default('target_accuracy')}.",
+            show_default=False,
+        ),
+    ] = None,
     data: Annotated[
         str | None,
         typer.Option(
@@ -245,8 +273,11 @@ def train(
         Path | None, typer.Option(help="Continue the run in this folder from its last checkpoint.", show_default=False)
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run already in --out.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print a final summary object on stdout.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    format: Annotated[TableOrJson, typer.Option("--format", help="Output format of the summary.")] = TableOrJson.table,
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress; print only the run folder (or the JSON).")
+    ] = False,
 ) -> None:
     """Train the MNIST experiment (28 steps of 28 pixels, LSTM(75), Dense(10)) and save a run."""
     from lstmcli import rundir
@@ -258,18 +289,22 @@ def train(
         cell=value_of(cell), units=units, layers=layers, bidirectional=bidirectional, use_bias=bias,
         reset_after=reset_after, batch_size=batch_size, learning_rate=learning_rate, schedule=value_of(schedule),
         epochs=epochs, steps=steps, eval_every=eval_every, checkpoint_every=checkpoint_every, order=value_of(order),
-        seed=seed, data=data,
+        seed=seed, data=data, validation=validation, eval_set=value_of(eval_set), keep=value_of(keep),
+        target_accuracy=target_accuracy,
     )  # fmt: skip
-    reporter = make_reporter(stderr if json_out else stdout, quiet)
+    as_json = json_out or format.value == "json"
+    reporter = make_reporter(stderr if as_json else stdout, quiet)
     if resume is not None:
         given = {**options, "preset": preset, "config": config_file, "out": out}
         run, metrics = runs.resume(resume, reporter, tensorboard, given)
     else:
         config = runs.configure(config_file, value_of(preset), options)
         run, metrics = runs.start(config, out, runs_dir, reporter, force, tensorboard)
-    if json_out:
-        print_json({"run": str(run), **metrics})
-    elif not quiet:
+    if as_json:
+        print_json({**metrics, "run": str(run)})
+    elif quiet:
+        print(run)
+    else:
         stdout.print(train_summary(str(run), metrics, rundir.read_history(run / rundir.HISTORY)))
         stdout.print(f"learning curves: {run / rundir.CURVES}", highlight=False)
         if tensorboard:
@@ -328,22 +363,36 @@ def runs(
         ),
     ] = Path("runs"),
     sort: Annotated[
-        SortKey, typer.Option(help="Order rows by this column (accuracy best first, others ascending).")
+        SortKey, typer.Option(help="Order rows by this column (accuracies best first, others ascending).")
     ] = SortKey.run,
     reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
-    format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="Keep runs whose KEY equals VALUE (KEY=VALUE; repeat to combine).", show_default=False),
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Group runs that differ only in seed (keys: 'config' or a comma list such as cell,units) "
+            "and show mean, standard deviation and n.",
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
 ) -> None:
-    """Compare the runs under a folder: config (cell, units, layers, batch, lr) and final metrics."""
+    """Compare the runs under a folder: config, seed, parameters, validation and test accuracy."""
     from lstmcli import runs as run_list
-    from lstmcli.cli.render import print_json, print_wide, runs_table
+    from lstmcli.cli.render import print_csv, print_json, print_wide, runs_table
 
-    rows = run_list.collect(folder, sort.value, reverse)
+    report = run_list.compare(folder, sort.value, reverse, where or [], group_by)
     if format.value == "json":
-        print_json(rows)
-    elif not rows:
+        print_json(report)
+    elif format.value == "csv":
+        print_csv(report["groups"] if group_by else report["runs"])
+    elif not report["runs"]:
         stderr.print(f"no runs under {folder}", highlight=False)
     else:
-        print_wide(stdout, runs_table(rows, folder))
+        print_wide(stdout, runs_table(report, folder))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,9 +36,9 @@ class PlainLines(Quiet):
                 highlight=False,
             )
 
-    def evaluated(self, step: int, epoch: float, accuracy: float, loss: float) -> None:
+    def evaluated(self, step: int, epoch: float, which: str, accuracy: float, loss: float) -> None:
         self.console.print(
-            f"step {step} epoch {epoch:.2f} test accuracy {accuracy:.4f} test loss {loss:.4f}", highlight=False
+            f"step {step} epoch {epoch:.2f} {which} accuracy {accuracy:.4f} {which} loss {loss:.4f}", highlight=False
         )
 
     def message(self, text: str) -> None:
@@ -70,9 +70,9 @@ class RichBar(PlainLines):
     def advance(self, step: int, epoch: float, loss: float, accuracy: float, rate: float) -> None:
         self.progress.update(self.task, completed=step, epoch=epoch, loss=loss, acc=accuracy, rate=rate)
 
-    def evaluated(self, step: int, epoch: float, accuracy: float, loss: float) -> None:
+    def evaluated(self, step: int, epoch: float, which: str, accuracy: float, loss: float) -> None:
         self.progress.console.print(
-            f"step {step:>6}  epoch {epoch:6.2f}  test accuracy [bold]{accuracy:.4f}[/]  test loss {loss:.4f}"
+            f"step {step:>6}  epoch {epoch:6.2f}  {which} accuracy [bold]{accuracy:.4f}[/]  {which} loss {loss:.4f}"
         )
 
     def message(self, text: str) -> None:

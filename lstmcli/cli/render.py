@@ -229,14 +229,22 @@ def train_summary(run: str, metrics: dict[str, Any], history: list[dict[str, flo
     table.add_column()
     table.add_row("test accuracy", f"{metrics['test_accuracy']:.4f}")
     table.add_row("test loss", f"{metrics['test_loss']:.4f}")
+    if metrics.get("best_val_accuracy") is not None:
+        best = f"{metrics['best_val_accuracy']:.4f} at step {metrics['best_val_step']:,}"
+        table.add_row("best validation accuracy", best)
     table.add_row("steps / epochs", f"{metrics['steps']:,} / {metrics['epochs']:.2f}")
     table.add_row("wall time", f"{metrics['seconds']:.1f} s")
-    if metrics.get("seconds_to_98") is not None:
-        table.add_row("reached 98%", f"step {metrics['first_step_at_98']:,} after {metrics['seconds_to_98']:.1f} s")
+    if metrics.get("target_step") is not None:
+        table.add_row(
+            f"reached {metrics['target_accuracy']:.1%} ({metrics['target_set']})",
+            f"step {metrics['target_step']:,} after {metrics['target_seconds']:.1f} s",
+        )
     table.add_row("parameters", f"{metrics['parameters']:,}")
-    accuracies = [row["test_accuracy"] for row in history]
+    column = "val_accuracy" if metrics.get("eval_set") == "validation" else "test_accuracy"
+    accuracies = [row[column] for row in history if column in row]
     if accuracies:
-        table.add_row("test accuracy curve", f"{sparkline(accuracies)}  {accuracies[0]:.3f} → {accuracies[-1]:.3f}")
+        label = f"{'validation' if column == 'val_accuracy' else 'test'} accuracy curve"
+        table.add_row(label, f"{sparkline(accuracies)}  {accuracies[0]:.3f} → {accuracies[-1]:.3f}")
     return table
 
 
@@ -246,9 +254,9 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
     overview.add_column()
     overview.add_row("model", result["model"])
     overview.add_row("data", f"{result['data']} ({result['samples']:,} test images)")
-    overview.add_row("accuracy", f"{result['accuracy']:.4f}")
-    overview.add_row("loss", f"{result['loss']:.4f}")
-    overview.add_row("macro F1", f"{result['macro_f1']:.4f}")
+    overview.add_row("test accuracy", f"{result['test_accuracy']:.4f}")
+    overview.add_row("test loss", f"{result['test_loss']:.4f}")
+    overview.add_row("test macro F1", f"{result['test_macro_f1']:.4f}")
 
     per_class = Table(title="per class", title_justify="left")
     for name in ("class", "precision", "recall", "F1", "support"):
@@ -275,31 +283,62 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
 
 
 def _number(value: Any, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    return "-" if value is None else format(value, spec) if spec else str(value)
 
 
-def runs_table(rows: list[dict[str, Any]], root: Path) -> Table:
+# Runs table columns: (header, row key, format).
+RUN_COLUMNS = (
+    ("cell", "cell", ""), ("units", "units", "d"), ("layers", "layers", "d"), ("batch", "batch", "d"),
+    ("lr", "lr", "g"), ("schedule", "schedule", ""), ("seed", "seed", "d"), ("params", "parameters", ","),
+    ("steps", "steps", ","), ("best val acc", "best_val_accuracy", ".4f"), ("test acc", "test_accuracy", ".4f"),
+    ("test loss", "test_loss", ".4f"), ("seconds", "seconds", ".1f"),
+)  # fmt: skip
+STATUS_STYLE = {"complete": "green", "incomplete": "yellow"}
+
+
+def runs_table(report: dict[str, Any], root: Path) -> Table:
+    """The runs, or with --group-by the groups: mean ± standard deviation (n) of each metric."""
+    if "groups" in report:
+        return _groups_table(report, root)
     out = Table(title=f"runs under {root}", title_justify="left")
     out.add_column("run")
-    for name in ("cell", "units", "layers", "batch", "lr", "steps", "test acc", "test loss", "seconds"):
-        out.add_column(name, justify="left" if name == "cell" else "right")
+    for header, _, spec in RUN_COLUMNS:
+        out.add_column(header, justify="right" if spec else "left")
     out.add_column("status")
-    for r in rows:
-        status = {"complete": "[green]complete[/]", "incomplete": "[yellow]incomplete[/]"}.get(r["status"])
-        out.add_row(
-            r["run"],
-            r.get("cell", "-"),
-            _number(r.get("units"), "d"),
-            _number(r.get("layers"), "d"),
-            _number(r.get("batch"), "d"),
-            _number(r.get("lr"), "g"),
-            _number(r.get("steps"), ","),
-            _number(r.get("accuracy"), ".4f"),
-            _number(r.get("loss"), ".4f"),
-            _number(r.get("seconds"), ".1f"),
-            status or f"[red]{r['status']}[/]",
-        )
+    for r in report["runs"]:
+        status = f"[{STATUS_STYLE.get(r['status'], 'red')}]{r['status']}[/]"
+        out.add_row(r["run"], *[_number(r.get(key), spec) for _, key, spec in RUN_COLUMNS], status)
     return out
+
+
+def _groups_table(report: dict[str, Any], root: Path) -> Table:
+    keys = [k for k in report["groups"][0] if k not in ("n", "runs", "seeds") and "_mean" not in k and "_std" not in k]
+    out = Table(title=f"runs under {root}, grouped by {', '.join(report['group_by'])}", title_justify="left")
+    for key in keys:
+        out.add_column(key)
+    for name in ("n", "best val acc", "test acc", "test loss", "seconds"):
+        out.add_column(name, justify="right")
+    for g in report["groups"]:
+        cells = [_spread(g, metric, spec) for metric, spec in
+                 (("best_val_accuracy", ".4f"), ("test_accuracy", ".4f"), ("test_loss", ".4f"), ("seconds", ".1f"))]
+        out.add_row(*[_number(g.get(k), "") for k in keys], str(g["n"]), *cells)  # fmt: skip
+    return out
+
+
+def _spread(group: dict[str, Any], metric: str, spec: str) -> str:
+    mean, std = group[f"{metric}_mean"], group[f"{metric}_std"]
+    return _number(mean, spec) + ("" if std is None else f" ± {format(std, spec)}")
+
+
+def print_csv(rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV on stdout: scalar columns only, in the rows' own order."""
+    import csv
+    import sys
+
+    columns = [k for k, v in rows[0].items() if not isinstance(v, (dict, list))] if rows else []
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def print_wide(console: Console, table: Table) -> None:

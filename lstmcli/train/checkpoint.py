@@ -32,6 +32,10 @@ class RunState:
     loss_sum: float = 0.0
     correct: float = 0.0
     since_row: int = 0
+    # The best validation evaluation so far, and (with --keep best) the weights it measured.
+    best_accuracy: float | None = None
+    best_step: int | None = None
+    best_weights: list[np.ndarray] | None = None
 
     def add(self, loss_sum: float, correct: float, steps: int) -> None:
         self.loss_sum += loss_sum
@@ -59,10 +63,11 @@ def data_fingerprint(data: Dataset) -> str:
 class Checkpoint:
     """Saves and restores one run's model and optimiser variables with its RunState."""
 
-    def __init__(self, run: Path, model: Any, optimizer: Any, data: Dataset) -> None:
+    def __init__(self, run: Path, model: Any, optimizer: Any, data: Dataset, split_sha256: str) -> None:
         self.path = run / rundir.CHECKPOINT
         self.model, self.optimizer, self.data = model, optimizer, data
         self.data_sha256 = data_fingerprint(data)
+        self.split_sha256 = split_sha256
 
     def _groups(self) -> tuple[tuple[str, Any], ...]:
         return (("model", self.model.weights), ("optimizer", self.optimizer.variables))
@@ -75,7 +80,12 @@ class Checkpoint:
             "history": np.array(json.dumps(state.history)),
             "train_sums": np.array([state.loss_sum, state.correct, state.since_row], dtype=np.float64),
             "data_sha256": np.array(self.data_sha256),
-        }
+            "split_sha256": np.array(self.split_sha256),
+            "best": np.array([np.nan if state.best_accuracy is None else state.best_accuracy,
+                              -1 if state.best_step is None else state.best_step], dtype=np.float64),
+        }  # fmt: skip
+        for i, weights in enumerate(state.best_weights or []):
+            arrays[f"best_{i}"] = weights
         for prefix, variables in self._groups():
             arrays.update({f"{prefix}_{i}": v.numpy() for i, v in enumerate(variables)})
         if not all(np.isfinite(arrays[f"model_{i}"]).all() for i in range(len(self.model.weights))):
@@ -91,6 +101,7 @@ class Checkpoint:
             with np.load(self.path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             recorded = str(arrays["data_sha256"]) if "data_sha256" in arrays else self.data_sha256
+            split = str(arrays["split_sha256"]) if "split_sha256" in arrays else self.split_sha256
             for prefix, variables in self._groups():
                 for i, variable in enumerate(variables):
                     value = arrays[f"{prefix}_{i}"]
@@ -104,6 +115,12 @@ class Checkpoint:
             if "train_sums" in arrays:
                 state.loss_sum, state.correct, since = (float(v) for v in arrays["train_sums"])
                 state.since_row = int(since)
+            if "best" in arrays:
+                best_accuracy, best_step = (float(v) for v in arrays["best"])
+                if best_step >= 0:
+                    state.best_accuracy, state.best_step = best_accuracy, int(best_step)
+            best = sorted((k for k in arrays if k.startswith("best_")), key=lambda k: int(k[5:]))
+            state.best_weights = [arrays[k] for k in best] or None
         except FileNotFoundError:
             raise DataError(f"{self.path.parent}: no checkpoint to resume from; start a new run instead") from None
         except Exception as exc:
@@ -116,6 +133,11 @@ class Checkpoint:
             raise DataError(
                 f"{self.data.source}: not the data this run was trained on (its SHA-256 differs from the "
                 "checkpoint's); resume with the same data, or start again with --force"
+            )
+        if split != self.split_sha256:
+            raise DataError(
+                f"{self.path}: the run held out a different validation split than this configuration does; "
+                "resume it with the config.json it started with, or start again with --force"
             )
         return state
 

@@ -1,52 +1,40 @@
-"""Training configuration: presets, validation, and the resolved form saved as config.json.
+"""Training configuration: validated once (pydantic), saved as config.json, read back strictly.
 
-Pure Python so the CLI can validate options (and refuse bad ones with exit 2) before TensorFlow loads.
+A TrainConfig holds the network as a ModelSpec (whose own checks are the only size validation) and the
+training settings, whose defaults are the default preset's (lstmcli.train.presets). Every source of a
+config (options, a TOML file, config.json of a run) goes through the same strict validation, so a bool
+is never an int, a list is never a path, and an unknown key is refused with its name.
 """
 
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator, model_validator
+from typing_extensions import TypedDict
+
 from lstmcli import rundir
 from lstmcli.errors import DataError, LstmcliError, UsageError
-from lstmcli.model.spec import ModelSpec, check_choice, check_positive
-
-SCHEDULES = ("constant", "cosine")
-ORDERS = ("sequential", "shuffle")
-
-# The article's schedule: 50,000 steps of batch 50 taken in order, test every 100 steps.
-SEED_PRESET: dict[str, Any] = {
-    "batch_size": 50,
-    "learning_rate": 1e-3,
-    "schedule": "constant",
-    "steps": 50_000,
-    "epochs": None,
-    "eval_every": 100,
-    "order": "sequential",
-}
-
-# The default run: the article's model, Adam and batch 50, with a cosine-decayed learning rate that
-# starts at 2e-3, for 8 shuffled epochs evaluated once per epoch. How it was chosen, and what it
-# reaches: docs/experiment.md.
-DEFAULT_PRESET: dict[str, Any] = {
-    "batch_size": 50,
-    "learning_rate": 2e-3,
-    "schedule": "cosine",
-    "steps": None,
-    "epochs": 8.0,
-    "eval_every": None,
-    "order": "shuffle",
-}
-
-PRESETS = {"default": DEFAULT_PRESET, "seed": SEED_PRESET}
-
+from lstmcli.model.spec import MAX_SIZE, ModelSpec, check_choice
+from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
 
 # Options whose flag is not the field's name with dashes.
 FLAGS = {"use_bias": "--bias"}
+
+# The fields of the network that training chooses; the data fixes the rest (input size, steps, classes).
+MODEL_FIELDS = ("cell", "units", "layers", "bidirectional", "use_bias", "reset_after")
+
+# The network's fields as the ModelSpec dataclass types them, checked strictly before the spec is built.
+_Network = TypedDict(  # type: ignore[misc]
+    "_Network", {name: typing.get_type_hints(ModelSpec)[name] for name in MODEL_FIELDS}, total=False
+)
+_Network.__pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[attr-defined]
+_NETWORK = TypeAdapter(_Network)
 
 
 def option_name(field_name: str) -> str:
@@ -58,48 +46,82 @@ def option_names(field_names: Iterable[str]) -> list[str]:
     return [option_name(name) for name in field_names]
 
 
-# The fields of the network that training chooses; the data fixes the rest (input size, steps, classes).
-MODEL_FIELDS = ("cell", "units", "layers", "bidirectional", "use_bias", "reset_after")
+def one_line(exc: ValidationError) -> str:
+    """pydantic's report as one line naming the options: `--batch-size: input should be ...; got 0`."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"] if not isinstance(p, int)) or "config"
+        name = option_name(where.split(".")[-1]) if where != "config" else where
+        got = error.get("input")
+        shown = repr(got) if not isinstance(got, dict) else "a table"
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message[0].lower()}{message[1:]} (got {shown})")
+    return "; ".join(parts)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a run; with the same data and seed, the same weights come out.
+class TrainConfig(BaseModel):
+    """Everything that determines a run; with the same data and seed, the same weights come out."""
 
-    The network is a ModelSpec (validated there, once); its input size, length and classes are the
-    data's and are filled in when the data is known (`model_spec`).
-    """
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    model: ModelSpec = field(default_factory=ModelSpec)
+    model: ModelSpec = ModelSpec()
     batch_size: int = DEFAULT_PRESET["batch_size"]
     learning_rate: float = DEFAULT_PRESET["learning_rate"]
     schedule: str = DEFAULT_PRESET["schedule"]
     steps: int | None = DEFAULT_PRESET["steps"]
     epochs: float | None = DEFAULT_PRESET["epochs"]
     eval_every: int | None = DEFAULT_PRESET["eval_every"]
-    checkpoint_every: int = 1000
+    checkpoint_every: int = DEFAULT_PRESET["checkpoint_every"]
     order: str = DEFAULT_PRESET["order"]
-    seed: int = 0
+    seed: int = DEFAULT_PRESET["seed"]
+    validation: float = DEFAULT_PRESET["validation"]
+    eval_set: str = DEFAULT_PRESET["eval_set"]
+    keep: str = DEFAULT_PRESET["keep"]
+    target_accuracy: float = DEFAULT_PRESET["target_accuracy"]
+    classes: int | None = None
     data: str | None = None
     preset: str = "default"
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.model, ModelSpec):
-            raise UsageError(f"model must be a network description, got {self.model!r}")
-        check_positive("--batch-size", self.batch_size)
-        if self.eval_every is not None:
-            check_positive("--eval-every", self.eval_every)
-        check_positive("--checkpoint-every", self.checkpoint_every)
-        if self.steps is not None:
-            check_positive("--steps", self.steps)
+    @field_validator("model", mode="before")
+    @classmethod
+    def _network(cls, value: Any) -> Any:
+        if isinstance(value, ModelSpec):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"must be a table of {', '.join(MODEL_FIELDS)}")
+        return ModelSpec(**_NETWORK.validate_python(value))
+
+    @field_validator("batch_size", "checkpoint_every", "steps", "eval_every", "classes")
+    @classmethod
+    def _size(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= MAX_SIZE:
+            raise ValueError(f"must be between 1 and {MAX_SIZE:,}")
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TrainConfig:
         if self.epochs is not None and not (math.isfinite(self.epochs) and 0 < self.epochs <= 1e6):
             raise UsageError(f"--epochs must be a positive number, got {self.epochs}")
         if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
             raise UsageError(f"--learning-rate must be positive (and at most 10), got {self.learning_rate}")
-        check_choice("--schedule", self.schedule, SCHEDULES)
-        check_choice("--order", self.order, ORDERS)
+        if not (math.isfinite(self.validation) and 0 <= self.validation <= MAX_SIZE):
+            raise UsageError(f"--validation must be a number of images or a fraction below 1, got {self.validation}")
+        if not 0 < self.target_accuracy <= 1:
+            raise UsageError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
         if not 0 <= self.seed < 2**31:
             raise UsageError(f"--seed must be between 0 and {2**31 - 1}, got {self.seed}")
+        for name, choices in (("schedule", SCHEDULES), ("order", ORDERS), ("eval_set", EVAL_SETS), ("keep", KEEPS)):
+            check_choice(option_name(name), getattr(self, name), choices)
+        check_choice("--preset", self.preset, tuple(PRESETS))
+        return self
+
+    @classmethod
+    def of(cls, settings: dict[str, Any]) -> TrainConfig:
+        """Validate `settings`; any problem is one UsageError line naming the options."""
+        try:
+            return cls.model_validate(settings)
+        except ValidationError as exc:
+            raise UsageError(one_line(exc)) from None
 
     def total_steps(self, train_size: int) -> int:
         """Steps the run takes on a training set of `train_size` images."""
@@ -124,28 +146,28 @@ class TrainConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        settings = asdict(self)
-        settings["model"] = {k: settings["model"][k] for k in MODEL_FIELDS}
+        settings = {f: getattr(self, f) for f in type(self).model_fields}
+        settings["model"] = {k: v for k, v in asdict(self.model).items() if k in MODEL_FIELDS}
         return settings
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """From config.json; the network's fields may also stand at the top level (lstmcli 0.1's layout)."""
         settings = dict(data)
-        model = settings.pop("model", {})
-        if not isinstance(model, dict):
-            raise UsageError(f"model must be a table of {', '.join(MODEL_FIELDS)}, got {model!r}")
-        model = {**{k: settings.pop(k) for k in MODEL_FIELDS if k in settings}, **model}
-        unknown = (set(settings) - set(cls.__dataclass_fields__)) | (set(model) - set(MODEL_FIELDS))
-        if unknown:
-            raise UsageError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
-        return cls(model=ModelSpec(**model), **settings)
+        flat = {k: settings.pop(k) for k in MODEL_FIELDS if k in settings}
+        if flat:
+            if "model" in settings:
+                raise UsageError(f"give the network's fields in `model` only, not also {', '.join(flat)}")
+            settings["model"] = flat
+        return cls.of(settings)
 
     def with_overrides(self, **overrides: Any) -> TrainConfig:
         """This config with every override that is not None; network fields go to the ModelSpec."""
         given = {k: v for k, v in overrides.items() if v is not None}
         network = {k: given.pop(k) for k in MODEL_FIELDS if k in given}
-        return replace(self, model=replace(self.model, **network), **given)
+        settings = self.to_dict()
+        settings["model"] = {**settings["model"], **network}
+        return TrainConfig.of({**settings, **given})
 
 
 def from_preset(name: str, **overrides: Any) -> TrainConfig:
@@ -157,13 +179,17 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
         settings["epochs"] = None
     if overrides.get("epochs") is not None:
         settings["steps"] = None
-    return TrainConfig(**settings).with_overrides(**overrides)
+    return TrainConfig.of(settings).with_overrides(**overrides)
 
 
 def read_run_config(run: Path) -> TrainConfig:
     """The configuration a run was started with (config.json), refused cleanly if it was damaged."""
     path = run / rundir.CONFIG
+    data = rundir.read_json(path)
     try:
-        return TrainConfig.from_dict(rundir.read_json(path))
+        return TrainConfig.from_dict(data)
     except (LstmcliError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: not a valid lstmcli configuration ({exc}); start a new run instead") from None
+
+
+MODEL_DEFAULTS = {f.name: f.default for f in fields(ModelSpec) if f.name in MODEL_FIELDS}

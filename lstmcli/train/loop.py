@@ -44,14 +44,17 @@ def fit(
     checkpoint: Checkpoint,
     state: RunState,
     schedule: Schedule,
-    evaluate: Callable[[], dict[str, float]],
+    evaluate: Callable[[RunState], dict[str, float]],
     reporter: Reporter,
     stop_requested: Callable[[], bool],
     on_row: Callable[[dict[str, Any]], None],
+    on_saved: Callable[[RunState], None],
 ) -> RunState:
     """Train from state.step to schedule.total; return early (checkpoint saved) when a stop is requested.
 
-    `evaluate` gives the held-out columns of a history row; `on_row` receives each row once it is whole.
+    Each return to Python appends one history row: the training loss and accuracy averaged over the chunk
+    just run and the learning rate at its last step; at an evaluation, `evaluate(state)` adds the held-out
+    columns. `on_row` receives every row; `on_saved` the state each time its checkpoint is on disk.
     """
     reporter.start(schedule.total, state.step)
     started, start_step, base_elapsed = time.monotonic(), state.step, state.elapsed
@@ -65,28 +68,30 @@ def fit(
                 f"(step {checkpoint.saved_step()}) is kept; try a lower --learning-rate"
             )
         state.add(chunk_loss, chunk_correct, end - state.step)
+        train_loss, train_accuracy = state.train_means()
         state.step = end
         state.elapsed = base_elapsed + time.monotonic() - started
         rate = (state.step - start_step) / max(time.monotonic() - started, 1e-9)
-        reporter.advance(state.step, schedule.epoch(state.step), *state.train_means(), rate)
-        if state.step % schedule.eval_every == 0 or state.step == schedule.total:
-            held_out = evaluate()
+        reporter.advance(state.step, schedule.epoch(state.step), train_loss, train_accuracy, rate)
+        row: dict[str, Any] = {
+            "step": state.step,
+            "epoch": round(schedule.epoch(state.step), 4),
+            "seconds": round(state.elapsed, 3),
+            "learning_rate": step.current_learning_rate(state.step - 1),
+            "train_loss": train_loss,
+            "train_accuracy": train_accuracy,
+        }
+        evaluated = state.step % schedule.eval_every == 0 or state.step == schedule.total
+        if evaluated:
+            row.update(evaluate(state))
             state.elapsed = base_elapsed + time.monotonic() - started
-            train_loss, train_accuracy = state.train_means()
-            row = {
-                "step": state.step,
-                "epoch": round(schedule.epoch(state.step), 4),
-                "seconds": round(state.elapsed, 3),
-                "train_loss": train_loss,
-                "train_accuracy": train_accuracy,
-                **held_out,
-            }
-            state.history.append(row)
-            state.reset_sums()
-            checkpoint.save(state)  # first: history.csv never shows a row the checkpoint does not hold
-            on_row(row)
-        elif state.step % schedule.checkpoint_every == 0 or stop_requested():
+            row["seconds"] = round(state.elapsed, 3)
+        state.history.append(row)
+        state.reset_sums()
+        on_row(row)
+        if evaluated or state.step % schedule.checkpoint_every == 0 or stop_requested():
             checkpoint.save(state)
+            on_saved(state)
         if stop_requested() and state.step < schedule.total:
             break
     return state

@@ -19,6 +19,7 @@ from lstmcli import plots, rundir
 from lstmcli.errors import Interrupted, UsageError
 from lstmcli.train.config import TrainConfig, option_names, read_run_config
 from lstmcli.train.reporter import Reporter
+from lstmcli.train.split import validation_size
 
 
 class StopSignals:
@@ -56,7 +57,9 @@ def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
     if config.data is not None:  # the run must find its data again on --resume from anywhere
         config = config.with_overrides(data=str(Path(config.data).expanduser().absolute()))
     data = datasets.load(config.data)
-    config.total_steps(len(data.y_train))
+    held_out = validation_size(config.validation, len(data.y_train))
+    config = config.with_overrides(validation=float(held_out))  # config.json records the count held out
+    config.total_steps(len(data.y_train) - held_out)
     from lstmcli.model.factory import check_buildable
 
     check_buildable(config.model_spec(data.timesteps, data.features, data.classes), "use smaller --units or --layers")
@@ -162,7 +165,7 @@ def _train(
         if signals.received is not None and state.step < session.schedule.total:
             raise interrupted(run, state.step, session.schedule.total, signals.received)
     try:
-        return session.finish(state)
+        return session.finish(state, tensorboard)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted while saving the final model; the checkpoint at step {state.step} is kept. "

@@ -1,15 +1,18 @@
-"""One run's TensorFlow side: the compiled step, its checkpoint, the evaluations and the final save.
+"""One run's TensorFlow side: the split, the compiled step, its checkpoint, the evaluations, the final save.
 
 lstmcli.train.run decides what happens (start, resume, lock, signals); a Session does it, so that the
-objects that must agree (model, optimiser, checkpoint, data) are made in one place.
+objects that must agree (model, optimiser, checkpoint, data, split) are made in one place.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lstmcli import rundir
 from lstmcli.data import Dataset
@@ -18,7 +21,11 @@ from lstmcli.train.checkpoint import Checkpoint, RunState
 from lstmcli.train.config import TrainConfig
 from lstmcli.train.loop import Schedule, fit
 from lstmcli.train.reporter import Reporter
+from lstmcli.train.split import stratified_split, validation_size
 from lstmcli.train.step import CompiledStep
+
+# Which columns an evaluation fills, by the set it measures.
+PREFIX = {"validation": "val", "test": "test"}
 
 
 class Session:
@@ -28,7 +35,10 @@ class Session:
         from lstmcli.evaluate import make_predictor
 
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
-        train_size = len(data.y_train)
+        split = stratified_split(data.y_train, validation_size(config.validation, len(data.y_train)), config.seed)
+        self.validation = (data.x_train[split.validation], data.y_train[split.validation])
+        training = replace(data, x_train=data.x_train[split.train], y_train=data.y_train[split.train])
+        train_size = len(split.train)
         self.spec = config.model_spec(data.timesteps, data.features, data.classes)
         self.schedule = Schedule(
             total=config.total_steps(train_size),
@@ -36,8 +46,8 @@ class Session:
             checkpoint_every=config.checkpoint_every,
             epoch_steps=train_size / config.batch_size,
         )
-        self.step = CompiledStep(config, self.spec, data, self.schedule.total)
-        self.checkpoint = Checkpoint(run, self.step.model, self.step.optimizer, data)
+        self.step = CompiledStep(config, self.spec, training, self.schedule.total)
+        self.checkpoint = Checkpoint(run, self.step.model, self.step.optimizer, data, split.fingerprint())
         self.predict = make_predictor(self.step.model, data.scale)
 
     def begin(self) -> RunState:
@@ -52,51 +62,89 @@ class Session:
         self.reporter.message(f"resuming {self.run} at step {state.step} of {self.schedule.total}")
         return state
 
-    def test_metrics(self) -> dict[str, Any]:
+    def measure(self, which: str) -> dict[str, Any]:
+        """Loss, accuracy and the per-class figures of the current weights on the validation or test set."""
         from lstmcli.metrics import summarize
 
-        return summarize(self.predict(self.data.x_test), self.data.y_test)
+        x, y = self.validation if which == "validation" else (self.data.x_test, self.data.y_test)
+        return summarize(self.predict(x), y)
 
-    def _held_out(self) -> dict[str, float]:
-        result = self.test_metrics()
-        return {"test_loss": result["loss"], "test_accuracy": result["accuracy"]}
+    def _evaluate(self, state: RunState) -> dict[str, float]:
+        """The held-out columns of a history row; tracks the best validation evaluation (and its weights)."""
+        which = self.config.eval_set
+        if which == "validation" and not len(self.validation[1]):
+            return {}
+        result = self.measure(which)
+        prefix = PREFIX[which]
+        self.reporter.evaluated(state.step, state.step / self.schedule.epoch_steps, which, result["accuracy"],
+                                result["loss"])  # fmt: skip
+        if which == "validation" and (state.best_accuracy is None or result["accuracy"] > state.best_accuracy):
+            state.best_accuracy, state.best_step = result["accuracy"], state.step
+            if self.config.keep == "best":
+                state.best_weights = [np.array(v) for v in self.step.model.get_weights()]
+        return {f"{prefix}_loss": result["loss"], f"{prefix}_accuracy": result["accuracy"]}
 
     def fit(self, state: RunState, stop_requested: Callable[[], bool], tensorboard: Path | None) -> RunState:
-        def on_row(row: dict[str, Any]) -> None:
-            self.reporter.evaluated(int(row["step"]), row["epoch"], row["test_accuracy"], row["test_loss"])
-            rundir.write_history(self.run / rundir.HISTORY, state.history)
-            if log is not None:
-                log(row)
+        def on_saved(saved: RunState) -> None:
+            rundir.write_history(self.run / rundir.HISTORY, saved.history)
 
         with contextlib.ExitStack() as stack:
-            log = None
+            on_row: Callable[[dict[str, Any]], None] = lambda row: None  # noqa: E731
             if tensorboard is not None:
                 from lstmcli.train.tensorboard import TensorBoardLog
 
-                log = stack.enter_context(TensorBoardLog(self.step.model, self.step.optimizer, tensorboard).open())
+                on_row = stack.enter_context(TensorBoardLog(tensorboard, self.run.name, self.config).open())
             stack.callback(self.reporter.stop)
-            return fit(self.step, self.checkpoint, state, self.schedule, self._held_out, self.reporter,
-                       stop_requested, on_row)  # fmt: skip
+            return fit(self.step, self.checkpoint, state, self.schedule, self._evaluate, self.reporter,
+                       stop_requested, on_row, on_saved)  # fmt: skip
 
-    def finish(self, state: RunState) -> dict[str, Any]:
-        """Save the model and the final metrics; the run is complete once metrics.json exists."""
-        result = self.test_metrics()
+    def finish(self, state: RunState, tensorboard: Path | None) -> dict[str, Any]:
+        """Save the kept model and the final metrics (the test set's only use); complete once metrics.json exists."""
+        kept_step = state.step
+        if self.config.keep == "best" and state.best_weights is not None:
+            self.step.model.set_weights(state.best_weights)
+            kept_step = state.best_step or state.step
+        test = self.measure("test")
         with rundir.atomic_path(self.run / rundir.MODEL) as tmp:
             self.step.model.save(tmp)
-        history = state.history
-        metrics = {
+        metrics = self._metrics(state, test, kept_step)
+        if state.history and kept_step == state.step:
+            state.history[-1].update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+            rundir.write_history(self.run / rundir.HISTORY, state.history)
+        if tensorboard is not None:
+            from lstmcli.train.tensorboard import log_final
+
+            log_final(tensorboard, metrics)
+        rundir.write_json(self.run / rundir.METRICS, metrics)
+        return metrics
+
+    def _metrics(self, state: RunState, test: dict[str, Any], kept_step: int) -> dict[str, Any]:
+        history, target = state.history, self.config.target_accuracy
+        column = f"{PREFIX[self.config.eval_set]}_accuracy"
+        reached = next((r for r in history if r.get(column, -1.0) >= target), None)
+        last_val = next((r for r in reversed(history) if "val_accuracy" in r), {})
+        return {
+            "schema_version": 1,
             "steps": state.step,
             "epochs": round(self.schedule.epoch(state.step), 4),
             "seconds": round(state.elapsed, 3),
             "parameters": count(self.spec).total,
             "keras_parameters": int(self.step.model.count_params()),
-            "test_loss": result["loss"],
-            "test_accuracy": result["accuracy"],
-            "macro_f1": result["macro_f1"],
-            "best_test_accuracy": max([r["test_accuracy"] for r in history] or [result["accuracy"]]),
-            "first_step_at_98": next((int(r["step"]) for r in history if r["test_accuracy"] >= 0.98), None),
-            "seconds_to_98": next((r["seconds"] for r in history if r["test_accuracy"] >= 0.98), None),
-            "model_spec": self.spec.to_dict(),
+            "seed": self.config.seed,
+            "validation_images": len(self.validation[1]),
+            "eval_set": self.config.eval_set,
+            "keep": self.config.keep,
+            "kept_step": kept_step,
+            "test_loss": test["loss"],
+            "test_accuracy": test["accuracy"],
+            "test_macro_f1": test["macro_f1"],
+            "val_loss": last_val.get("val_loss"),
+            "val_accuracy": last_val.get("val_accuracy"),
+            "best_val_accuracy": state.best_accuracy,
+            "best_val_step": state.best_step,
+            "target_accuracy": target,
+            "target_set": self.config.eval_set,
+            "target_step": None if reached is None else int(reached["step"]),
+            "target_seconds": None if reached is None else reached["seconds"],
+            "model": self.spec.to_dict(),
         }
-        rundir.write_json(self.run / rundir.METRICS, metrics)
-        return metrics

@@ -1,4 +1,11 @@
-"""TensorBoard logs of a run, written by Keras's own TensorBoard callback driven from our loop."""
+"""TensorBoard logs of a run: step-axis scalars and an HParams summary, through TensorBoard's own APIs.
+
+Keras's TensorBoard callback names its scalars `epoch_loss` and files validation under "validation"
+whatever the set is; our loop returns to Python per chunk of steps, so it writes with `tf.summary`
+directly: one writer per set (train, validation, test), plain tag names on an x-axis of steps, and the
+hyperparameters and final metrics with `tensorboard.plugins.hparams`, so `tensorboard --logdir runs`
+compares runs side by side in its HParams dashboard.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +14,83 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lstmcli.train.config import TrainConfig
+
+# Row columns -> (writer, tag).
+SCALARS = {
+    "train_loss": ("train", "loss"),
+    "train_accuracy": ("train", "accuracy"),
+    "learning_rate": ("train", "learning_rate"),
+    "val_loss": ("validation", "loss"),
+    "val_accuracy": ("validation", "accuracy"),
+    "test_loss": ("test", "loss"),
+    "test_accuracy": ("test", "accuracy"),
+}
+# Final metrics the HParams dashboard shows per run (tags written by log_final, in the run's root folder).
+FINAL_METRICS = ("test_accuracy", "test_loss", "best_val_accuracy", "parameters", "seconds")
+
+
+def hparams_of(config: TrainConfig) -> dict[str, Any]:
+    """The configuration flattened to the scalar types HParams accepts."""
+    flat = {**{f"model.{k}": v for k, v in config.to_dict()["model"].items()}, **config.to_dict()}
+    flat.pop("model")
+    return {k: v for k, v in flat.items() if isinstance(v, (bool, int, float, str))}
+
 
 class TensorBoardLog:
-    """One point per evaluation, at its step.
+    """Writes each history row's scalars at its step; opened for the length of a fit."""
 
-    The callback expects a compiled model: it reads the learning rate from `model.optimizer`. The
-    optimiser is attached only while the log is open, so model.keras stays the same without --tensorboard.
-    """
+    def __init__(self, log_dir: Path, run_name: str, config: TrainConfig) -> None:
+        from lstmcli import runtime
 
-    def __init__(self, model: Any, optimizer: Any, log_dir: Path) -> None:
-        import keras
-
-        self.model, self.optimizer = model, optimizer
-        self.callback = keras.callbacks.TensorBoard(log_dir=str(log_dir))
+        self.tf = runtime.tensorflow()
+        self.log_dir, self.run_name, self.config = log_dir, run_name, config
+        self.writers: dict[str, Any] = {}
 
     @contextlib.contextmanager
     def open(self) -> Iterator[TensorBoardLog]:
-        self.model.optimizer = self.optimizer
+        from tensorboard.plugins.hparams import api as hp
+
+        root = self.tf.summary.create_file_writer(str(self.log_dir))
+        with root.as_default():
+            hp.hparams_config(
+                hparams=[hp.HParam(name) for name in hparams_of(self.config)],
+                metrics=[hp.Metric(f"final/{name}", display_name=name) for name in FINAL_METRICS],
+            )
+            hp.hparams(hparams_of(self.config), trial_id=self.run_name)
+        root.flush()
         try:
-            self.callback.set_model(self.model)
-            self.callback.on_train_begin()
             yield self
         finally:
-            self.callback.on_train_end()
-            del self.model.optimizer
+            for writer in self.writers.values():
+                writer.close()
+            root.close()
+
+    def _writer(self, name: str) -> Any:
+        if name not in self.writers:
+            self.writers[name] = self.tf.summary.create_file_writer(str(self.log_dir / name))
+        return self.writers[name]
 
     def __call__(self, row: dict[str, Any]) -> None:
-        logs = {"loss": row["train_loss"], "accuracy": row["train_accuracy"]}
-        logs.update(val_loss=row["test_loss"], val_accuracy=row["test_accuracy"])
-        self.callback.on_epoch_end(int(row["step"]), logs)
+        for column, (writer, tag) in SCALARS.items():
+            if row.get(column) is not None:
+                with self._writer(writer).as_default():
+                    self.tf.summary.scalar(tag, row[column], step=int(row["step"]))
+
+
+def log_final(log_dir: Path, metrics: dict[str, Any]) -> None:
+    """The test set's one evaluation under test/, and the final metrics under the tags HParams reads."""
+    from lstmcli import runtime
+
+    tf = runtime.tensorflow()
+    step = int(metrics["steps"])
+    final = [(log_dir, {f"final/{name}": metrics.get(name) for name in FINAL_METRICS})]
+    if metrics["eval_set"] != "test":  # otherwise the loop's rows already put the test set under test/
+        final.append((log_dir / "test", {"loss": metrics["test_loss"], "accuracy": metrics["test_accuracy"]}))
+    for folder, values in final:
+        writer = tf.summary.create_file_writer(str(folder))
+        with writer.as_default():
+            for tag, value in values.items():
+                if value is not None:
+                    tf.summary.scalar(tag, float(value), step=step)
+        writer.close()
