@@ -1,10 +1,13 @@
-"""Shared fixtures: small real slices of the bundled MNIST and one short real training run.
+"""Shared fixtures: small real slices of the bundled MNIST, one short real training run, golden files.
 
 Everything uses the real TensorFlow/Keras; the slices keep the suite within a few minutes on 2 cores.
+The `golden` fixture compares command output with the files under tests/golden/; `--update-golden`
+rewrites those files instead (tests/golden/README.md).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -54,3 +57,86 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Pa
     config = from_preset("default", steps=200, eval_every=50, data=str(small_npz))
     start(config, out, out.parent, Quiet())
     return out
+
+
+# --- golden files ------------------------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE_GOLDEN = "--update-golden"
+REWRITTEN = pytest.StashKey[list[str]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        UPDATE_GOLDEN,
+        action="store_true",
+        default=False,
+        help="Rewrite the expected outputs under tests/golden/ from the current code instead of comparing with them.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[REWRITTEN] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """After --update-golden, name the files that changed, so the review starts from `git diff` on them."""
+    rewritten = config.stash.get(REWRITTEN, [])
+    if config.getoption(UPDATE_GOLDEN):
+        terminalreporter.write_sep("-", f"--update-golden: {len(rewritten)} golden file(s) rewritten")
+        for name in rewritten:
+            terminalreporter.write_line(f"  tests/golden/{name}")
+
+
+class Golden:
+    """Exact comparison of an output with tests/golden/NAME, or (with --update-golden) a rewrite of that file.
+
+    Exact means character for character: the table borders, the padding and the trailing spaces Rich writes
+    are part of what users see, and a renderer change must show up here as a diff someone reviews, not slip through
+    a substring check. Regenerating is a deliberate act: `pytest tests/test_golden.py --update-golden`.
+    """
+
+    def __init__(self, update: bool, rewritten: list[str]) -> None:
+        self.update = update
+        self.rewritten = rewritten
+
+    def check(self, name: str, actual: str) -> None:
+        path = GOLDEN / name
+        expected = path.read_text(encoding="utf-8") if path.exists() else None
+        if self.update:
+            if actual != expected:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # newline="": write "\n" as is on every OS, so the file is the same bytes everywhere.
+                with open(path, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(actual)
+                self.rewritten.append(name)
+            return
+        if expected is None:
+            pytest.fail(f"tests/golden/{name} does not exist; create it with: {regenerate_hint()}", pytrace=False)
+        # read_text reads a Windows checkout's "\r\n" as "\n": line endings are the checkout's, not the renderer's.
+        if actual != expected:
+            diff = difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                f"tests/golden/{name} (expected)",
+                "output (actual)",
+            )
+            pytest.fail(
+                f"the output differs from tests/golden/{name}:\n{''.join(diff)}\n"
+                f"If the change is intended, regenerate with: {regenerate_hint()}, and review the diff.",
+                pytrace=False,
+            )
+
+    def read(self, name: str) -> str:
+        return (GOLDEN / name).read_text(encoding="utf-8")
+
+
+def regenerate_hint() -> str:
+    return f"python -m pytest tests/test_golden.py {UPDATE_GOLDEN}"
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Golden:
+    """Compare with (or, under --update-golden, rewrite) the expected outputs in tests/golden/."""
+    config = request.config
+    return Golden(bool(config.getoption(UPDATE_GOLDEN)), config.stash[REWRITTEN])

@@ -207,7 +207,7 @@ def params_view(outcome: Outcome, fmt: str, explain: bool, console: Console) -> 
         console.print(summary_line(counts, outcome.verified, outcome.framework), highlight=False)
         console.print(cost_line(counts), highlight=False, soft_wrap=True)
     if outcome.note:
-        console.print(outcome.note, highlight=False, soft_wrap=True)
+        console.print(outcome.note, highlight=False, markup=False, soft_wrap=True)
     if explain:
         # soft_wrap: each line of the blackboard stays one line (the terminal folds it), so formulas copy whole.
         console.print()

@@ -1,0 +1,267 @@
+"""Golden outputs of lstmcli.cli.render (and explain): `params`, `eval` and `runs` compared exactly with tests/golden/.
+
+The other CLI tests look for substrings, so a changed border, column, padding or wording passes them unseen.
+Here the whole stdout of a command is compared character for character with a file that was reviewed once;
+an intended change is made visible by regenerating the files and reading the diff:
+
+    python -m pytest tests/test_golden.py --update-golden
+
+Determinism: every command runs in a fixed terminal (120 columns, not a TTY, no colour; `fixed_terminal`),
+whatever terminal or CI runner pytest itself runs in. `params` runs the real command, Keras verification
+included, because its counts are exact integers. The metrics of a trained run are floats that may differ in
+the last digits from one CPU to another, so the `eval` and `runs` goldens render fixed inputs instead (a fixed
+evaluation result, a fixed folder of runs), and one end-to-end test checks that a real evaluation still has
+the golden's structure. Temporary paths never reach a golden file; `normalise` replaces any that would.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GOLDEN, Golden
+from rich.console import Console
+
+from lstmcli import evaluate, rundir
+from lstmcli.cli import main
+
+WIDTH = 120
+TMP = "<tmp>"
+# The module, not the Typer app that `lstmcli.cli.app` names as an attribute of the package.
+CLI_APP = importlib.import_module("lstmcli.cli.app")
+
+
+@pytest.fixture
+def fixed_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 120-column, non-TTY, colourless terminal, whatever runs pytest.
+
+    Rich reads COLUMNS and the colour settings when a Console is made, and the CLI made its consoles at
+    import time (in whatever terminal that was), so they are remade here under the fixed environment, as a
+    fresh `COLUMNS=120 TERM=dumb NO_COLOR=1 lstmcli ... | cat` would make them. TTY_COMPATIBLE=0 wins over
+    FORCE_COLOR and a real TTY alike; `runs` makes its own wide console and reads the same variables.
+    """
+    monkeypatch.setenv("COLUMNS", str(WIDTH))
+    monkeypatch.setenv("LINES", "25")
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setattr(CLI_APP, "stdout", Console())
+    monkeypatch.setattr(CLI_APP, "stderr", Console(stderr=True))
+
+
+def normalise(text: str, *tmp_dirs: Path) -> str:
+    """Temporary folders as one placeholder: their names differ on every run and machine."""
+    for tmp in tmp_dirs:
+        text = text.replace(str(tmp), TMP)
+    return text
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
+    """stdout of `lstmcli ARGV` through the console-script entry, checking the exit code and a quiet stderr."""
+    assert main(list(argv)) == code
+    captured = capsys.readouterr()
+    assert captured.err == "", captured.err
+    return captured.out
+
+
+# --- lstmcli params -----------------------------------------------------------------------------------------
+
+VERIFIED = ("--units", "75", "--input", "28")  # the article's model, stated rather than left to the defaults
+GRU = ("--cell", "gru", "--no-reset-after")
+BIDIRECTIONAL = ("--bidirectional", "--layers", "2")
+PYTORCH = ("--convention", "pytorch")
+
+# golden file -> arguments of `lstmcli params`. Keras verification builds a model, so only the first four
+# cases verify; the rest render the same closed-form counts with --no-verify ("not verified").
+PARAMS_CASES: dict[str, tuple[str, ...]] = {
+    "params/lstm-75-28.txt": VERIFIED,
+    "params/lstm-75-28.md": (*VERIFIED, "--format", "markdown"),
+    "params/lstm-75-28.json": (*VERIFIED, "--format", "json"),
+    "params/gru-no-reset-after.txt": GRU,
+    "params/lstm-75-28-no-verify.txt": (*VERIFIED, "--no-verify"),
+    "params/lstm-75-28-explain.txt": (*VERIFIED, "--explain", "--no-verify"),
+    "params/lstm-75-28-explain.json": (*VERIFIED, "--explain", "--no-verify", "--format", "json"),
+    "params/gru-no-reset-after.md": (*GRU, "--no-verify", "--format", "markdown"),
+    "params/gru-no-reset-after-explain.txt": (*GRU, "--explain", "--no-verify"),
+    "params/gru-no-reset-after.json": (*GRU, "--no-verify", "--format", "json"),
+    "params/bilstm-2-layers.txt": (*BIDIRECTIONAL, "--no-verify"),
+    "params/bilstm-2-layers.md": (*BIDIRECTIONAL, "--no-verify", "--format", "markdown"),
+    "params/bilstm-2-layers-explain.txt": (*BIDIRECTIONAL, "--explain", "--no-verify"),
+    "params/bilstm-2-layers.json": (*BIDIRECTIONAL, "--no-verify", "--format", "json"),
+    "params/pytorch.txt": (*PYTORCH, "--no-verify"),
+    "params/pytorch-explain.txt": (*PYTORCH, "--explain", "--no-verify"),
+    "params/pytorch.json": (*PYTORCH, "--no-verify", "--format", "json"),
+    "params/gru-no-reset-after-pytorch-explain.txt": (*GRU, *PYTORCH, "--explain", "--no-verify"),
+}
+
+
+@pytest.mark.parametrize("name", PARAMS_CASES)
+def test_params(name: str, golden: Golden, fixed_terminal: None, capsys: pytest.CaptureFixture[str]) -> None:
+    golden.check(name, run_cli(capsys, "params", *PARAMS_CASES[name]))
+
+
+def test_params_pytorch_without_torch(
+    golden: Golden, fixed_terminal: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The note printed when --convention pytorch cannot verify: the same on machines with and without torch.
+
+    A None entry in sys.modules makes `import torch` raise ImportError, as where torch is not installed.
+    """
+    monkeypatch.setitem(sys.modules, "torch", None)
+    golden.check("params/pytorch-without-torch.txt", run_cli(capsys, "params", *PYTORCH))
+
+
+def test_params_pytorch_verified(golden: Golden, fixed_terminal: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """Verified against torch.nn.LSTM where torch is installed (the `torch` extra); its count is an exact integer."""
+    pytest.importorskip("torch")
+    golden.check("params/pytorch-verified.txt", run_cli(capsys, "params", *PYTORCH))
+
+
+# --- lstmcli eval -------------------------------------------------------------------------------------------
+
+# A fixed confusion matrix of 1,000 test images (rows: true class). Every figure below follows from it by
+# IEEE division, which is exact-rounded on every platform, so the rendered digits never vary.
+CONFUSION = [
+    [97, 0, 0, 0, 0, 1, 1, 1, 0, 0],
+    [0, 112, 1, 0, 0, 0, 0, 0, 1, 0],
+    [1, 0, 98, 2, 0, 0, 0, 2, 0, 0],
+    [0, 0, 1, 93, 0, 2, 0, 1, 1, 1],
+    [0, 0, 0, 0, 95, 0, 1, 0, 0, 3],
+    [1, 0, 0, 3, 0, 82, 1, 0, 1, 0],
+    [2, 0, 0, 0, 1, 1, 93, 0, 0, 0],
+    [0, 2, 2, 0, 0, 0, 0, 96, 0, 2],
+    [1, 0, 1, 2, 1, 1, 0, 1, 88, 2],
+    [0, 0, 0, 1, 3, 0, 0, 2, 1, 94],
+]
+
+
+def fixed_eval_result() -> dict[str, Any]:
+    """What lstmcli.evaluate.evaluate returns, with the keys in its order, for the fixed matrix above."""
+    classes = len(CONFUSION)
+    support = [sum(row) for row in CONFUSION]
+    predicted = [sum(row[c] for row in CONFUSION) for c in range(classes)]
+    per_class = []
+    for c in range(classes):
+        hit = CONFUSION[c][c]
+        precision = hit / predicted[c] if predicted[c] else 0.0
+        recall = hit / support[c] if support[c] else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append({"class": c, "precision": precision, "recall": recall, "f1": f1, "support": support[c]})
+    samples = sum(support)
+    return {
+        "samples": samples,
+        "loss": 0.1875,
+        "accuracy": sum(CONFUSION[c][c] for c in range(classes)) / samples,
+        "macro_f1": sum(row["f1"] for row in per_class) / classes,
+        "per_class": per_class,
+        "confusion_matrix": CONFUSION,
+        "model": "runs/mnist/model.keras",
+        "data": "mnist.npz",
+        "plot": "runs/mnist/confusion.png",
+    }
+
+
+@pytest.fixture
+def fixed_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lstmcli eval` with the library's evaluation replaced by the fixed result; parsing and rendering are real."""
+    monkeypatch.setattr(evaluate, "evaluate", lambda *args, **kwargs: fixed_eval_result())
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("eval/table.txt", "table"), ("eval/result.json", "json")])
+def test_eval(
+    name: str, fmt: str, golden: Golden, fixed_terminal: None, fixed_evaluation: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    golden.check(name, run_cli(capsys, "eval", "runs/mnist", "--format", fmt))
+
+
+def structure(value: Any) -> Any:
+    """The shape of a JSON value: keys in order, list lengths and scalar types, without the figures."""
+    if isinstance(value, dict):
+        return [(key, structure(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [structure(item) for item in value]
+    return type(value).__name__
+
+
+def test_real_eval_json_has_the_golden_structure(
+    trained_run: Path, tmp_path: Path, fixed_terminal: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fixed result stands for a real one: a real evaluation has the same keys, order, lengths and types."""
+    plot = tmp_path / "confusion.png"
+    real = json.loads(run_cli(capsys, "eval", str(trained_run), "--format", "json", "--plot", str(plot)))
+    expected = json.loads((GOLDEN / "eval" / "result.json").read_text(encoding="utf-8"))
+    assert structure(real) == structure(expected)
+
+
+# --- lstmcli runs -------------------------------------------------------------------------------------------
+
+
+def config(**changes: Any) -> dict[str, Any]:
+    """A complete config.json as `lstmcli train` writes it (every field spelled out, none left to defaults)."""
+    model = {"cell": "lstm", "units": 75, "layers": 1, "bidirectional": False, "use_bias": True, "reset_after": True}
+    settings: dict[str, Any] = {
+        "model": model, "batch_size": 50, "learning_rate": 0.002, "schedule": "cosine", "steps": None,
+        "epochs": 8.0, "eval_every": None, "checkpoint_every": 1000, "order": "shuffle", "seed": 0,
+        "data": "mnist.npz", "preset": "default",
+    }  # fmt: skip
+    settings["model"] = {**model, **changes.pop("model", {})}
+    return {**settings, **changes}
+
+
+HISTORY = (
+    "step,epoch,seconds,train_loss,train_accuracy,test_loss,test_accuracy\n"
+    "1200,1.0,41.5,0.4212,0.8695,0.2106,0.9381\n"
+    "2400,2.0,83.25,0.1534,0.9541,0.1277,0.9602\n"
+)
+
+METRICS = {
+    "steps": 9600, "epochs": 8.0, "seconds": 331.125, "parameters": 31960, "keras_parameters": 31960,
+    "test_loss": 0.0625, "test_accuracy": 0.9875, "macro_f1": 0.98745, "best_test_accuracy": 0.9881,
+    "first_step_at_98": 6000, "seconds_to_98": 207.5, "model_spec": None,
+}  # fmt: skip
+
+
+@pytest.fixture
+def runs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fixed folder of runs: complete, stopped, nested and just started, damaged, and clutter.
+
+    The working directory is its parent and the folder is named relatively, so no temporary path reaches
+    the output (the table title would otherwise wrap a long path differently on every machine).
+    """
+    monkeypatch.chdir(tmp_path)
+    root = Path("runs")
+    complete = root / "a-complete"
+    complete.mkdir(parents=True)
+    rundir.write_json(complete / rundir.CONFIG, config())
+    rundir.write_json(complete / rundir.METRICS, METRICS)
+    (complete / rundir.HISTORY).write_text(HISTORY, encoding="utf-8")
+
+    stopped = root / "b-stopped"
+    stopped.mkdir()
+    rundir.write_json(stopped / rundir.CONFIG, config(model={"cell": "gru", "units": 128, "bidirectional": True}))
+    (stopped / rundir.HISTORY).write_text(HISTORY, encoding="utf-8")
+
+    fresh = root / "sweep" / "c-just-started"
+    fresh.mkdir(parents=True)
+    rundir.write_json(fresh / rundir.CONFIG, config(model={"layers": 2}, batch_size=100, learning_rate=0.0005))
+
+    damaged = root / "d-damaged"
+    damaged.mkdir()
+    (damaged / rundir.CONFIG).write_text("{ not json", encoding="utf-8")
+
+    (root / "notes").mkdir()
+    (root / "notes" / "readme.txt").write_text("not a run", encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("runs/table.txt", "table"), ("runs/rows.json", "json")])
+def test_runs(
+    name: str, fmt: str, golden: Golden, fixed_terminal: None, runs_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden.check(name, normalise(run_cli(capsys, "runs", "runs", "--format", fmt), runs_folder))
