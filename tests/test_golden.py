@@ -154,14 +154,15 @@ def fixed_eval_result() -> dict[str, Any]:
         per_class.append({"class": c, "precision": precision, "recall": recall, "f1": f1, "support": support[c]})
     samples = sum(support)
     return {
-        "samples": samples,
-        "loss": 0.1875,
-        "accuracy": sum(CONFUSION[c][c] for c in range(classes)) / samples,
-        "macro_f1": sum(row["f1"] for row in per_class) / classes,
-        "per_class": per_class,
-        "confusion_matrix": CONFUSION,
+        "schema_version": 1,
         "model": "runs/mnist/model.keras",
         "data": "mnist.npz",
+        "samples": samples,
+        "test_loss": 0.1875,
+        "test_accuracy": sum(CONFUSION[c][c] for c in range(classes)) / samples,
+        "test_macro_f1": sum(row["f1"] for row in per_class) / classes,
+        "per_class": per_class,
+        "confusion_matrix": CONFUSION,
         "plot": "runs/mnist/confusion.png",
     }
 
@@ -208,6 +209,7 @@ def config(**changes: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "model": model, "batch_size": 50, "learning_rate": 0.002, "schedule": "cosine", "steps": None,
         "epochs": 8.0, "eval_every": None, "checkpoint_every": 1000, "order": "shuffle", "seed": 0,
+        "validation": 5000.0, "eval_set": "validation", "keep": "last", "target_accuracy": 0.98, "classes": None,
         "data": "mnist.npz", "preset": "default",
     }  # fmt: skip
     settings["model"] = {**model, **changes.pop("model", {})}
@@ -215,15 +217,17 @@ def config(**changes: Any) -> dict[str, Any]:
 
 
 HISTORY = (
-    "step,epoch,seconds,train_loss,train_accuracy,test_loss,test_accuracy\n"
-    "1200,1.0,41.5,0.4212,0.8695,0.2106,0.9381\n"
-    "2400,2.0,83.25,0.1534,0.9541,0.1277,0.9602\n"
+    "step,epoch,seconds,learning_rate,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy\n"
+    "1100,1.0,41.5,0.0019,0.4212,0.8695,0.2106,0.9381,,\n"
+    "2200,2.0,83.25,0.0017,0.1534,0.9541,0.1277,0.9602,,\n"
 )
 
 METRICS = {
-    "steps": 9600, "epochs": 8.0, "seconds": 331.125, "parameters": 31960, "keras_parameters": 31960,
-    "test_loss": 0.0625, "test_accuracy": 0.9875, "macro_f1": 0.98745, "best_test_accuracy": 0.9881,
-    "first_step_at_98": 6000, "seconds_to_98": 207.5, "model_spec": None,
+    "schema_version": 1, "steps": 8800, "epochs": 8.0, "seconds": 331.125, "parameters": 31960,
+    "keras_parameters": 31960, "seed": 0, "validation_images": 5000, "eval_set": "validation", "keep": "last",
+    "kept_step": 8800, "test_loss": 0.0625, "test_accuracy": 0.9875, "test_macro_f1": 0.98745,
+    "val_loss": 0.05, "val_accuracy": 0.9878, "best_val_accuracy": 0.9881, "best_val_step": 7700,
+    "target_accuracy": 0.98, "target_set": "validation", "target_step": 4400, "target_seconds": 166.0, "model": None,
 }  # fmt: skip
 
 
