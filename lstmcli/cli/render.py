@@ -56,6 +56,7 @@ def to_json(counts: ParamCount, keras_total: int | None, torch_total: int | None
     """The `--format json` object. `keras` is the verified count, or None when not verified."""
     verified = torch_total if counts.convention == "pytorch" else keras_total
     return {
+        "schema_version": 1,
         "spec": counts.spec.to_dict(),
         "convention": counts.convention,
         "total": counts.total,

@@ -1,0 +1,67 @@
+"""Every command's JSON output validates against its published schema (docs/schemas), which is current."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from lstmcli import rundir, schemas
+from lstmcli.cli import main
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+
+
+@pytest.mark.parametrize("command", list(schemas.SCHEMAS))
+def test_published_schemas_are_current(command: str) -> None:
+    published = json.loads((DOCS / f"{command}.schema.json").read_text(encoding="utf-8"))
+    assert published == schemas.schema(command), "regenerate with: python -m lstmcli.schemas docs/schemas"
+
+
+def output(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def valid(command: str, document: object) -> None:
+    """Validate against the published file (not the model), as a consumer of the schema would."""
+    published = json.loads((DOCS / f"{command}.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(published).validate(document)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--no-verify"],
+        ["--no-verify", "--explain", "--cell", "gru", "--bidirectional", "--layers", "2"],
+        ["--no-verify", "--convention", "pytorch", "--classes", "0"],
+        ["--units", "8", "--input", "4"],
+    ],
+)
+def test_params_json(options: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    valid("params", output(capsys, "params", "--format", "json", *options))
+
+
+def test_train_eval_and_runs_json(trained_run: Path, small_npz: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "runs" / "tiny"
+    summary = output(capsys, "train", "--data", str(small_npz), "--units", "8", "--steps", "10", "--eval-every",
+                     "5", "--batch-size", "20", "--out", str(run), "--format", "json")  # fmt: skip
+    valid("train", summary)
+    assert summary == {**json.loads((run / rundir.METRICS).read_text()), "run": str(run)}
+    valid("eval", output(capsys, "eval", str(trained_run), "--format", "json", "--no-plot", "--min-accuracy", "0.1"))
+    shutil.copytree(trained_run, tmp_path / "runs" / "copy")
+    (tmp_path / "runs" / "damaged").mkdir()
+    (tmp_path / "runs" / "damaged" / rundir.CONFIG).write_text("[]")
+    valid("runs", output(capsys, "runs", str(tmp_path / "runs"), "--format", "json"))
+    valid("runs", output(capsys, "runs", str(tmp_path / "runs"), "--format", "json", "--group-by", "config"))
+
+
+def test_a_key_the_schema_does_not_declare_fails_validation(capsys: pytest.CaptureFixture[str]) -> None:
+    document = output(capsys, "params", "--format", "json", "--no-verify")
+    document["surprise"] = 1
+    with pytest.raises(jsonschema.ValidationError):
+        valid("params", document)
