@@ -192,7 +192,7 @@ def run_process(
     os.wait4 gives the resource use of that one child, so no other process's memory is counted. With
     `show` its output goes to our stderr (progress); otherwise it is kept only to explain a failure.
     """
-    allowed = sorted(os.sched_getaffinity(0))[:threads]
+    allowed = sorted(os.sched_getaffinity(0))[:threads] if hasattr(os, "sched_setaffinity") else None
     with tempfile.TemporaryFile() as output:
         sink = sys.stderr if show else output
         started = time.perf_counter()
@@ -202,7 +202,7 @@ def run_process(
             stdout=sink,
             stderr=sink,
             cwd=str(ROOT),
-            preexec_fn=lambda: os.sched_setaffinity(0, allowed),
+            preexec_fn=(lambda: os.sched_setaffinity(0, allowed)) if allowed else None,
         )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
