@@ -220,16 +220,8 @@ def run_worker(name: str, args: argparse.Namespace, **params: Any) -> dict[str, 
         result_file = Path(tmp) / "result.json"
         script = Path(sys.modules["__main__"].__file__ or sys.argv[0]).resolve()
         spec = json.dumps({**settings(args), **params})
-        cmd = [
-            sys.executable,
-            str(script),
-            "--worker",
-            name,
-            "--worker-settings",
-            spec,
-            "--result-file",
-            str(result_file),
-        ]
+        cmd = [sys.executable, str(script), "--worker", name, "--worker-settings", spec]
+        cmd += ["--result-file", str(result_file)]
         proc = run_process(cmd, args.threads, show=True)
         result = json.loads(result_file.read_text(encoding="utf-8"))
     return {**result, "process_wall_s": proc["wall_s"], "process_peak_rss_bytes": proc["peak_rss_bytes"]}
@@ -283,10 +275,13 @@ def verdict(value: float | None, target: float, at_least: bool) -> str:
     return "met" if (value >= target if at_least else value <= target) else "missed"
 
 
+def low_high(stat: dict[str, Any], digits: int = 2) -> str:
+    return f"{fmt(stat['min'], digits)} - {fmt(stat['max'], digits)}"
+
+
 def spread_cells(stat: dict[str, Any], digits: int) -> list[str]:
-    """median | min - max | spread, the three columns every table shows for a series of rounds."""
-    low_high = f"{fmt(stat['min'], digits)} - {fmt(stat['max'], digits)}"
-    return [fmt(stat["median"], digits), low_high, fmt(stat["spread"], 2, "x")]
+    """median | min - max | spread (max/min): how every table shows a series of rounds."""
+    return [fmt(stat["median"], digits), low_high(stat, digits), fmt(stat["spread"], 2, "x")]
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

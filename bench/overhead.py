@@ -103,11 +103,10 @@ def render_startup(st: dict[str, Any], args: argparse.Namespace) -> str:
     for name, stat in st["seconds"].items():
         r = None if name == IMPORT_TF else st["ratio_to_tensorflow_import"][name]
         judged = "" if r is None else f"<= {TARGET_STARTUP}x: {common.verdict(r, TARGET_STARTUP, at_least=False)}"
-        low_high = f"{common.fmt(stat['min'], 3)} - {common.fmt(stat['max'], 3)}"
-        rows.append([f"`{name}`", common.fmt(stat["median"], 3, " s"), low_high, common.fmt(r, 3, "x"), judged])
-    rows[-1][3] = "(baseline)"
-    table = common.markdown_table(["command", "median wall", "min - max", "vs import tensorflow", "target"], rows)
-    return f"Median of {args.rounds} interleaved runs each.{common.QUICK_NOTE if args.quick else ''}\n\n{table}"
+        rows.append([f"`{name}`", *common.spread_cells(stat, 3), common.fmt(r, 3, "x") if r else "(baseline)", judged])
+    headers = ["command", "median wall (s)", "min - max", "spread", "vs import tensorflow", "target"]
+    quick = common.QUICK_NOTE if args.quick else ""
+    return f"Median of {args.rounds} interleaved runs each.{quick}\n\n{common.markdown_table(headers, rows)}"
 
 
 def render_eval(ev: dict[str, Any], args: argparse.Namespace) -> str:

@@ -262,11 +262,17 @@ def ratio_rows(batch: int, result: dict[str, Any]) -> list[list[Any]]:
     for other in ("torch", "keras"):
         r = result["ratios"].get(f"lstmcli/{other}@{batch}")
         if r:
-            low_high = f"{common.fmt(r['per_round']['min'])} - {common.fmt(r['per_round']['max'])}"
             target = f">= {TARGETS[other]}x" if judged else ""
             ok = common.verdict(r["of_medians"], TARGETS[other], at_least=True) if judged else ""
             rows.append(
-                [batch, f"lstmcli / {LABELS[other]}", common.fmt(r["of_medians"], 2, "x"), low_high, target, ok]
+                [
+                    batch,
+                    f"lstmcli / {LABELS[other]}",
+                    common.fmt(r["of_medians"], 2, "x"),
+                    common.low_high(r["per_round"]),
+                    target,
+                    ok,
+                ]
             )
     if judged and "lstmcli" in result["sides"]:
         spread = result["stats"][f"lstmcli@{batch}"]["images_per_s"]["spread"]
