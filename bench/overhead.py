@@ -1,32 +1,22 @@
-"""Start-up, evaluation and memory: the costs around training.
+"""Start-up and evaluation: the costs around training.
 
-    python bench/overhead.py                  # full: all three parts
-    python bench/overhead.py --quick          # validation: 2 repeats, a 50-step model, 0.02-epoch train
+    python bench/overhead.py            # 7 interleaved rounds of each
+    python bench/overhead.py --quick    # 1 round: shows it runs
 
-startup  wall time of `lstmcli --help` and `lstmcli params --no-verify` against
-         `python -c "import tensorflow"` (the same interpreter), runs interleaved, median of --repeats;
-         target: each at most 0.1x the import.
-eval     on one loaded model and the 10,000 test images, in one worker process: lstmcli's evaluation
-         (lstmcli.evaluate.make_predictor + lstmcli.metrics.summarize on the raw uint8 images, i.e.
-         everything `lstmcli eval` does after loading: scaling, forward pass, loss, accuracy, per-class
-         figures, confusion matrix) against Keras `model.evaluate(x, y, batch_size=50)` on images already
-         scaled to float32 with one-hot labels (its preparation is not timed). The model is compiled
-         for evaluate() first; each side runs once untimed (tracing), then they alternate --repeats
-         times; medians. Target: lstmcli at least 5x faster. Also the wall time of the whole
-         `lstmcli eval RUN --format json` process, for reference.
-         The model: --model RUN_OR_FILE, else a run trained here for --eval-train-steps steps (evaluation
-         speed does not depend on the weights).
-memory   peak resident memory (ru_maxrss from wait4 on that one child) of `lstmcli train` with the default
-         settings (10 epochs), or --memory-epochs E for a shorter check; target under 2 GB.
+startup  whole processes: `lstmcli --help`, `lstmcli params --no-verify` and `python -c "import tensorflow"`
+         (this interpreter), one untimed run each (page cache, .pyc files), then --rounds interleaved rounds;
+         medians. Target: each lstmcli command at most 0.1x the import.
+eval     in one worker process, on the model `lstmcli train` builds (untrained: a forward pass takes as long
+         whatever the weights) or on --model: lstmcli's evaluation (lstmcli.evaluate.make_predictor and
+         lstmcli.metrics.summarize on the raw uint8 test images, all that `lstmcli eval` does once the model is
+         loaded) against Keras model.evaluate(x, y, batch_size=50) on images already scaled to float32 (that
+         scaling is not timed); one untimed call each, then --rounds alternating calls; medians. Target:
+         lstmcli at least 5x faster. For reference, the whole `lstmcli eval MODEL --format json` process too.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,281 +25,128 @@ from typing import Any
 
 import common
 
-PARTS = ("startup", "eval", "memory")
-TARGETS = {"startup": 0.1, "eval": 5.0, "memory_gb": 2.0}  # GB = 10^9 bytes
+PARTS = ("startup", "eval")
+TARGET_STARTUP, TARGET_EVAL = 0.1, 5.0
+IMPORT_TF = 'python -c "import tensorflow"'
 
 
-def lstmcli_executable() -> str:
-    beside = Path(sys.executable).parent / "lstmcli"
-    return str(beside) if beside.exists() else "lstmcli"
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
-    return time.perf_counter() - started
-
-
-# -- startup -------------------------------------------------------------------------------------
-
-
-def measure_startup(repeats: int, threads: int) -> dict[str, Any]:
-    exe = lstmcli_executable()
+def measure_startup(args: argparse.Namespace) -> dict[str, Any]:
+    lstmcli = common.lstmcli_command()
     commands = {
-        "lstmcli --help": [exe, "--help"],
-        "lstmcli params --no-verify": [exe, "params", "--no-verify"],
-        'python -c "import tensorflow"': [sys.executable, "-c", "import tensorflow"],
+        "lstmcli --help": [*lstmcli, "--help"],
+        "lstmcli params --no-verify": [*lstmcli, "params", "--no-verify"],
+        IMPORT_TF: [sys.executable, "-c", "import tensorflow"],
     }
-    env = common.worker_env(threads)
-    for cmd in commands.values():  # one untimed run each: page cache, .pyc files
-        timed(cmd, env)
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(repeats):
-        for name, cmd in commands.items():
-            times[name].append(timed(cmd, env))
-    stats = {name: common.summary(values) for name, values in times.items()}
-    base = stats['python -c "import tensorflow"']["median"]
-    ratios = {name: common.ratio(stats[name]["median"], base) for name in list(commands)[:2]}
-    return {"seconds": stats, "ratio_to_tensorflow_import": ratios, "target": TARGETS["startup"]}
+    if not args.quick:
+        for cmd in commands.values():
+            common.run_process(cmd, args.threads)
+    plan = [{"command": name} for name in commands]
+    runs = common.alternate(args.rounds, plan, lambda p: common.run_process(commands[p["command"]], args.threads))
+    seconds = {name: common.summary([r["wall_s"] for r in common.select(runs, command=name)]) for name in commands}
+    ratios = {name: common.ratio(seconds[name]["median"], seconds[IMPORT_TF]["median"]) for name in commands}
+    return {"seconds": seconds, "ratio_to_tensorflow_import": ratios}
 
 
-# -- eval ----------------------------------------------------------------------------------------
-
-
-def worker_eval(model_path: str, repeats: int) -> dict[str, Any]:
+def worker_eval(args: argparse.Namespace) -> dict[str, Any]:
     from lstmcli import data as dataset
     from lstmcli import runtime
-    from lstmcli.evaluate import load_model, make_predictor
+    from lstmcli.evaluate import load_model, make_predictor, resolve_model_path
     from lstmcli.metrics import summarize
 
-    runtime.tensorflow()
-    import numpy as np
-
+    runtime.tensorflow(seed=0)
     data = dataset.load()
-    model = load_model(Path(model_path))
-    x_raw, y = data.x_test, data.y_test
-    x_float = x_raw.astype(np.float32) / np.float32(data.scale)
-    y_onehot = np.eye(data.classes, dtype=np.float32)[y]
+    if args.model:
+        model = load_model(resolve_model_path(Path(args.model)))
+    else:
+        from lstmcli.model.factory import build_model
+        from lstmcli.train.config import TrainConfig
+
+        model = build_model(TrainConfig().model_spec(data.timesteps, data.features, data.classes))
+        model.save(args.model_out)  # for the parent's `lstmcli eval` process
+    x_float, y_onehot = common.article_arrays(data, "test")
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
-
     predict = make_predictor(model, data.scale)
-
-    def ours() -> dict[str, Any]:
-        return summarize(predict(x_raw), y)
-
-    def theirs() -> list[float]:
-        return model.evaluate(x_float, y_onehot, batch_size=50, verbose=0)
-
-    warm = {}
-    for name, fn in (("lstmcli", ours), ("keras", theirs)):
-        t = time.perf_counter()
-        fn()
-        warm[name] = time.perf_counter() - t
-    times: dict[str, list[float]] = {"lstmcli": [], "keras": []}
-    for _ in range(repeats):
-        t = time.perf_counter()
-        mine = ours()
-        times["lstmcli"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        loss, accuracy = theirs()
-        times["keras"].append(time.perf_counter() - t)
-    # Where lstmcli's time goes: the compiled forward pass vs the NumPy figures (JSON only).
-    split: dict[str, list[float]] = {"predict": [], "summarize": []}
-    for _ in range(repeats):
-        t = time.perf_counter()
-        probs = predict(x_raw)
-        split["predict"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        summarize(probs, y)
-        split["summarize"].append(time.perf_counter() - t)
-    return {
-        "lstmcli_predict_median_s": statistics.median(split["predict"]),
-        "lstmcli_summarize_median_s": statistics.median(split["summarize"]),
-        "lstmcli_s": times["lstmcli"],
-        "keras_s": times["keras"],
-        "first_call_s": warm,
-        "lstmcli_accuracy": mine["accuracy"],
-        "keras_accuracy": float(accuracy),
-        "lstmcli_loss": mine["loss"],
-        "keras_loss": float(loss),
-        "samples": len(y),
+    sides = {
+        "lstmcli": lambda: summarize(predict(data.x_test), data.y_test)["accuracy"],
+        "keras": lambda: model.evaluate(x_float, y_onehot, batch_size=50, verbose=0)[1],
     }
+    for evaluate in sides.values():  # untimed: tracing
+        evaluate()
+    seconds: dict[str, list[float]] = {name: [] for name in sides}
+    accuracy = {}
+    for _ in range(args.rounds):
+        for name, evaluate in sides.items():
+            t0 = time.perf_counter()
+            accuracy[name] = float(evaluate())
+            seconds[name].append(time.perf_counter() - t0)
+    return {"seconds": seconds, "accuracy": accuracy, "samples": len(data.y_test)}
 
 
-def train_small_model(folder: Path, steps: int, threads: int) -> Path:
-    run = folder / "eval-model"
-    cmd = [lstmcli_executable(), "train", "--steps", str(steps), "--eval-every", str(steps), "--quiet"]
-    subprocess.run([*cmd, "--out", str(run)], env=common.worker_env(threads), check=True, stdout=subprocess.DEVNULL)
-    return run
-
-
-def measure_eval(model: Path | None, train_steps: int, repeats: int, threads: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        if model is None:
-            common.log(f"eval: training a {train_steps}-step model to evaluate")
-            model = train_small_model(Path(tmp), train_steps, threads)
-            source = f"a {train_steps}-step lstmcli run trained by the benchmark"
-        else:
-            source = str(model)
-        from_file = model / "model.keras" if model.is_dir() else model
-        run = common.run_worker(
-            Path(__file__).resolve(),
-            ["--worker", "eval", "--model", str(from_file), "--repeats", str(repeats)],
-            threads,
-        )
-        env = common.worker_env(threads)
-        process = [timed([lstmcli_executable(), "eval", str(model), "--format", "json"], env) for _ in range(repeats)]
-    ours, theirs = common.summary(run.pop("lstmcli_s")), common.summary(run.pop("keras_s"))
+def measure_eval(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
+        model = args.model or str(Path(tmp) / "model.keras")
+        run = common.run_worker("eval", args, model_out=model)
+        cmd = [*common.lstmcli_command(), "eval", model, "--format", "json"]
+        process = [common.run_process(cmd, args.threads)["wall_s"] for _ in range(args.rounds)]
+    seconds = {name: common.summary(values) for name, values in run.pop("seconds").items()}
     return {
-        "model": source,
-        "lstmcli_s": ours,
-        "keras_evaluate_s": theirs,
-        "speedup": common.ratio(theirs["median"], ours["median"]),
-        "lstmcli_eval_process_s": common.summary(process),
-        "target": TARGETS["eval"],
         **run,
+        "model": args.model or "the model `lstmcli train` builds, untrained",
+        "seconds": seconds,
+        "speedup": common.ratio(seconds["keras"]["median"], seconds["lstmcli"]["median"]),
+        "lstmcli_eval_process_s": common.summary(process),
     }
 
 
-# -- memory --------------------------------------------------------------------------------------
+def render_startup(st: dict[str, Any], args: argparse.Namespace) -> str:
+    rows = []
+    for name, stat in st["seconds"].items():
+        r = None if name == IMPORT_TF else st["ratio_to_tensorflow_import"][name]
+        judged = "" if r is None else f"<= {TARGET_STARTUP}x: {common.verdict(r, TARGET_STARTUP, at_least=False)}"
+        rows.append([f"`{name}`", *common.spread_cells(stat, 3), common.fmt(r, 3, "x") if r else "(baseline)", judged])
+    headers = ["command", "median wall (s)", "min - max", "spread", "vs import tensorflow", "target"]
+    quick = common.QUICK_NOTE if args.quick else ""
+    return f"Median of {args.rounds} interleaved runs each.{quick}\n\n{common.markdown_table(headers, rows)}"
 
 
-def measure_memory(epochs: float | None, threads: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        cmd = [lstmcli_executable(), "train", "--quiet", "--out", str(Path(tmp) / "run")]
-        if epochs is not None:
-            cmd += ["--epochs", str(epochs)]
-        common.log("memory: " + " ".join(cmd))
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=common.worker_env(threads), stdout=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise RuntimeError(f"lstmcli train exited {proc.returncode}")
-        metrics = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
-    peak = usage.ru_maxrss * 1024  # kilobytes on Linux
-    return {
-        "command": "lstmcli train" + (f" --epochs {epochs}" if epochs is not None else " (defaults)"),
-        "peak_rss_bytes": peak,
-        "peak_rss_gib": peak / 2**30,
-        "wall_s": wall,
-        "steps": metrics.get("steps"),
-        "test_accuracy": metrics.get("test_accuracy"),
-        "target_bytes": int(TARGETS["memory_gb"] * 1e9),
-    }
+def render_eval(ev: dict[str, Any], args: argparse.Namespace) -> str:
+    def median(stat: dict[str, Any]) -> str:
+        return common.fmt(stat["median"], 3, " s")
+
+    seconds, accuracy = ev["seconds"], ev["accuracy"]
+    rows = [
+        ["lstmcli (make_predictor + summarize)", median(seconds["lstmcli"]), common.fmt(accuracy["lstmcli"], 4)],
+        ["Keras evaluate(batch_size=50)", median(seconds["keras"]), common.fmt(accuracy["keras"], 4)],
+        ["whole `lstmcli eval MODEL --format json` process", median(ev["lstmcli_eval_process_s"]), ""],
+    ]
+    table = common.markdown_table([f"{ev['samples']:,} test images", "median", "accuracy"], rows)
+    ok = common.verdict(ev["speedup"], TARGET_EVAL, at_least=True)
+    return (
+        f"Model: {ev['model']}; median of {args.rounds} alternating runs after one warm-up each."
+        + (common.QUICK_NOTE if args.quick else "")
+        + f"\n\n{table}\n\nSpeed-up: **{common.fmt(ev['speedup'], 1, 'x')}** (target >= {TARGET_EVAL}x: {ok})."
+    )
 
 
-# -- the driver ----------------------------------------------------------------------------------
-
-
-def render(result: dict[str, Any]) -> dict[str, str]:
-    s, ctx = result["settings"], result["context"]
-    quick = " **Quick mode: validation only, not a measurement.**" if s["quick"] else ""
-    machine = f"Machine: {common.machine_line(ctx)}."
-    out = {}
-    if "startup" in result:
-        st = result["startup"]
-        rows = []
-        for name, stat in st["seconds"].items():
-            r = st["ratio_to_tensorflow_import"].get(name)
-            rows.append(
-                [
-                    f"`{name}`",
-                    common.fmt(stat["median"], 3, " s"),
-                    f"{common.fmt(stat['min'], 3)} - {common.fmt(stat['max'], 3)}",
-                    common.fmt(r, 3, "x") if r is not None else "(baseline)",
-                    f"<= {TARGETS['startup']}x: {common.verdict(r, TARGETS['startup'], at_least=False)}"
-                    if r is not None
-                    else "",
-                ]
-            )
-        table = common.markdown_table(["command", "median wall", "min - max", "vs import tensorflow", "target"], rows)
-        out["startup"] = f"Median of {s['repeats']} interleaved runs each.{quick}\n\n{table}\n\n{machine}"
-    if "eval" in result:
-        ev = result["eval"]
-        rows = [
-            [
-                "lstmcli (make_predictor + summarize)",
-                common.fmt(ev["lstmcli_s"]["median"], 3, " s"),
-                common.fmt(ev["lstmcli_accuracy"], 4),
-            ],
-            [
-                "Keras evaluate(batch_size=50)",
-                common.fmt(ev["keras_evaluate_s"]["median"], 3, " s"),
-                common.fmt(ev["keras_accuracy"], 4),
-            ],
-            [
-                "whole `lstmcli eval RUN --format json` process",
-                common.fmt(ev["lstmcli_eval_process_s"]["median"], 3, " s"),
-                "",
-            ],
-        ]
-        table = common.markdown_table(["10,000 test images", "median", "accuracy"], rows)
-        sp = ev["speedup"]
-        out["eval"] = (
-            f"Model: {ev['model']}; median of {s['repeats']} alternating runs after one warm-up each.{quick}\n\n"
-            f"{table}\n\nSpeed-up: **{common.fmt(sp, 1, 'x')}** "
-            f"(target >= {TARGETS['eval']}x: {common.verdict(sp, TARGETS['eval'], at_least=True)}).\n\n{machine}"
-        )
-    if "memory" in result:
-        mem = result["memory"]
-        gib = mem["peak_rss_gib"]
-        out["memory"] = (
-            f"`{mem['command']}`: peak RSS **{gib:.2f} GiB** ({mem['steps']} steps, {mem['wall_s']:.0f} s wall; "
-            f"{mem['peak_rss_bytes'] / 1e9:.2f} GB; target < 2 GB: "
-            f"{common.verdict(mem['peak_rss_bytes'] / 1e9, TARGETS['memory_gb'], at_least=False)})."
-            f"{quick}"
-            f"\n\n{machine}"
-        )
-    return out
+def measure(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, str]:
+    machine, sections = common.machine_line(result["context"]), {}
+    if "startup" in args.only:
+        result["startup"] = measure_startup(args)
+        sections["startup"] = render_startup(result["startup"], args) + "\n\n" + machine
+    if "eval" in args.only:
+        result["eval"] = measure_eval(args)
+        sections["eval"] = render_eval(result["eval"], args) + "\n\n" + machine
+    return sections
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default=",".join(PARTS), help="comma-separated subset of startup,eval,memory")
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per command / evaluation (7)")
-    parser.add_argument("--model", type=Path, default=None, help="run directory or .keras file for the eval part")
-    parser.add_argument("--eval-train-steps", type=int, default=200, help="steps of the model trained for eval (200)")
-    parser.add_argument(
-        "--memory-epochs", type=float, default=None, help="epochs for the memory run (default: the default run's)"
-    )
-    parser.add_argument("--quick", action="store_true", help="validation: 2 repeats, 50-step model, 0.02 epochs")
-    common.add_output_options(parser)
-    parser.add_argument("--worker", choices=["eval"], help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.eval_train_steps = 2, 50
-        args.memory_epochs = args.memory_epochs if args.memory_epochs is not None else 0.02
-    args.parts = [p.strip() for p in args.only.split(",") if p.strip()]
-    if set(args.parts) - set(PARTS):
-        parser.error("--only takes startup, eval and/or memory")
-    if args.repeats < 1 or args.eval_train_steps < 1:
-        parser.error("--repeats and --eval-train-steps must be positive")
-    return args
+    parser = common.parser(__doc__, PARTS, rounds=7, workers=["eval"])
+    parser.add_argument("--model", default=None, help="run directory or .keras file to evaluate (default: see above)")
+    return common.parse(parser, argv, {"rounds": 1})
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    threads = common.cores()
-    if args.worker:
-        common.emit(worker_eval(str(args.model), args.repeats))
-        return 0
-    ctx = common.context()
-    result: dict[str, Any] = {"benchmark": "overhead", "context": ctx}
-    result["settings"] = {"repeats": args.repeats, "threads": threads, "quick": args.quick, "parts": args.parts}
-    if "memory" in args.parts:  # first, while the machine is otherwise as quiet as this benchmark gets
-        result["memory"] = measure_memory(args.memory_epochs, threads)
-        common.log(f"memory: peak RSS {result['memory']['peak_rss_gib']:.2f} GiB")
-    if "startup" in args.parts:
-        result["startup"] = measure_startup(args.repeats, threads)
-        common.log("startup: " + ", ".join(f"{k} {v['median']:.3f} s" for k, v in result["startup"]["seconds"].items()))
-    if "eval" in args.parts:
-        result["eval"] = measure_eval(args.model, args.eval_train_steps, args.repeats, threads)
-        common.log(f"eval: speed-up {common.fmt(result['eval']['speedup'], 1, 'x')}")
-    ctx["machine"]["load_average_end"] = common.load_average()
-    common.publish("overhead", result, render(result), args)
-    return 0
+    return common.main(parse_args(argv), "overhead", {"eval": worker_eval}, measure)
 
 
 if __name__ == "__main__":

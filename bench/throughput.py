@@ -1,355 +1,316 @@
-"""Training throughput on the article's configuration: lstmcli vs the article's Keras loop vs PyTorch.
+"""Training throughput at several batch sizes, and how far each side is from the machine's matmul peak.
 
-    python bench/throughput.py                # full: 3 rounds x 1,200 measured steps (one epoch) each
-    python bench/throughput.py --quick        # validation: 1 round x 100 steps, no docs update
+    python bench/throughput.py                 # 3 rounds x batch 50, 250, 1000 x 3 sides, all cores
+    python bench/throughput.py --threads 1     # the same on one core (its own block and result file)
+    python bench/throughput.py --quick         # batch 8, a fraction of a second each: shows it runs
 
-All three train LSTM(75) over 28 steps of 28 pixels -> Dense(10), Adam 1e-3, batch 50, the bundled
-MNIST training set in order (the article's `--preset seed` order), same data and shapes:
+lstmcli  lstmcli.train.step.CompiledStep on the --preset seed configuration (the training set in order,
+         Adam 1e-3, constant rate): the compiled chunk `lstmcli train` calls, CHUNK steps per call
+torch    nn.LSTM(28, 75, batch_first=True) + nn.Linear(75, 10) on the last output, Adam(1e-3),
+         CrossEntropyLoss, zero_grad / forward / backward / step eagerly, loss.item() each step
+keras    the article's loop: Sequential(Input(28, 28), LSTM(75), Dense(10, softmax)), Adam(1e-3),
+         categorical cross-entropy, one train_on_batch per step
 
-  lstmcli   lstmcli.train.loop.Trainer.fit on `--preset seed`, evaluation and checkpoints pushed past the end,
-            timed by a reporter that stamps the clock at every chunk boundary (every 50 steps)
-  keras     the article's loop in Keras 3: keras.Sequential(Input(28, 28), LSTM(75), Dense(10, softmax)),
-            compile(Adam(1e-3), categorical_crossentropy), one model.train_on_batch per batch
-  torch     nn.LSTM(28, 75, batch_first=True) + nn.Linear(75, 10), Adam(1e-3), CrossEntropyLoss, eager loop
-
-Each runs `--warmup` steps first (graph tracing, allocator and cache warm-up), then
-`--steps` more under the clock; steps/s = measured steps / their wall seconds. Each competitor runs in
-its own subprocess per round, in the order A B C A B C ...; the table gives the median and the spread
-(max/min) over rounds, and the ratios of medians. See bench/README.md for the thread policy.
+Each run is a fresh process: --warmup steps untimed (tracing, allocators), then whole calls until --seconds
+have passed; images/s = steps x batch / seconds. GFLOP/s counts 3 x the forward pass's matrix-product FLOPs
+per image (lstmcli.model.count), the usual forward + backward convention, against the best rate TensorFlow
+reaches on large float32 products on the same cores, measured in the same TensorFlow workers.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import common
 
-from lstmcli.train.step import CHUNK  # steps per compiled call: measured steps must be a multiple of it
+from lstmcli.model.count import count
+from lstmcli.model.spec import ModelSpec
+from lstmcli.train.step import CHUNK
 
-COMPETITORS = ("lstmcli", "keras", "torch")
+SIDES = ("lstmcli", "torch", "keras")
 LABELS = {
-    "lstmcli": "lstmcli train (Trainer, --preset seed)",
-    "keras": "article loop, Keras 3 train_on_batch",
+    "lstmcli": "lstmcli CompiledStep (--preset seed)",
     "torch": "PyTorch nn.LSTM eager loop",
+    "keras": "article loop, Keras 3 train_on_batch",
 }
-TARGETS = {"lstmcli/torch": 1.5, "lstmcli/keras": 2.0, "spread": 1.3}
-BATCH, UNITS, LR = common.ARTICLE_BATCH, common.ARTICLE_UNITS, common.ARTICLE_LR
+# Issue 3's targets hold for the article's configuration, batch 50.
+TARGETS = {"torch": 1.5, "keras": 2.0, "spread": 1.3}
+FORWARD_FLOP = count(ModelSpec()).flops  # ModelSpec's defaults are the article's LSTM(75) on 28 x 28 images
+TRAIN_FLOP = 3 * FORWARD_FLOP
 
 
-# -- workers (each runs in its own process) ------------------------------------------------------
+# -- workers (each runs in a fresh process) ------------------------------------------------------
 
 
-def load_mnist() -> Any:
-    from lstmcli import data as dataset
-
-    return dataset.load()
-
-
-def use_threads(threads: int) -> None:
-    """Make lstmcli.runtime.tensorflow() size TensorFlow's intra-op pool to `threads` instead of the core count."""
-    from lstmcli import runtime
-
-    runtime.cores = lambda: threads  # read by runtime.tensorflow() when it configures the pools
-
-
-def timed_loop(step: Any, warmup: int, steps: int) -> dict[str, Any]:
-    """Run `warmup` untimed steps, then `steps` under the clock (the Keras and PyTorch loops share this)."""
+def timed_loop(call: Callable[[int], float], per_call: int, args: argparse.Namespace) -> dict[str, Any]:
+    """--warmup steps untimed, then whole calls until --seconds have passed. `call(i)` runs the i-th call of
+    `per_call` steps and returns the sum of their losses; the warm-up mean loss lets lstmcli and the article's
+    loop, seeded alike on the same batches, be checked to train the same model."""
     started = time.perf_counter()
-    for i in range(warmup):
-        step(i)
+    warm_calls = args.warmup // per_call
+    warm_loss = sum(call(i) for i in range(warm_calls))
     t0 = time.perf_counter()
-    for i in range(warmup, warmup + steps):
-        step(i)
-    seconds = time.perf_counter() - t0
+    calls = 0
+    while (elapsed := time.perf_counter() - t0) < args.seconds:
+        call(warm_calls + calls)
+        calls += 1
+    steps = calls * per_call
     return {
         "steps": steps,
-        "seconds": seconds,
-        "steps_per_s": steps / seconds,
-        "warmup_steps": warmup,
+        "seconds": elapsed,
+        "steps_per_s": steps / elapsed,
+        "images_per_s": steps * args.batch / elapsed,
         "warmup_s": t0 - started,
+        "warmup_mean_loss": warm_loss / args.warmup,
     }
 
 
-def worker_lstmcli(warmup: int, steps: int, threads: int) -> dict[str, Any]:
-    use_threads(threads)
-    from lstmcli.cli.progress import Quiet
-    from lstmcli.train import config as config_module
-    from lstmcli.train.loop import RunState, StopSignals, Trainer
+def tensorflow_facts(tf: Any, quick: bool) -> dict[str, Any]:
+    """Thread pools as configured, and the matmul peak: one large float32 product per inter-op thread, side by
+    side, so every core of the worker multiplies (one product alone would use only the intra-op threads)."""
+    parallel = tf.config.threading.get_inter_op_parallelism_threads()
+    size, repeats = (256, 2) if quick else (2048, 5)
+    a = tf.random.normal([size, size])
 
-    class Stamps(Quiet):
-        """A reporter that records (step, time) at each return of the compiled chunk to Python."""
+    @tf.function
+    def products(m: Any) -> Any:
+        return [tf.matmul(m, m) for _ in range(parallel)]
 
-        def __init__(self) -> None:
-            self.marks: list[tuple[int, float, float]] = []
-
-        def advance(self, step: int, epoch: float, loss: float, accuracy: float, rate: float) -> None:
-            self.marks.append((step, time.perf_counter(), loss))
-
-    data = load_mnist()
-    # Evaluation and checkpoints pushed past the end: the loop returns to Python only every CHUNK steps
-    # (the final evaluation and checkpoint happen after the last stamp, outside the clock).
-    config = config_module.from_preset("seed", steps=warmup + steps, eval_every=10**9, checkpoint_every=10**9, seed=0)
-    reporter = Stamps()
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
-        trainer = Trainer(config, data, Path(tmp), reporter)
-        built = time.perf_counter()
-        trainer.fit(RunState(), StopSignals())
-    marks = reporter.marks
-    first = next(m for m in marks if m[0] >= warmup)
-    last = marks[-1]
-    measured = last[0] - first[0]
-    seconds = last[1] - first[1]
-    import tensorflow as tf
-
+    products(a)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        products(a)[0].numpy()
+        best = min(best, time.perf_counter() - t0)
     return {
-        "steps": measured,
-        "seconds": seconds,
-        "steps_per_s": measured / seconds,
-        "warmup_steps": first[0],
-        "warmup_s": first[1] - built,
-        "setup_s": built - started,
-        "mean_train_loss": last[2],
+        "matmul_peak_gflops": parallel * 2 * size**3 / best / 1e9,
+        "matmul_size": size,
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "inter_op_threads": parallel,
     }
 
 
-def worker_keras(warmup: int, steps: int, threads: int) -> dict[str, Any]:
-    use_threads(threads)
+def ops_per_step(step: Any) -> int:
+    """TensorFlow ops in one training step (forward, gradient, Adam), traced but not run: with the step rate it
+    gives the wall time per op, which tells cores busy multiplying from cores busy dispatching small ops."""
+    from lstmcli.train.step import batch_loss, split_bounds
+
+    tf, model, batch = step.tf, step.model, step.config.batch_size
+    bounds, variables = split_bounds(batch, step.towers), model.trainable_variables
+
+    def one(x: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            loss, _ = batch_loss(model, x, y, step.data.classes, bounds)
+        step.optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    shapes = (tf.TensorSpec([batch, step.data.timesteps, step.data.features]), tf.TensorSpec([batch], tf.int32))
+    return len(tf.function(one).get_concrete_function(*shapes).graph.get_operations())
+
+
+def worker_lstmcli(args: argparse.Namespace) -> dict[str, Any]:
+    from lstmcli import data as dataset
+    from lstmcli.train.config import from_preset
+    from lstmcli.train.step import CompiledStep
+
+    data = dataset.load()
+    config = from_preset("seed", batch_size=args.batch, seed=0)
+    spec = config.model_spec(data.timesteps, data.features, data.classes)
+    step = CompiledStep(config, spec, data, config.total_steps(len(data.y_train)))
+    timing = timed_loop(lambda i: step.run(i * CHUNK, CHUNK)[0], CHUNK, args)
+    return {**timing, **tensorflow_facts(step.tf, args.quick), "ops_per_step": ops_per_step(step)}
+
+
+def worker_keras(args: argparse.Namespace) -> dict[str, Any]:
+    from lstmcli import data as dataset
     from lstmcli import runtime
 
-    tf = runtime.tensorflow(seed=0)  # the same thread policy as lstmcli (bench/README.md)
-    import numpy as np
-
-    data = load_mnist()
+    tf = runtime.tensorflow(seed=0)  # lstmcli's thread policy, which is also the fastest measured for this loop
+    data = dataset.load()
     x, y = common.article_arrays(data, "train")
     model = common.article_model(data)
-    n = len(x)
-    losses = []
 
-    def step(i: int) -> None:
-        lo = (i * BATCH) % n
-        out = model.train_on_batch(x[lo : lo + BATCH], y[lo : lo + BATCH])
-        losses.append(float(out[0] if isinstance(out, list | tuple) else out))
+    def call(i: int) -> float:
+        part = common.batch_slice(i, args.batch, len(x))
+        out = model.train_on_batch(x[part], y[part])
+        return float(out[0] if isinstance(out, list | tuple) else out)
 
-    return {
-        **timed_loop(step, warmup, steps),
-        "mean_train_loss": float(np.mean(losses)),
-        "jit_compile": bool(getattr(model, "jit_compile", False)),
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-    }
+    return {**timed_loop(call, 1, args), **tensorflow_facts(tf, args.quick)}
 
 
-def worker_torch(warmup: int, steps: int, threads: int) -> dict[str, Any]:
+def worker_torch(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     import torch
     from torch import nn
 
-    torch.set_num_threads(threads)
+    from lstmcli import data as dataset
+    from lstmcli.runtime import cores
+
+    torch.set_num_threads(cores())
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
-    data = load_mnist()
+    data = dataset.load()
     x = torch.from_numpy(data.x_train.astype(np.float32) / np.float32(data.scale))
     y = torch.from_numpy(data.y_train.astype(np.int64))
-
-    class Net(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lstm = nn.LSTM(data.features, UNITS, batch_first=True)
-            self.head = nn.Linear(UNITS, data.classes)
-
-        def forward(self, images: torch.Tensor) -> torch.Tensor:
-            out, _ = self.lstm(images)
-            return self.head(out[:, -1])
-
-    model = Net()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    lstm, head = nn.LSTM(data.features, common.ARTICLE_UNITS, batch_first=True), nn.Linear(common.ARTICLE_UNITS, 10)
+    optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=common.ARTICLE_LR)
     loss_fn = nn.CrossEntropyLoss()  # softmax + categorical cross-entropy on the logits
-    n = len(x)
-    losses = []
 
-    def step(i: int) -> None:
-        lo = (i * BATCH) % n
+    def call(i: int) -> float:
+        part = common.batch_slice(i, args.batch, len(x))
         optimizer.zero_grad()
-        loss = loss_fn(model(x[lo : lo + BATCH]), y[lo : lo + BATCH])
+        out, _ = lstm(x[part])
+        loss = loss_fn(head(out[:, -1]), y[part])
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
+        return loss.item()
 
-    return {
-        **timed_loop(step, warmup, steps),
-        "mean_train_loss": float(np.mean(losses)),
-        "intra_op_threads": torch.get_num_threads(),
-        "inter_op_threads": torch.get_num_interop_threads(),
-    }
+    timing = timed_loop(call, 1, args)
+    return {**timing, "intra_op_threads": torch.get_num_threads(), "inter_op_threads": torch.get_num_interop_threads()}
 
 
-WORKERS = {"lstmcli": worker_lstmcli, "keras": worker_keras, "torch": worker_torch}
+WORKERS = {"lstmcli": worker_lstmcli, "torch": worker_torch, "keras": worker_keras}
 
 
-# -- the driver ----------------------------------------------------------------------------------
+# -- the parent ----------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of A B C (default 3)")
-    parser.add_argument("--steps", type=int, default=1200, help="measured steps per run, multiple of 50 (1200)")
-    parser.add_argument("--warmup", type=int, default=100, help="unmeasured steps first, multiple of 50 (100)")
-    parser.add_argument(
-        "--only", default=",".join(COMPETITORS), help="comma-separated subset of lstmcli,keras,torch (default all)"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=common.cores(), help="intra-op threads for every side (default: the cores)"
-    )
-    parser.add_argument("--quick", action="store_true", help="validation: 1 round, 100 steps, 50 warm-up, no docs")
-    common.add_output_options(parser)
-    parser.add_argument("--worker", choices=COMPETITORS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.steps, args.warmup = 1, 100, 50
-    for name in ("steps", "warmup"):
-        value = getattr(args, name)
-        if value < CHUNK or value % CHUNK:
-            parser.error(f"--{name} must be a positive multiple of {CHUNK} (lstmcli returns to Python every {CHUNK})")
-    if args.rounds < 1 or args.threads < 1:
-        parser.error("--rounds and --threads must be at least 1")
-    args.competitors = [c.strip() for c in args.only.split(",") if c.strip()]
-    unknown = set(args.competitors) - set(COMPETITORS)
-    if unknown:
-        parser.error(f"unknown competitor(s): {', '.join(sorted(unknown))}")
+    parser = common.parser(__doc__, SIDES, rounds=3, workers=list(WORKERS))
+    parser.add_argument("--batch-sizes", default="50,250,1000", help="comma-separated batch sizes (50,250,1000)")
+    parser.add_argument("--warmup", type=int, default=2 * CHUNK, help=f"untimed steps, a multiple of {CHUNK} (100)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run, at least (5)")
+    quick = {"rounds": 1, "batch_sizes": "8", "warmup": CHUNK, "seconds": 0.2}
+    args = common.parse(parser, argv, quick)
+    try:
+        args.batch_sizes = [int(b) for b in str(args.batch_sizes).split(",") if b.strip()]
+    except ValueError:
+        parser.error("--batch-sizes takes whole numbers, e.g. 50,250,1000")
+    if not args.batch_sizes or min(args.batch_sizes) < 1:
+        parser.error("--batch-sizes must be positive")
+    if args.warmup < CHUNK or args.warmup % CHUNK or args.seconds <= 0:
+        parser.error(f"--warmup must be a positive multiple of {CHUNK} (lstmcli's steps per call), --seconds > 0")
     return args
 
 
-def render(result: dict[str, Any]) -> str:
-    ctx, stats, ratios = result["context"], result["competitors"], result["ratios"]
-    s = result["settings"]
-    rows = []
-    for name in result["order"]:
-        st = stats[name]["steps_per_s"]
-        rows.append(
-            [
-                LABELS[name],
-                common.fmt(st["median"], 1),
-                f"{common.fmt(st['min'], 1)} - {common.fmt(st['max'], 1)}",
-                common.fmt(st["spread"], 2, "x"),
-                " / ".join(common.fmt(v, 1) for v in st["values"]),
-                common.fmt(stats[name]["mean_train_loss"], 3),
-                common.fmt(stats[name]["warmup_s"], 1, " s"),
-            ]
-        )
-    table = common.markdown_table(
-        ["", "steps/s (median)", "min - max", "spread (max/min)", "per round", "mean train loss", "warm-up (median)"],
-        rows,
+def side_stats(runs: list[dict[str, Any]], peak: float | None) -> dict[str, Any]:
+    images, steps = (common.summary([r[key] for r in runs]) for key in ("images_per_s", "steps_per_s"))
+    ops = runs[0].get("ops_per_step")
+    gflops = images["median"] * TRAIN_FLOP / 1e9
+    return {
+        "images_per_s": images,
+        "steps_per_s": steps,
+        "gflops": gflops,
+        "share_of_peak": common.ratio(gflops, peak),
+        "warmup_s": common.summary([r["warmup_s"] for r in runs])["median"],
+        "warmup_mean_loss": common.summary([r["warmup_mean_loss"] for r in runs])["median"],
+        "ops_per_step": ops,
+        "us_per_op": ops and 1e6 / steps["median"] / ops,
+    }
+
+
+def measure(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, str]:
+    sides = [s for s in args.only if s != "torch" or common.package_version("torch")]
+    result["notes"] = [] if sides == args.only else ["torch not installed (pip install -e '.[bench]'): PyTorch skipped"]
+    for note in result["notes"]:
+        common.log("note: " + note)
+    plan = [{"batch": b, "side": s} for b in args.batch_sizes for s in sides]
+    runs = common.alternate(args.rounds, plan, lambda p: common.run_worker(p["side"], args, batch=p["batch"]))
+    peak = common.summary([r.get("matmul_peak_gflops") for r in runs])
+    stats, ratios = {}, {}
+    for b in args.batch_sizes:
+        for s in sides:
+            stats[f"{s}@{b}"] = side_stats(common.select(runs, batch=b, side=s), peak["median"])
+        ours = common.select(runs, batch=b, side="lstmcli")
+        for other in ("torch", "keras"):
+            theirs = common.select(runs, batch=b, side=other)
+            if ours and theirs:
+                per_round = [a["images_per_s"] / c["images_per_s"] for a, c in zip(ours, theirs, strict=True)]
+                of_medians = common.ratio(
+                    stats[f"lstmcli@{b}"]["images_per_s"]["median"], stats[f"{other}@{b}"]["images_per_s"]["median"]
+                )
+                ratios[f"lstmcli/{other}@{b}"] = {"of_medians": of_medians, "per_round": common.summary(per_round)}
+    result.update(
+        sides=sides, flop_per_image={"forward": FORWARD_FLOP, "training": TRAIN_FLOP}, matmul_peak_gflops=peak
     )
-    ratio_rows = []
-    for key, target in (("lstmcli/torch", 1.5), ("lstmcli/keras", 2.0)):
-        if key in ratios:
-            r = ratios[key]
-            ratio_rows.append(
+    result.update(stats=stats, ratios=ratios, runs=runs)
+    return {"throughput": render(result, args)}
+
+
+def side_row(batch: int, side: str, st: dict[str, Any]) -> list[Any]:
+    share = st["share_of_peak"]
+    return [
+        batch,
+        LABELS[side],
+        *common.spread_cells(st["images_per_s"], 0),
+        common.fmt(st["steps_per_s"]["median"], 1),
+        common.fmt(st["gflops"], 1),
+        common.fmt(share and 100 * share, 1, "%"),
+        common.fmt(st["warmup_mean_loss"], 4),
+        common.fmt(st["warmup_s"], 1, " s"),
+    ]
+
+
+def ratio_rows(batch: int, result: dict[str, Any]) -> list[list[Any]]:
+    """lstmcli against each other side at `batch`; issue 3's targets are judged at the article's batch only."""
+    judged = batch == common.ARTICLE_BATCH
+    rows = []
+    for other in ("torch", "keras"):
+        r = result["ratios"].get(f"lstmcli/{other}@{batch}")
+        if r:
+            target = f">= {TARGETS[other]}x" if judged else ""
+            ok = common.verdict(r["of_medians"], TARGETS[other], at_least=True) if judged else ""
+            rows.append(
                 [
-                    key.replace("keras", "article loop"),
+                    batch,
+                    f"lstmcli / {LABELS[other]}",
                     common.fmt(r["of_medians"], 2, "x"),
-                    common.fmt(r["per_round"]["min"], 2) + " - " + common.fmt(r["per_round"]["max"], 2),
-                    f">= {target}x",
-                    common.verdict(r["of_medians"], target, at_least=True),
+                    common.low_high(r["per_round"]),
+                    target,
+                    ok,
                 ]
             )
-    if "lstmcli" in stats:
-        spread = stats["lstmcli"]["steps_per_s"]["spread"]
-        ratio_rows.append(["lstmcli spread (max/min)", common.fmt(spread, 2, "x"), "", "< 1.3x", _spread(spread)])
-    ratios_table = common.markdown_table(["ratio", "value", "per-round range", "target", ""], ratio_rows)
-    head = (
-        f"{s['rounds']} round(s) of {' '.join(result['order'])}, each {s['steps']} measured steps after "
-        f"{s['warmup']} warm-up steps, one subprocess per run, {s['threads']} threads per framework."
-        + (" **Quick mode: validation only, not a measurement.**" if s["quick"] else "")
+    if judged and "lstmcli" in result["sides"]:
+        spread = result["stats"][f"lstmcli@{batch}"]["images_per_s"]["spread"]
+        ok = common.verdict(spread, TARGETS["spread"], at_least=False)
+        rows.append([batch, "lstmcli spread (max/min)", common.fmt(spread, 2, "x"), "", f"< {TARGETS['spread']}x", ok])
+    return rows
+
+
+def render(result: dict[str, Any], args: argparse.Namespace) -> str:
+    s, stats = result["settings"], result["stats"]
+    sides = [(b, side) for b in args.batch_sizes for side in result["sides"]]
+    headers = ["batch", "", "images/s (median)", "min - max", "spread", "steps/s", "GFLOP/s", "of peak"]
+    table = common.markdown_table(
+        [*headers, "warm-up loss", "warm-up"], [side_row(b, x, stats[f"{x}@{b}"]) for b, x in sides]
     )
-    return f"{head}\n\n{table}\n\n{ratios_table}\n\nMachine: {common.machine_line(ctx)}."
-
-
-def _spread(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return "met" if value < TARGETS["spread"] else "missed"
+    ratios = [row for b in args.batch_sizes for row in ratio_rows(b, result)]
+    lines = [
+        f"{s['rounds']} round(s); one fresh process per run: {s['warmup']} untimed warm-up steps, then whole calls "
+        f"until {s['seconds']} s have passed; {s['threads']} core(s), and as many threads, per framework."
+        + (common.QUICK_NOTE if s["quick"] else ""),
+        table,
+        common.markdown_table(["batch", "ratio of medians (images/s)", "value", "per round", "target", ""], ratios),
+        f"GFLOP/s = images/s x {TRAIN_FLOP:,} FLOP per image: 3 x the {FORWARD_FLOP:,} FLOP of the forward pass's "
+        "matrix products (lstmcli.model.count), the usual forward + backward convention. Peak: "
+        f"{common.fmt(result['matmul_peak_gflops']['median'], 0)} GFLOP/s, the best rate of large float32 products "
+        "in TensorFlow, one per inter-op thread side by side on the same cores (median over the TensorFlow workers).",
+    ]
+    per_op = [(b, stats[f"lstmcli@{b}"]) for b in args.batch_sizes if "lstmcli" in result["sides"]]
+    if per_op:
+        ops = ", ".join(f"{st['us_per_op']:.2f} us at batch {b}" for b, st in per_op)
+        lines.append(
+            f"lstmcli's training step is {per_op[0][1]['ops_per_step']:,} TensorFlow ops; wall time per op: {ops}."
+        )
+    return "\n\n".join([*lines, *(f"Note: {n}." for n in result["notes"]), common.machine_line(result["context"])])
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.worker:
-        common.emit(WORKERS[args.worker](args.warmup, args.steps, args.threads))
-        return 0
-    competitors = list(args.competitors)
-    notes = []
-    if "torch" in competitors and common.package_version("torch") is None:
-        competitors.remove("torch")
-        notes.append("torch not installed (pip install -e '.[bench]'); PyTorch skipped")
-        common.log("note: " + notes[-1])
-    threads = args.threads
-    ctx = common.context()
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in competitors}
-    script = Path(__file__).resolve()
-    for rnd in range(1, args.rounds + 1):
-        for name in competitors:
-            worker_args = ["--worker", name, "--steps", str(args.steps), "--warmup", str(args.warmup)]
-            worker_args += ["--threads", str(threads)]
-            run = common.run_worker(script, worker_args, threads)
-            run["round"] = rnd
-            runs[name].append(run)
-            common.log(
-                f"round {rnd}/{args.rounds} {name:8s} {run['steps_per_s']:8.1f} steps/s "
-                f"({run['steps']} steps in {run['seconds']:.2f} s; warm-up {run['warmup_s']:.1f} s, "
-                f"process {run['process_wall_s']:.1f} s)"
-            )
-    stats = {
-        name: {
-            "steps_per_s": common.summary([r["steps_per_s"] for r in runs[name]]),
-            "mean_train_loss": common.summary([r["mean_train_loss"] for r in runs[name]])["median"],
-            "warmup_s": common.summary([r["warmup_s"] for r in runs[name]])["median"],
-            "runs": runs[name],
-        }
-        for name in competitors
-    }
-    ratios = {}
-    for other in ("torch", "keras"):
-        if "lstmcli" in stats and other in stats:
-            per_round = [a["steps_per_s"] / b["steps_per_s"] for a, b in zip(runs["lstmcli"], runs[other], strict=True)]
-            ratios[f"lstmcli/{other}"] = {
-                "of_medians": common.ratio(
-                    stats["lstmcli"]["steps_per_s"]["median"], stats[other]["steps_per_s"]["median"]
-                ),
-                "per_round": common.summary(per_round),
-                "target": TARGETS[f"lstmcli/{other}"],
-            }
-    ctx["machine"]["load_average_end"] = common.load_average()
-    result = {
-        "benchmark": "throughput",
-        "context": ctx,
-        "settings": {
-            "rounds": args.rounds,
-            "steps": args.steps,
-            "warmup": args.warmup,
-            "batch_size": BATCH,
-            "units": UNITS,
-            "learning_rate": LR,
-            "order": "sequential (the article's, lstmcli --preset seed)",
-            "threads": threads,
-            "quick": args.quick,
-        },
-        "order": competitors,
-        "competitors": stats,
-        "ratios": ratios,
-        "notes": notes,
-    }
-    # The default policy (threads = cores) has its own block; another --threads gets a block of its own.
-    name = "throughput" if threads == common.cores() else f"throughput-threads-{threads}"
-    common.publish(name, result, {name: render(result)}, args)
-    return 0
+    return common.main(parse_args(argv), "throughput", WORKERS, measure)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""Every benchmark script runs end to end with --quick, writing only into a temporary folder.
+
+Why: nothing in the package imports bench/, so a change to lstmcli's layout breaks the benchmarks without
+any other test noticing (it happened once: bench/ kept importing a trainer that no longer existed). Quick
+mode runs each side for a few steps on tiny batches; its figures mean nothing, only that every path runs.
+CI installs no torch: the throughput script must then skip the PyTorch side itself and say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+SCRIPTS = ("throughput.py", "time_to_accuracy.py", "overhead.py")
+
+
+def published() -> str:
+    """A digest of docs/performance.md and the committed results, which a quick run must leave alone."""
+    digest = hashlib.sha256()
+    for path in [ROOT / "docs" / "performance.md", *sorted((BENCH / "results").glob("*.json"))]:
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The three scripts start at once: each spends most of its time in one busy thread (imports, tracing),
+    so on 2 cores they finish together in about half the time they take one after another."""
+    started = {"published": published()}
+    for script in SCRIPTS:
+        out = tmp_path_factory.mktemp(script.removesuffix(".py"))
+        cmd = [sys.executable, str(BENCH / script), "--quick", "--no-publish", "--results-dir", str(out / "results")]
+        with open(out / "stdout", "w") as stdout, open(out / "stderr", "w") as stderr:
+            started[script] = (subprocess.Popen(cmd, stdout=stdout, stderr=stderr, cwd=ROOT), out)
+    yield started
+    for script in SCRIPTS:
+        proc, _ = started[script]
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def finished(quick_runs: dict[str, Any], script: str) -> tuple[dict[str, Any], str]:
+    """The script's quick result, once it has exited cleanly and left the published files as they were."""
+    proc, out = quick_runs[script]
+    code = proc.wait(timeout=300)
+    assert code == 0, (out / "stderr").read_text()[-4000:]
+    assert published() == quick_runs["published"]
+    (path,) = (out / "results").iterdir()  # one file, the latest result; no timestamped copies
+    assert path.name.endswith("-quick-latest.json")
+    return json.loads(path.read_text(encoding="utf-8")), (out / "stdout").read_text()
+
+
+def test_throughput_quick(quick_runs: dict[str, Any]) -> None:
+    result, out = finished(quick_runs, "throughput.py")
+    assert result["sides"] == (["lstmcli", "torch", "keras"] if HAS_TORCH else ["lstmcli", "keras"])
+    if not HAS_TORCH:
+        assert "PyTorch skipped" in out
+    for stat in result["stats"].values():
+        assert stat["images_per_s"]["median"] > 0 and stat["gflops"] > 0 and stat["share_of_peak"] > 0
+    assert result["matmul_peak_gflops"]["median"] > 0 and result["stats"]["lstmcli@8"]["ops_per_step"] > 100
+    # Seeded alike on the same batches, lstmcli's step and the article's loop train the same model.
+    losses = [result["stats"][f"{side}@8"]["warmup_mean_loss"] for side in ("lstmcli", "keras")]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+    assert "GFLOP/s" in out and "forward + backward" in out
+
+
+def test_time_to_accuracy_quick(quick_runs: dict[str, Any]) -> None:
+    result, out = finished(quick_runs, "time_to_accuracy.py")
+    ours, article = (next(r for r in result["runs"] if r["side"] == side) for side in ("lstmcli", "article"))
+    assert ours["process_wall_s"] > 0 and 0 <= ours["final_accuracy"] <= 1 and ours["metrics"]["steps"] == 50
+    assert ours["process_peak_rss_bytes"] > 10**8
+    assert article["process_wall_s"] > article["loop_seconds"] > 0 and article["history"][-1]["step"] == 50
+    assert "<!-- time-to-accuracy -->" in out and "<!-- memory -->" in out
+
+
+def test_overhead_quick(quick_runs: dict[str, Any]) -> None:
+    result, _ = finished(quick_runs, "overhead.py")
+    assert set(result["startup"]["seconds"]) == {
+        "lstmcli --help",
+        "lstmcli params --no-verify",
+        'python -c "import tensorflow"',
+    }
+    ev = result["eval"]
+    assert ev["accuracy"]["lstmcli"] == pytest.approx(ev["accuracy"]["keras"], abs=1e-3)
+    assert ev["speedup"] > 0 and ev["lstmcli_eval_process_s"]["median"] > 0
+
+
+def test_publish_rewrites_only_its_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import common
+
+    doc = tmp_path / "performance.md"
+    doc.write_text("prose\n<!-- bench:a:begin -->\nold\n<!-- bench:a:end -->\nmore prose\n", encoding="utf-8")
+    common.update_doc("a", "new", doc)
+    common.update_doc("b", "added", doc)
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("prose\n<!-- bench:a:begin -->\nnew\n<!-- bench:a:end -->\nmore prose\n")
+    assert text.endswith("<!-- bench:b:begin -->\nadded\n<!-- bench:b:end -->\n")
