@@ -150,128 +150,77 @@ def params(
     verification.check(outcome)
 
 
+def trained(help_text: str, field: str, *flags: str, when_none: str = "none") -> Any:
+    """A train option whose help ends with the presets' defaults for `field`; None when not given."""
+    return typer.Option(*flags, help=f"{help_text} {preset_default(field, when_none)}.", show_default=False)
+
+
+def plain(help_text: str, *flags: str, **kwargs: Any) -> Any:
+    return typer.Option(*flags, help=help_text, show_default=False, **kwargs)
+
+
 @app.command()
 @reports_errors
 def train(
-    cell: Annotated[
-        Cell | None, typer.Option(help=f"Recurrent cell {preset_default('cell')}.", show_default=False)
-    ] = None,
-    units: Annotated[
-        int | None, typer.Option(help=f"Units per layer {preset_default('units')}.", show_default=False)
-    ] = None,
-    layers: Annotated[
-        int | None, typer.Option(help=f"Stacked layers {preset_default('layers')}.", show_default=False)
-    ] = None,
+    cell: Annotated[Cell | None, trained("Recurrent cell", "cell")] = None,
+    units: Annotated[int | None, trained("Units per layer", "units")] = None,
+    layers: Annotated[int | None, trained("Stacked layers", "layers")] = None,
     bidirectional: Annotated[
-        bool | None,
-        typer.Option(
-            "--bidirectional/--unidirectional",
-            help=f"Bidirectional layers {preset_default('bidirectional')}.",
-            show_default=False,
-        ),
+        bool | None, trained("Bidirectional layers", "bidirectional", "--bidirectional/--unidirectional")
     ] = None,
-    bias: Annotated[
-        bool | None,
-        typer.Option(
-            "--bias/--no-bias", help=f"Layers with bias vectors {preset_default('use_bias')}.", show_default=False
-        ),
-    ] = None,
-    reset_after: Annotated[
-        bool | None,
-        typer.Option(help=f"GRU convention: reset after {preset_default('reset_after')}.", show_default=False),
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help=f"Batch size {preset_default('batch_size')}.", show_default=False)
-    ] = None,
-    learning_rate: Annotated[
-        float | None,
-        typer.Option(help=f"Adam peak learning rate {preset_default('learning_rate')}.", show_default=False),
-    ] = None,
-    schedule: Annotated[
-        Schedule | None, typer.Option(help=f"Learning-rate schedule {preset_default('schedule')}.", show_default=False)
-    ] = None,
+    bias: Annotated[bool | None, trained("Layers with bias vectors", "use_bias", "--bias/--no-bias")] = None,
+    reset_after: Annotated[bool | None, trained("GRU convention: reset after", "reset_after")] = None,
+    batch_size: Annotated[int | None, trained("Batch size", "batch_size")] = None,
+    learning_rate: Annotated[float | None, trained("Adam peak learning rate", "learning_rate")] = None,
+    schedule: Annotated[Schedule | None, trained("Learning-rate schedule", "schedule")] = None,
     epochs: Annotated[
-        float | None,
-        typer.Option(
-            help=f"Length in passes over the training set {preset_default('epochs', 'from --steps')}.",
-            show_default=False,
-        ),
+        float | None, trained("Length in passes over the training set", "epochs", when_none="from --steps")
     ] = None,
     steps: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Length in steps (overrides --epochs) {preset_default('steps', 'from --epochs')}.", show_default=False
-        ),
+        int | None, trained("Length in steps (overrides --epochs)", "steps", when_none="from --epochs")
     ] = None,
     eval_every: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Evaluation period in steps {preset_default('eval_every', 'one epoch')}.", show_default=False
-        ),
+        int | None, trained("Evaluation period in steps", "eval_every", when_none="one epoch")
     ] = None,
-    checkpoint_every: Annotated[
-        int | None,
-        typer.Option(help=f"Checkpoint period in steps {preset_default('checkpoint_every')}.", show_default=False),
-    ] = None,
-    order: Annotated[
-        Order | None, typer.Option(help=f"Batch order {preset_default('order')}.", show_default=False)
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help=f"Random seed {preset_default('seed')}.", show_default=False)] = None,
+    checkpoint_every: Annotated[int | None, trained("Checkpoint period in steps", "checkpoint_every")] = None,
+    order: Annotated[Order | None, trained("Batch order", "order")] = None,
+    seed: Annotated[int | None, trained("Random seed", "seed")] = None,
     validation: Annotated[
         float | None,
-        typer.Option(
-            help="Training images held out for validation: a count, or a fraction below 1 (1/12 is 5,000 of "
-            f"MNIST's 60,000); 0 for none {preset_default('validation')}.",
-            show_default=False,
+        trained(
+            "Training images held out for validation: a count, or a fraction below 1 (1/12 is 5,000 of "
+            "MNIST's 60,000); 0 for none",
+            "validation",
         ),
     ] = None,
-    eval_set: Annotated[
-        EvalSet | None,
-        typer.Option(help=f"Set the periodic evaluation measures {preset_default('eval_set')}.", show_default=False),
-    ] = None,
+    eval_set: Annotated[EvalSet | None, trained("Set the periodic evaluation measures", "eval_set")] = None,
     keep: Annotated[
-        Keep | None,
-        typer.Option(
-            help=f"model.keras holds the last weights or the best validation evaluation's {preset_default('keep')}.",
-            show_default=False,
-        ),
+        Keep | None, trained("model.keras holds the last weights or the best validation evaluation's", "keep")
     ] = None,
     target_accuracy: Annotated[
-        float | None,
-        typer.Option(
-            help=f"Report the first step whose held-out accuracy reaches this {preset_default('target_accuracy')}.",
-            show_default=False,
-        ),
+        float | None, trained("Report the first step whose held-out accuracy reaches this", "target_accuracy")
     ] = None,
     data: Annotated[
-        str | None,
-        typer.Option(
-            envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: bundled MNIST].", show_default=False
-        ),
+        str | None, plain("An .npz or IDX folder \\[default: bundled MNIST].", envvar="LSTMCLI_DATA")
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Run folder \\[default: a new one under --runs-dir].", show_default=False)
-    ] = None,
+    out: Annotated[Path | None, plain("Run folder \\[default: a new one under --runs-dir].")] = None,
     runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where new runs go.")] = Path("runs"),
     preset: Annotated[
-        Preset | None,
-        typer.Option(help="default, or seed for the article's full schedule \\[default: default].", show_default=False),
+        Preset | None, plain("default, or seed for the article's full schedule \\[default: default].")
     ] = None,
     config_file: Annotated[
         Path | None,
-        typer.Option(
+        plain(
+            "A TOML file of training options (units, batch_size, learning_rate, steps, preset, ...); options "
+            "given here override it; a relative data path is relative to the file.",
             "--config",
-            help="A TOML file of training options (units, batch_size, learning_rate, steps, preset, ...); "
-            "options given here override it; a relative data path is relative to the file.",
-            show_default=False,
         ),
     ] = None,
     tensorboard: Annotated[
-        bool, typer.Option("--tensorboard", help="Write TensorBoard logs (Keras's callback) to RUN/tensorboard.")
+        bool,
+        typer.Option("--tensorboard", help="Write TensorBoard logs (step-axis scalars, HParams) to RUN/tensorboard."),
     ] = False,
-    resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this folder from its last checkpoint.", show_default=False)
-    ] = None,
+    resume: Annotated[Path | None, plain("Continue the run in this folder from its last checkpoint.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run already in --out.")] = False,
     format: Annotated[TableOrJson, typer.Option("--format", help="Output format of the summary.")] = TableOrJson.table,
     json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,

@@ -102,25 +102,7 @@ class Checkpoint:
                 arrays = {k: npz[k] for k in npz.files}
             recorded = str(arrays["data_sha256"]) if "data_sha256" in arrays else self.data_sha256
             split = str(arrays["split_sha256"]) if "split_sha256" in arrays else self.split_sha256
-            for prefix, variables in self._groups():
-                for i, variable in enumerate(variables):
-                    value = arrays[f"{prefix}_{i}"]
-                    if tuple(value.shape) != tuple(variable.shape):
-                        raise ValueError(f"{prefix} weight {i} has shape {value.shape}, expected {variable.shape}")
-                    variable.assign(value)
-            history = json.loads(str(arrays["history"]))
-            if not isinstance(history, list) or not all(isinstance(r, dict) and "step" in r for r in history):
-                raise ValueError("history is not a list of rows")
-            state = RunState(int(arrays["step"]), float(arrays["elapsed"]), history)
-            if "train_sums" in arrays:
-                state.loss_sum, state.correct, since = (float(v) for v in arrays["train_sums"])
-                state.since_row = int(since)
-            if "best" in arrays:
-                best_accuracy, best_step = (float(v) for v in arrays["best"])
-                if best_step >= 0:
-                    state.best_accuracy, state.best_step = best_accuracy, int(best_step)
-            best = sorted((k for k in arrays if k.startswith("best_")), key=lambda k: int(k[5:]))
-            state.best_weights = [arrays[k] for k in best] or None
+            state = self._restore(arrays)
         except FileNotFoundError:
             raise DataError(f"{self.path.parent}: no checkpoint to resume from; start a new run instead") from None
         except Exception as exc:
@@ -141,6 +123,16 @@ class Checkpoint:
             )
         return state
 
+    def _restore(self, arrays: dict[str, np.ndarray]) -> RunState:
+        """Assign the saved variables (shapes checked) and rebuild the RunState; ValueError when they do not fit."""
+        for prefix, variables in self._groups():
+            for i, variable in enumerate(variables):
+                value = arrays[f"{prefix}_{i}"]
+                if tuple(value.shape) != tuple(variable.shape):
+                    raise ValueError(f"{prefix} weight {i} has shape {value.shape}, expected {variable.shape}")
+                variable.assign(value)
+        return state_from(arrays)
+
     def saved_step(self) -> int | str:
         """The step of the checkpoint on disk, for messages ("none yet" before the first)."""
         try:
@@ -148,3 +140,21 @@ class Checkpoint:
                 return int(npz["step"])
         except (OSError, KeyError, ValueError):
             return "none yet"
+
+
+def state_from(arrays: dict[str, np.ndarray]) -> RunState:
+    """The RunState a checkpoint's arrays describe; ValueError when its history is not a list of rows."""
+    history = json.loads(str(arrays["history"]))
+    if not isinstance(history, list) or not all(isinstance(r, dict) and "step" in r for r in history):
+        raise ValueError("history is not a list of rows")
+    state = RunState(int(arrays["step"]), float(arrays["elapsed"]), history)
+    if "train_sums" in arrays:
+        state.loss_sum, state.correct, since = (float(v) for v in arrays["train_sums"])
+        state.since_row = int(since)
+    if "best" in arrays:
+        best_accuracy, best_step = (float(v) for v in arrays["best"])
+        if best_step >= 0:
+            state.best_accuracy, state.best_step = best_accuracy, int(best_step)
+    best = sorted((k for k in arrays if k.startswith("best_")), key=lambda k: int(k[5:]))
+    state.best_weights = [arrays[k] for k in best] or None
+    return state

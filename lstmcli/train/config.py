@@ -100,19 +100,7 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> TrainConfig:
-        if self.epochs is not None and not (math.isfinite(self.epochs) and 0 < self.epochs <= 1e6):
-            raise UsageError(f"--epochs must be a positive number, got {self.epochs}")
-        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
-            raise UsageError(f"--learning-rate must be positive (and at most 10), got {self.learning_rate}")
-        if not (math.isfinite(self.validation) and 0 <= self.validation <= MAX_SIZE):
-            raise UsageError(f"--validation must be a number of images or a fraction below 1, got {self.validation}")
-        if not 0 < self.target_accuracy <= 1:
-            raise UsageError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
-        if not 0 <= self.seed < 2**31:
-            raise UsageError(f"--seed must be between 0 and {2**31 - 1}, got {self.seed}")
-        for name, choices in (("schedule", SCHEDULES), ("order", ORDERS), ("eval_set", EVAL_SETS), ("keep", KEEPS)):
-            check_choice(option_name(name), getattr(self, name), choices)
-        check_choice("--preset", self.preset, tuple(PRESETS))
+        check_ranges(self)
         return self
 
     @classmethod
@@ -168,6 +156,23 @@ class TrainConfig(BaseModel):
         settings = self.to_dict()
         settings["model"] = {**settings["model"], **network}
         return TrainConfig.of({**settings, **given})
+
+
+def check_ranges(config: TrainConfig) -> None:
+    """The limits pydantic's types do not say, each refused in the words of its option."""
+    if config.epochs is not None and not (math.isfinite(config.epochs) and 0 < config.epochs <= 1e6):
+        raise UsageError(f"--epochs must be a positive number, got {config.epochs}")
+    if not (math.isfinite(config.learning_rate) and 0 < config.learning_rate <= 10):
+        raise UsageError(f"--learning-rate must be positive (and at most 10), got {config.learning_rate}")
+    if not (math.isfinite(config.validation) and 0 <= config.validation <= MAX_SIZE):
+        raise UsageError(f"--validation must be a number of images or a fraction below 1, got {config.validation}")
+    if not 0 < config.target_accuracy <= 1:
+        raise UsageError(f"--target-accuracy must be in (0, 1], got {config.target_accuracy}")
+    if not 0 <= config.seed < 2**31:
+        raise UsageError(f"--seed must be between 0 and {2**31 - 1}, got {config.seed}")
+    for name, choices in (("schedule", SCHEDULES), ("order", ORDERS), ("eval_set", EVAL_SETS), ("keep", KEEPS)):
+        check_choice(option_name(name), getattr(config, name), choices)
+    check_choice("--preset", config.preset, tuple(PRESETS))
 
 
 def from_preset(name: str, **overrides: Any) -> TrainConfig:

@@ -107,7 +107,7 @@ class Session:
         test = self.measure("test")
         with rundir.atomic_path(self.run / rundir.MODEL) as tmp:
             self.step.model.save(tmp)
-        metrics = self._metrics(state, test, kept_step)
+        metrics = final_metrics(self, state, test, kept_step)
         if state.history and kept_step == state.step:
             state.history[-1].update(test_loss=test["loss"], test_accuracy=test["accuracy"])
             rundir.write_history(self.run / rundir.HISTORY, state.history)
@@ -118,33 +118,35 @@ class Session:
         rundir.write_json(self.run / rundir.METRICS, metrics)
         return metrics
 
-    def _metrics(self, state: RunState, test: dict[str, Any], kept_step: int) -> dict[str, Any]:
-        history, target = state.history, self.config.target_accuracy
-        column = f"{PREFIX[self.config.eval_set]}_accuracy"
-        reached = next((r for r in history if r.get(column, -1.0) >= target), None)
-        last_val = next((r for r in reversed(history) if "val_accuracy" in r), {})
-        return {
-            "schema_version": 1,
-            "steps": state.step,
-            "epochs": round(self.schedule.epoch(state.step), 4),
-            "seconds": round(state.elapsed, 3),
-            "parameters": count(self.spec).total,
-            "keras_parameters": int(self.step.model.count_params()),
-            "seed": self.config.seed,
-            "validation_images": len(self.validation[1]),
-            "eval_set": self.config.eval_set,
-            "keep": self.config.keep,
-            "kept_step": kept_step,
-            "test_loss": test["loss"],
-            "test_accuracy": test["accuracy"],
-            "test_macro_f1": test["macro_f1"],
-            "val_loss": last_val.get("val_loss"),
-            "val_accuracy": last_val.get("val_accuracy"),
-            "best_val_accuracy": state.best_accuracy,
-            "best_val_step": state.best_step,
-            "target_accuracy": target,
-            "target_set": self.config.eval_set,
-            "target_step": None if reached is None else int(reached["step"]),
-            "target_seconds": None if reached is None else reached["seconds"],
-            "model": self.spec.to_dict(),
-        }
+
+def final_metrics(session: Session, state: RunState, test: dict[str, Any], kept_step: int) -> dict[str, Any]:
+    """metrics.json: what the run reached, the test set's one evaluation, and what it was measured on."""
+    history, target = state.history, session.config.target_accuracy
+    column = f"{PREFIX[session.config.eval_set]}_accuracy"
+    reached = next((r for r in history if r.get(column, -1.0) >= target), None)
+    last_val = next((r for r in reversed(history) if "val_accuracy" in r), {})
+    return {
+        "schema_version": 1,
+        "steps": state.step,
+        "epochs": round(session.schedule.epoch(state.step), 4),
+        "seconds": round(state.elapsed, 3),
+        "parameters": count(session.spec).total,
+        "keras_parameters": int(session.step.model.count_params()),
+        "seed": session.config.seed,
+        "validation_images": len(session.validation[1]),
+        "eval_set": session.config.eval_set,
+        "keep": session.config.keep,
+        "kept_step": kept_step,
+        "test_loss": test["loss"],
+        "test_accuracy": test["accuracy"],
+        "test_macro_f1": test["macro_f1"],
+        "val_loss": last_val.get("val_loss"),
+        "val_accuracy": last_val.get("val_accuracy"),
+        "best_val_accuracy": state.best_accuracy,
+        "best_val_step": state.best_step,
+        "target_accuracy": target,
+        "target_set": session.config.eval_set,
+        "target_step": None if reached is None else int(reached["step"]),
+        "target_seconds": None if reached is None else reached["seconds"],
+        "model": session.spec.to_dict(),
+    }
