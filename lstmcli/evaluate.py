@@ -118,9 +118,24 @@ def check_compatible(model: keras.Model, x: np.ndarray, classes: int, path: Path
             f"{path}: the model reads {steps} steps of {features} features but the test images are "
             f"{x.shape[1]}x{x.shape[2]}; evaluate it on data of the size it was trained on"
         )
-    outputs = model.outputs[0].shape[-1]
-    if outputs < classes:
-        raise DataError(f"{path}: the model predicts {outputs} classes but the test labels go up to {classes - 1}")
+    shape = tuple(model.outputs[0].shape)
+    if len(shape) != 2 or shape[-1] is None:
+        raise DataError(
+            f"{path}: the model's output has shape {shape}, not (batch, classes); evaluate a classifier whose "
+            "last layer gives one probability per class"
+        )
+    if shape[-1] < classes:
+        raise DataError(f"{path}: the model predicts {shape[-1]} classes but the test labels go up to {classes - 1}")
+
+
+def check_probabilities(probs: np.ndarray, path: Path) -> None:
+    """The scores must be a class distribution (softmax): a loss and an accuracy of anything else mislead."""
+    finite = bool(np.isfinite(probs).all())
+    if not finite or probs.min() < -1e-6 or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
+        raise DataError(
+            f"{path}: the model's outputs are not class probabilities (each row must be >= 0 and sum to 1, "
+            "as a softmax gives); evaluate a model whose last layer is a softmax"
+        )
 
 
 def _first_line(text: str) -> str:
@@ -153,7 +168,9 @@ def evaluate(
     runtime.tensorflow()
     model = load_model(model_path, unsafe=unsafe)
     check_compatible(model, data.x_test, data.classes, model_path)
-    scores = summarize(make_predictor(model, data.scale)(data.x_test), data.y_test)
+    probs = make_predictor(model, data.scale)(data.x_test)
+    check_probabilities(probs, model_path)
+    scores = summarize(probs, data.y_test)
     result: dict[str, Any] = {"schema_version": 1, "model": str(model_path), "data": data.source}
     result.update({f"test_{k}" if k in TEST_METRICS else k: v for k, v in scores.items()})
     if min_accuracy is not None:

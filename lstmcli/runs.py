@@ -21,6 +21,8 @@ COLUMNS = (
 )  # fmt: skip
 SORT_KEYS = COLUMNS
 DESCENDING = {"best_val_accuracy", "test_accuracy"}  # best first
+# How deep below DIR `runs` looks for runs (sweeps nest two levels; deeper trees are not searched).
+MAX_DEPTH = 16
 # What --group-by summarises, over the runs of a group.
 SUMMARISED = ("best_val_accuracy", "test_accuracy", "test_loss", "seconds")
 
@@ -32,8 +34,11 @@ def find_runs(root: Path) -> list[Path]:
     if not root.is_dir():
         raise DataError(f"{root}: not a folder; give the folder that holds your runs")
     found = []
+    base = len(root.parts)
     for folder, subfolders, files in os.walk(root, onerror=_raise):
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        if len(Path(folder).parts) - base >= MAX_DEPTH:  # os.walk recurses: a deep tree must not exhaust the stack
+            subfolders.clear()
         if rundir.CONFIG in files:
             found.append(Path(folder))
             subfolders.clear()  # a run's own folders (tensorboard/) hold no runs

@@ -18,6 +18,7 @@ import numpy as np
 from lstmcli import rundir
 from lstmcli.data import Dataset
 from lstmcli.errors import CheckFailed, DataError
+from lstmcli.model.spec import MAX_SIZE
 
 
 @dataclass
@@ -36,6 +37,8 @@ class RunState:
     best_accuracy: float | None = None
     best_step: int | None = None
     best_weights: list[np.ndarray] | None = None
+    # How many slices each batch was split into (lstmcli.train.step): the exact result depends on it.
+    towers: int | None = None
 
     def add(self, loss_sum: float, correct: float, steps: int) -> None:
         self.loss_sum += loss_sum
@@ -81,6 +84,7 @@ class Checkpoint:
             "train_sums": np.array([state.loss_sum, state.correct, state.since_row], dtype=np.float64),
             "data_sha256": np.array(self.data_sha256),
             "split_sha256": np.array(self.split_sha256),
+            "towers": np.array(state.towers or 0),
             "best": np.array([np.nan if state.best_accuracy is None else state.best_accuracy,
                               -1 if state.best_step is None else state.best_step], dtype=np.float64),
         }  # fmt: skip
@@ -130,6 +134,8 @@ class Checkpoint:
                 value = arrays[f"{prefix}_{i}"]
                 if tuple(value.shape) != tuple(variable.shape):
                     raise ValueError(f"{prefix} weight {i} has shape {value.shape}, expected {variable.shape}")
+                if (value.dtype.kind != "f" and prefix == "model") or not np.isfinite(value).all():
+                    raise ValueError(f"{prefix} weight {i} is not finite numbers")
                 variable.assign(value)
         return state_from(arrays)
 
@@ -142,12 +148,25 @@ class Checkpoint:
             return "none yet"
 
 
+def _is_row(row: object) -> bool:
+    return (
+        isinstance(row, dict)
+        and isinstance(row.get("step"), int)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row.values())
+    )
+
+
 def state_from(arrays: dict[str, np.ndarray]) -> RunState:
     """The RunState a checkpoint's arrays describe; ValueError when its history is not a list of rows."""
     history = json.loads(str(arrays["history"]))
-    if not isinstance(history, list) or not all(isinstance(r, dict) and "step" in r for r in history):
-        raise ValueError("history is not a list of rows")
-    state = RunState(int(arrays["step"]), float(arrays["elapsed"]), history)
+    if not isinstance(history, list) or not all(_is_row(r) for r in history):
+        raise ValueError("history is not a list of rows of numbers with a step")
+    step, elapsed = arrays["step"], arrays["elapsed"]
+    if step.shape != () or step.dtype.kind not in "iu" or not 0 <= int(step) <= MAX_SIZE:
+        raise ValueError(f"step is {step!r}, not a whole number of steps")
+    if elapsed.shape != () or elapsed.dtype.kind != "f" or not 0 <= float(elapsed) < 1e9:
+        raise ValueError(f"elapsed is {elapsed!r}, not a number of seconds")
+    state = RunState(int(step), float(elapsed), history)
     if "train_sums" in arrays:
         state.loss_sum, state.correct, since = (float(v) for v in arrays["train_sums"])
         state.since_row = int(since)
@@ -155,6 +174,8 @@ def state_from(arrays: dict[str, np.ndarray]) -> RunState:
         best_accuracy, best_step = (float(v) for v in arrays["best"])
         if best_step >= 0:
             state.best_accuracy, state.best_step = best_accuracy, int(best_step)
+    if "towers" in arrays and int(arrays["towers"]) > 0:
+        state.towers = int(arrays["towers"])
     best = sorted((k for k in arrays if k.startswith("best_")), key=lambda k: int(k[5:]))
     state.best_weights = [arrays[k] for k in best] or None
     return state

@@ -51,12 +51,19 @@ class Session:
         self.predict = make_predictor(self.step.model, data.scale)
 
     def begin(self) -> RunState:
-        state = RunState()
+        state = RunState(towers=self.step.towers)
         self.checkpoint.save(state)
         return state
 
     def restore(self) -> RunState:
         state = self.checkpoint.load()
+        if state.towers is not None and state.towers != self.step.towers:
+            self.reporter.message(
+                f"the run split each batch {state.towers} ways and this machine would split it {self.step.towers}; "
+                f"keeping {state.towers} so that the result is exactly the uninterrupted run's"
+            )
+            self.step.towers = state.towers  # before the first call traces the step
+        state.towers = self.step.towers
         state.history = [r for r in state.history if r["step"] <= state.step]
         rundir.write_history(self.run / rundir.HISTORY, state.history)
         self.reporter.message(f"resuming {self.run} at step {state.step} of {self.schedule.total}")

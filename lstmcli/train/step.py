@@ -114,12 +114,15 @@ class CompiledStep:
         tf = self.tf
         model, optimizer, classes, scale = self.model, self.optimizer, self.data.classes, self.data.scale
         variables = model.trainable_variables
-        bounds = split_bounds(self.config.batch_size, self.towers)
+        batch_size = self.config.batch_size
 
         # Graph mode, not XLA: XLA's compiled loop measured slower after a long compile, and TensorFlow's
         # executor runs the towers on its inter-op threads (docs/performance.md).
         @tf.function(jit_compile=False)
         def chunk(x_all: tf.Tensor, y_all: tf.Tensor, idx: tf.Tensor, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            # Read when the graph is traced (the first call), so a resumed run can first take the split its
+            # checkpoint recorded: the summation order, and so the exact result, depend on it.
+            bounds = split_bounds(batch_size, self.towers)
             loss_sum = tf.constant(0.0)
             correct = tf.constant(0.0)
             for k in tf.range(n):

@@ -1,0 +1,142 @@
+"""Run folders are hostile input too (issue classes 8 and 9): edited config.json and checkpoints, deep trees,
+models that are not classifiers, resuming on a machine with another number of cores."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmcli import rundir
+from lstmcli.cli import main
+
+
+def one_line_refusal(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def stopped(trained_run: Path, tmp_path: Path) -> Path:
+    """A copy of the shared run, as if stopped after its last checkpoint (no metrics.json, no model)."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / rundir.METRICS).unlink()
+    (run / rundir.MODEL).unlink()
+    return run
+
+
+CONFIG_EDITS = {
+    "bool for an int": {"batch_size": True},
+    "float seed": {"seed": 1.5},
+    "list as data": {"data": ["a.npz"]},
+    "number as data": {"data": 7},
+    "huge steps": {"steps": 10**30},
+    "negative steps": {"steps": -5},
+    "extra key": {"colour": "red"},
+    "string learning rate": {"learning_rate": "fast"},
+    "model not a table": {"model": 75},
+    "model extra key": {"model": {"units": 8, "gates": 3}},
+}
+
+
+@pytest.mark.parametrize("edit", list(CONFIG_EDITS))
+def test_edited_config_is_refused_before_anything_is_written(stopped: Path, edit: str, capsys) -> None:
+    config = json.loads((stopped / rundir.CONFIG).read_text())
+    rundir.write_json(stopped / rundir.CONFIG, {**config, **CONFIG_EDITS[edit]})
+    before = {p.name: p.read_bytes() for p in stopped.iterdir() if p.name != rundir.LOCK}
+    err = one_line_refusal(capsys, ["train", "--resume", str(stopped)])
+    assert "config.json" in err
+    assert {p.name: p.read_bytes() for p in stopped.iterdir() if p.name != rundir.LOCK} == before
+
+
+def rewrite_checkpoint(run: Path, **changes: object) -> None:
+    with np.load(run / rundir.CHECKPOINT, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays.update({k: np.asarray(v) for k, v in changes.items()})
+    np.savez(run / rundir.CHECKPOINT, **arrays)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"step": -3},
+        {"step": 2.5},
+        {"elapsed": "long"},
+        {"history": json.dumps([{"step": "ten"}])},
+        {"history": json.dumps({"step": 1})},
+        {"model_0": np.full((28, 32), np.nan, np.float32)},
+    ],
+    ids=["negative step", "fractional step", "text elapsed", "text in history", "history not a list", "NaN weights"],
+)
+def test_edited_checkpoint_is_one_line(stopped: Path, changes: dict, capsys) -> None:
+    with np.load(stopped / rundir.CHECKPOINT, allow_pickle=False) as npz:
+        if "model_0" in changes:
+            changes = {"model_0": np.full(npz["model_0"].shape, np.nan, np.float32)}
+    rewrite_checkpoint(stopped, **changes)
+    err = one_line_refusal(capsys, ["train", "--resume", str(stopped)])
+    assert "checkpoint" in err
+    assert not (stopped / rundir.METRICS).exists() and not (stopped / rundir.MODEL).exists()
+
+
+def test_resume_keeps_the_batch_split_the_run_started_with(stopped: Path, capsys) -> None:
+    """The checkpoint records how many ways each batch was split; resuming on another core count keeps it."""
+    with np.load(stopped / rundir.CHECKPOINT, allow_pickle=False) as npz:
+        started_with = int(npz["towers"])
+    rewrite_checkpoint(stopped, towers=started_with + 1)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(stopped)]) == 0
+    assert f"keeping {started_with + 1}" in capsys.readouterr().out
+    with np.load(stopped / rundir.CHECKPOINT, allow_pickle=False) as npz:
+        assert int(npz["towers"]) == started_with + 1
+
+
+def deep_tree(root: Path, depth: int) -> None:
+    """Nest `depth` folders with relative steps (os.makedirs and shutil.rmtree recurse, and would fail)."""
+    fd = os.open(root, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(fd)
+
+
+def remove_deep_tree(root: Path, depth: int) -> None:
+    fds = [os.open(root, os.O_RDONLY)]
+    for _ in range(depth - 1):
+        fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
+    for fd in reversed(fds):
+        os.rmdir("d", dir_fd=fd)
+        os.close(fd)
+
+
+def test_runs_survives_a_very_deep_tree(tmp_path: Path) -> None:
+    deep_tree(tmp_path, 1100)
+    try:
+        command = [sys.executable, "-m", "lstmcli", "runs", str(tmp_path)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        remove_deep_tree(tmp_path, 1100)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "no runs under" in done.stderr
+
+
+def test_eval_refuses_a_model_that_is_not_a_classifier(small_npz: Path, tmp_path: Path, capsys) -> None:
+    import keras
+
+    for name, head in (("sequences", None), ("linear", keras.layers.Dense(10))):
+        layers = [keras.Input((28, 28)), keras.layers.LSTM(4, return_sequences=head is None)]
+        model = keras.Sequential(layers + ([head] if head is not None else []))
+        path = tmp_path / f"{name}.keras"
+        model.save(path)
+        err = one_line_refusal(capsys, ["eval", str(path), "--data", str(small_npz), "--no-plot"])
+        assert ("not (batch, classes)" in err) if head is None else ("not class probabilities" in err)
