@@ -109,6 +109,9 @@ def formula(counts: ParamCount) -> str:
     g, n, m = len(spec.gates), spec.units, first.input_size
     nbias = biases_per_gate(spec, counts.convention)
     bias = "" if nbias == 0 else (f" + {n}" if nbias == 1 else f" + 2 * {n}")
+    if spec.proj_size:
+        p = spec.proj_size
+        return f"{g} * ({n} * ({p} + {m}){bias}) + {p} * {n} = {first.total}"
     return f"{g} * ({n} * ({n} + {m}){bias}) = {first.total}"
 
 

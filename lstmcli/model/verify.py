@@ -38,16 +38,19 @@ def keras_count(spec: ModelSpec) -> int:
     from lstmcli.model.factory import build_model
 
     runtime.tensorflow()
-    return int(build_model(spec).count_params())
+    return int(build_model(spec, cheap=True).count_params())
 
 
 def run(spec: ModelSpec, convention: str, verify: bool) -> Outcome:
     counts = count(spec, convention)
     if not verify:
         return Outcome(counts, None, None)
-    from lstmcli.model.factory import check_buildable
+    from lstmcli.model.factory import check_buildable, verification_refused
 
     check_buildable(spec)
+    refused = verification_refused(spec, "PyTorch" if convention == "pytorch" else "Keras")
+    if refused:
+        return Outcome(counts, None, None, refused)
     if convention == "pytorch":
         from lstmcli.model import torch_reference
 
