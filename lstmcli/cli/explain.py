@@ -89,7 +89,8 @@ def explain(counts: ParamCount) -> str:
         if spec.proj_size:
             lines.append(
                 f"  {g} blocks + projection weight_hr p x n: {g} x {per.total:,} + {r} x {n} = {d.total:,}   "
-                f"i.e. {g} * (n * (p + m){bias_term}) + p * n = {g} * ({n} * {r + m}{bias_num}) + {r * n:,} = {d.total:,}"
+                f"i.e. {g} * (n * (p + m){bias_term}) + p * n = {g} * ({n} * {r + m}{bias_num}) + {r * n:,} "
+                f"= {d.total:,}"
             )
             continue
         lines.append(

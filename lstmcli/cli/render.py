@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lstmcli.model.count import ParamCount, biases_per_gate
+from lstmcli.model.spec import CELL_NAMES
 from lstmcli.model.verify import Outcome
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -36,7 +37,6 @@ def print_json(data: Any) -> None:
     print(json.dumps(_finite(data), indent=2, allow_nan=False))
 
 
-CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 
 
 def layer_label(counts: ParamCount, layer: int, direction: str) -> str:

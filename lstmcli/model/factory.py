@@ -99,9 +99,7 @@ def verification_refused(spec: ModelSpec, framework: str = "Keras") -> str | Non
     return f"not verified against {framework}: {why}; the closed form above does not depend on building it"
 
 
-def recurrent_layer(
-    spec: ModelSpec, return_sequences: bool, name: str, cheap: bool = False
-) -> keras.layers.Layer:
+def recurrent_layer(spec: ModelSpec, return_sequences: bool, name: str, cheap: bool = False) -> keras.layers.Layer:
     """One recurrent layer of `spec`, wrapped in Bidirectional when asked (zero-initialised when `cheap`)."""
     import keras
 

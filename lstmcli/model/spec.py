@@ -13,6 +13,8 @@ from typing import Any
 from lstmcli.errors import UsageError
 
 CELLS = ("lstm", "gru", "rnn")
+# The Keras class of each cell, as tables and model files name it.
+CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 
 # Names of the gate blocks in the order Keras concatenates them inside kernel/recurrent_kernel/bias
 # (keras.layers.LSTMCell: i, f, c, o; GRUCell: z, r, h). Keeping Keras's order means the per-gate rows

@@ -57,7 +57,7 @@ def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
         config = config.with_overrides(data=str(Path(config.data).expanduser().absolute()))
     data = datasets.load(config.data)
     config.total_steps(len(data.y_train))
-    from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_buildable, check_build_time
+    from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable
 
     spec = config.model_spec(data.timesteps, data.features, data.classes)
     check_buildable(spec, "use smaller --units or --layers")
