@@ -64,3 +64,25 @@ def closest(below: Fit | None, above: Fit | None, budget: int) -> Fit:
     if above is None or budget - below.total <= above.total - budget:
         return below
     return above
+
+
+@dataclass(frozen=True)
+class BudgetAnswer:
+    """What `params --budget` reports: the two neighbours of the budget and the nearer one."""
+
+    spec: ModelSpec  # the model asked about; its units are the closest model's
+    convention: str
+    budget: int
+    below: Fit | None
+    above: Fit | None
+
+    @property
+    def best(self) -> Fit:
+        return closest(self.below, self.above, self.budget)
+
+
+def answer(spec: ModelSpec, budget: int, convention: str = "keras") -> BudgetAnswer:
+    """The neighbours of `budget` for the model `spec` describes, with the closest one's units in `spec`."""
+    below, above = closest_units(spec, budget, convention)
+    best = closest(below, above, budget)
+    return BudgetAnswer(replace(spec, units=best.units), convention, budget, below, above)

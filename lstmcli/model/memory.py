@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, replace
 
 from lstmcli.model.count import ParamCount, count
-from lstmcli.model.spec import CELL_NAMES
+from lstmcli.model.spec import CELL_NAMES, check_positive
 
 FLOAT_BYTES = 4
 
@@ -52,6 +52,10 @@ class Memory:
     input_elements: int  # per sample
     params: int
     layers: tuple[LayerCost, ...]
+
+    def __post_init__(self) -> None:
+        check_positive("--batch-size", self.batch)
+        check_positive("--timesteps", self.timesteps)
 
     @property
     def weights_bytes(self) -> int:

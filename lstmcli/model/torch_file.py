@@ -127,7 +127,8 @@ def group_layers(shapes: Shapes, timesteps: int) -> tuple[list[FileLayer], list[
             notes.append(f"{label}: tensors named like torch.nn.LSTM/GRU/RNN parameters whose shapes fit none")
             continue
         counts = count(spec, "pytorch")
-        tensors = tuple((prefix + name, shape) for name, shape in names.items())
+        # In the closed form's order (PyTorch's own), whatever order the file keeps them in.
+        tensors = tuple((prefix + name, names[name]) for d in counts.directions for name, _ in d.shapes)
         stored = sum(math.prod(shape) for _, shape in tensors)
         kind = TORCH_NAMES[spec.cell]
         claimed[prefix] = FileLayer(label, kind, stored, counts, (None, None, spec.output_size), tensors)
