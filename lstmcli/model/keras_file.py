@@ -83,13 +83,26 @@ def _shape_list(value: Any) -> list[Any]:
     return [shape for item in value for shape in _shape_list(item)]
 
 
+def node_tensors(layer: Any) -> tuple[list[Any], list[Any]]:
+    """The input and output tensors of the layer's call in the model's graph, flattened.
+
+    A loaded Sequential model may have built a layer twice (Keras records a node each time); the last node
+    is the one its graph connects, so that is the one read (Keras's own summary reads _inbound_nodes too).
+    """
+    import keras
+
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if nodes:
+        return keras.tree.flatten(nodes[-1].input_tensors), keras.tree.flatten(nodes[-1].output_tensors)
+    return keras.tree.flatten(layer.input), keras.tree.flatten(layer.output)
+
+
 def concrete_shapes(model: keras.Model, timesteps: int) -> dict[int, Shape]:
     """Every tensor's shape without the batch axis at `timesteps` steps, propagated layer by layer.
 
     An open time axis (None) becomes `timesteps` at the input; each layer's compute_output_shape then says
     what it makes of it (a valid Conv1D shortens it), so later layers see the real lengths.
     """
-    import keras
 
     def fill(shape: Any) -> Shape:
         return tuple(timesteps if d is None else int(d) for d in shape[1:])
@@ -97,7 +110,7 @@ def concrete_shapes(model: keras.Model, timesteps: int) -> dict[int, Shape]:
     known = {id(t): fill(t.shape) for t in model.inputs}
     for layer in model.layers:
         try:
-            inputs, outputs = keras.tree.flatten(layer.input), keras.tree.flatten(layer.output)
+            inputs, outputs = node_tensors(layer)
         except (AttributeError, ValueError):
             continue
         if all(id(t) in known for t in outputs):
@@ -133,11 +146,10 @@ def describe(layer: Any, timesteps: int, shapes: dict[int, Shape]) -> tuple[File
     """One row of the layer table and, except for the input layer, its row of the memory table."""
     import keras
 
-    outputs = keras.tree.flatten(layer.output)
+    inputs, outputs = node_tensors(layer)
     shown = tuple(outputs[0].shape) if outputs else None
     params = int(layer.count_params())
     tensors = tuple((w.path, tuple(int(d) for d in w.shape)) for w in layer.weights)
-    inputs = keras.tree.flatten(layer.input)
     seen = shapes.get(id(inputs[0]), ()) if len(inputs) == 1 else ()
     spec = recurrent_spec(layer, seen[0] if len(seen) >= 2 else timesteps)  # its steps: a Conv1D may shorten them
     counts = count(spec) if spec is not None else None
