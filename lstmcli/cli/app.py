@@ -139,6 +139,7 @@ def params(
         typer.Argument(
             help="A saved model to read instead: a .keras file or run folder, or a PyTorch state dict "
             "(.safetensors, .pt, .pth).",
+            metavar="MODEL",
             show_default=False,
         ),
     ] = None,
@@ -153,7 +154,7 @@ def params(
     timesteps: Annotated[
         int | None,
         typer.Option(
-            help="Sequence length, for the input, mult-adds and memory \\[default: 28, or the model's own].",
+            help="Sequence length, for the input, mult-adds and memory \\[default: 28; for a model file, its own].",
             show_default=False,
         ),
     ] = None,
