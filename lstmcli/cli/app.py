@@ -199,8 +199,9 @@ def params(
         return
     if unsafe:
         raise UsageError("--unsafe applies to reading a model file (lstmcli params MODEL.keras --unsafe)")
-    spec = ModelSpec(cell.value, units, input, timesteps or 28, layers, bidirectional, not no_bias, reset_after,
-                     classes, proj_size=proj_size)  # fmt: skip
+    steps = 28 if timesteps is None else timesteps
+    spec = ModelSpec(cell.value, units, input, steps, layers, bidirectional, not no_bias, reset_after, classes,
+                     proj_size=proj_size)  # fmt: skip
     if budget is not None:
         from lstmcli.model.budget import answer
 

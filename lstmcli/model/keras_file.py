@@ -170,7 +170,7 @@ def model_timesteps(model: keras.Model, asked: int | None) -> tuple[int, str | N
         if asked is not None and asked != own:
             raise UsageError(f"the model reads sequences of {own} steps; --timesteps {asked} does not apply to it")
         return int(own), None
-    steps = asked or DEFAULT_TIMESTEPS
+    steps = DEFAULT_TIMESTEPS if asked is None else asked
     return steps, f"the model takes sequences of any length; shapes and memory for --timesteps {steps}"
 
 

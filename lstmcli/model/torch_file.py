@@ -55,21 +55,16 @@ def read_pt(path: Path) -> Shapes:
             f"{path}: reading .pt/.pth needs PyTorch (pip install 'lstmcli[torch]'); "
             "or save the state dict with safetensors, which lstmcli reads without it"
         ) from None
-    import pickle
-
     from lstmcli.evaluate import first_line
 
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except Exception as exc:  # pickle.UnpicklingError, RuntimeError (a bad zip), EOFError, OSError...
         if "weights only load failed" in str(exc).lower():
             raise DataError(
                 f"{path}: refused, the file carries Python objects other than tensors, and lstmcli loads .pt files "
                 "with weights_only=True only (never unpickling arbitrary objects); save model.state_dict() instead"
             ) from None
-        why = first_line(str(exc))
-        raise DataError(f"{path}: not a readable PyTorch file ({why}); save or copy it again") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         why = f"{type(exc).__name__}: {first_line(str(exc))}"
         raise DataError(f"{path}: corrupt or not a PyTorch file ({why}); save or copy it again") from None
     shapes: Shapes = {}
@@ -146,7 +141,7 @@ def group_layers(shapes: Shapes, timesteps: int) -> tuple[list[FileLayer], list[
 def read(path: Path, timesteps: int | None, batch: int) -> FileReport:
     """The state dict at `path`, its recurrent groups inferred, with shapes and memory for `batch` x T steps."""
     shapes = read_safetensors(path) if path.suffix == ".safetensors" else read_pt(path)
-    steps = timesteps or DEFAULT_TIMESTEPS
+    steps = DEFAULT_TIMESTEPS if timesteps is None else timesteps
     layers, notes = group_layers(shapes, steps)
     costs = tuple(
         recurrent_cost(layer.name, layer.kind, layer.counts, (steps, layer.counts.spec.output_size))
