@@ -72,7 +72,18 @@ def resolve_model_path(target: Path) -> Path:
 
 
 def load_model(path: Path, unsafe: bool = False) -> keras.Model:
-    """Load with Keras's safe mode on unless the user opted out: a file that carries code is refused."""
+    """Load a sequence classifier with Keras's safe mode on unless the user opted out (see load_keras)."""
+    model = load_keras(path, unsafe)
+    if not hasattr(model, "inputs") or len(model.inputs) != 1 or len(model.inputs[0].shape) != 3:
+        raise DataError(f"{path}: not a sequence classifier (expects input of shape (batch, timesteps, features))")
+    return model
+
+
+def load_keras(path: Path, unsafe: bool = False) -> keras.Model:
+    """Load any .keras model with safe mode on unless the user opted out: a file that carries code is refused.
+
+    Every way a file can be damaged ends in one DataError line; `params MODEL` shares it with `eval`.
+    """
     import keras
 
     try:
@@ -95,19 +106,17 @@ def load_model(path: Path, unsafe: bool = False) -> keras.Model:
                 f"{path}: the model carries code (e.g. a Lambda layer) that safe mode will not run; "
                 "pass --unsafe only if you trust where the file came from"
             ) from None
-        raise DataError(f"{path}: not a loadable .keras model ({_first_line(text)}); save or copy it again") from None
+        raise DataError(f"{path}: not a loadable .keras model ({first_line(text)}); save or copy it again") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise DataError(
-            f"{path}: corrupt or truncated .keras file ({type(exc).__name__}: {_first_line(str(exc))}); "
+            f"{path}: corrupt or truncated .keras file ({type(exc).__name__}: {first_line(str(exc))}); "
             "save or copy it again"
         ) from None
     except Exception as exc:
         raise DataError(
-            f"{path}: not a loadable .keras model ({type(exc).__name__}: {_first_line(str(exc))}); "
+            f"{path}: not a loadable .keras model ({type(exc).__name__}: {first_line(str(exc))}); "
             "save or copy it again"
         ) from None
-    if not hasattr(model, "inputs") or len(model.inputs) != 1 or len(model.inputs[0].shape) != 3:
-        raise DataError(f"{path}: not a sequence classifier (expects input of shape (batch, timesteps, features))")
     return model
 
 
@@ -138,7 +147,7 @@ def check_probabilities(probs: np.ndarray, path: Path) -> None:
         )
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     """The exception text on one line (Keras spreads some messages over several), short enough to read."""
     flat = " ".join(text.split())
     return flat[:200] + ("..." if len(flat) > 200 else "") if flat else "no detail"

@@ -12,28 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, RootModel
+
+from lstmcli.model.spec import ModelSpec
 
 SCHEMA_VERSION = 1
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Network(Strict):
-    """A ModelSpec as the outputs spell it."""
-
-    cell: Literal["lstm", "gru", "rnn"]
-    units: int
-    input_size: int
-    timesteps: int
-    layers: int
-    bidirectional: bool
-    use_bias: bool
-    reset_after: bool
-    classes: int
-    unroll: bool
 
 
 class TrainSummary(Strict):
@@ -62,7 +49,7 @@ class TrainSummary(Strict):
     target_set: Literal["validation", "test"]
     target_step: int | None
     target_seconds: float | None
-    model: Network
+    model: ModelSpec
 
 
 class EvalResult(Strict):
@@ -148,7 +135,7 @@ class ParamsReport(Strict):
     """`lstmcli params --format json` for a model described by options."""
 
     schema_version: Literal[1]
-    spec: Network
+    spec: ModelSpec
     convention: Literal["keras", "pytorch"]
     total: int
     recurrent_total: int
@@ -165,8 +152,45 @@ class ParamsReport(Strict):
     note: str | None = None
 
 
+class Fit(Strict):
+    units: int
+    total: int
+
+
+class BudgetReport(Strict):
+    """`lstmcli params --budget P --format json`: the units closest to P parameters, and both neighbours."""
+
+    schema_version: Literal[1]
+    budget: int
+    convention: Literal["keras", "pytorch"]
+    spec: ModelSpec
+    units: int
+    total: int
+    below: Fit | None
+    above: Fit | None
+
+
+class FileReport(Strict):
+    """`lstmcli params FILE --format json`: a saved Keras model or a PyTorch state dict, layer by layer."""
+
+    schema_version: Literal[1]
+    file: str
+    framework: str
+    convention: Literal["keras", "pytorch"]
+    total: int
+    closed_form_total: int
+    match: bool | None
+    layers: list[dict[str, Any]]
+    memory: dict[str, Any] | None
+    notes: list[str]
+
+
+class Params(RootModel[ParamsReport | BudgetReport | FileReport]):
+    """`lstmcli params --format json`: options, a budget, or a model file."""
+
+
 SCHEMAS: dict[str, type[BaseModel]] = {
-    "params": ParamsReport,
+    "params": Params,
     "train": TrainSummary,
     "eval": EvalResult,
     "runs": RunsReport,

@@ -220,7 +220,7 @@ def test_check_fails_on_mismatch() -> None:
 
 def test_mismatch_exits_1_through_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """The command's own wiring: a mismatching outcome is printed, then the exit code is 1 with one error line."""
-    monkeypatch.setattr(params_command, "run", lambda spec, convention, verify: fabricated(7))
+    monkeypatch.setattr(params_command, "run", lambda spec, convention, verify, batch=None: fabricated(7))
     result = invoke("--units", "5", "--input", "3", "--format", "json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
@@ -284,3 +284,99 @@ def test_entry_point_bad_value_is_one_line() -> None:
     assert len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.startswith("lstmcli: error:")
     assert "Traceback" not in done.stderr
+
+
+# --- sizes that pass the memory check but would take minutes to build ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "total", "why"),
+    [
+        (["--units", "10000"], 4 * (10_000 * (10_000 + 28) + 10_000) + 10_000 * 10 + 10, "allocate 1.5 GiB"),
+        (["--units", "8000"], 4 * (8_000 * (8_000 + 28) + 8_000) + 8_000 * 10 + 10, "allocate 980 MiB"),
+        (["--layers", "1000", "--units", "1"], 4 * (1 * 29 + 1) + 999 * 4 * (1 * 2 + 1) + 20, "take about"),
+    ],
+)
+def test_expensive_verification_is_refused_with_the_closed_form(args: list[str], total: int, why: str) -> None:
+    """In a subprocess with a generous timeout as a hang guard; how fast it is belongs to bench, not here."""
+    done = subprocess.run(
+        [sys.executable, "-m", "lstmcli", "params", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(done.stdout)
+    assert data["total"] == total
+    assert data["keras"] is None and data["match"] is None
+    assert data["note"].startswith("not verified against Keras:") and why in data["note"]
+
+
+def test_cheap_build_has_the_same_count_and_only_zeros() -> None:
+    """Verification's zero-initialised build is the factory's model with the same weights' shapes."""
+    import numpy as np
+
+    from lstmcli.model.factory import build_model
+
+    spec = ModelSpec(cell="gru", units=6, input_size=3, layers=2, bidirectional=True)
+    real, cheap = build_model(spec), build_model(spec, cheap=True)
+    assert [(w.path, w.shape) for w in cheap.weights] == [(w.path, w.shape) for w in real.weights]
+    assert cheap.count_params() == real.count_params() == count(spec).total
+    assert all(not np.any(w.numpy()) for w in cheap.weights)
+    assert any(np.any(w.numpy()) for w in real.weights)
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--layers", "1000", "--units", "1"], "190 s"),
+                                               (["--units", "10000"], "400 s")])  # fmt: skip
+def test_train_refuses_what_it_cannot_build_in_reasonable_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code = main(["train", *args, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "before the first step" in err and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_projection_in_the_pytorch_convention() -> None:
+    data = run_json("--units", "9", "--input", "5", "--proj-size", "4", "--convention", "pytorch", "--no-verify")
+    n, m, p = 9, 5, 4
+    assert data["recurrent_total"] == 4 * (n * (p + m) + 2 * n) + p * n
+    assert data["layers"][0]["shapes"]["weight_hr_l0"] == [4, 9]
+    assert data["head"]["inputs"] == p
+    bad = main(["params", "--proj-size", "4"])
+    assert bad == 2  # Keras's LSTM has no projection
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration:UserWarning")
+def test_projection_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    from lstmcli.model import torch_reference
+
+    spec = ModelSpec(units=12, input_size=5, timesteps=6, layers=2, bidirectional=True, classes=3, proj_size=7)
+    rnn, head = torch_reference.build(torch, spec)
+    counts = count(spec, "pytorch")
+    assert [(n, s) for d in counts.directions for n, s in d.shapes] == [(n, tuple(p.shape)) for n, p in
+                                                                           rnn.named_parameters()]  # fmt: skip
+    assert counts.total == sum(p.numel() for p in rnn.parameters()) + sum(p.numel() for p in head.parameters())
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(1, spec.timesteps, spec.input_size)
+    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+        out, _ = rnn(x)
+        head(out[:, -1])
+    assert counter.get_total_flops() == counts.flops
+
+
+def test_batch_size_adds_shapes_and_memory() -> None:
+    data = run_json("--units", "75", "--input", "28", "--batch-size", "50", "--no-verify")
+    memory = data["memory"]
+    assert data["schema_version"] == 1
+    assert memory["macs"] == 50 * data["macs"]
+    assert memory["torchinfo_macs"] == 50 * (28 * 31_500 + 760)
+    assert memory["layers"][0]["output_shape"] == [50, 75]
+    # Kept for backpropagation through time: the input, the outputs, and per step 4n gates + h + C.
+    assert memory["kept_bytes"] == 50 * 4 * (28 * 28 + 75 + 28 * (4 * 75 + 2 * 75) + 10)
+    table = invoke("--batch-size", "50", "--no-verify").stdout
+    assert "shapes and memory: batch 50, 28 steps" in table and "torchinfo counts 44.14 M" in table

@@ -40,6 +40,7 @@ def valid(command: str, document: object) -> None:
         ["--no-verify", "--explain", "--cell", "gru", "--bidirectional", "--layers", "2"],
         ["--no-verify", "--convention", "pytorch", "--classes", "0"],
         ["--units", "8", "--input", "4"],
+        ["--budget", "32000", "--cell", "gru"],
     ],
 )
 def test_params_json(options: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,6 +59,21 @@ def test_train_eval_and_runs_json(trained_run: Path, small_npz: Path, tmp_path: 
     (tmp_path / "runs" / "damaged" / rundir.CONFIG).write_text("[]")
     valid("runs", output(capsys, "runs", str(tmp_path / "runs"), "--format", "json"))
     valid("runs", output(capsys, "runs", str(tmp_path / "runs"), "--format", "json", "--group-by", "config"))
+
+
+def test_params_of_model_files_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import keras
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    layers = [keras.Input((28, 28)), keras.layers.LSTM(8), keras.layers.Dense(10, activation="softmax")]
+    model = keras.Sequential(layers)
+    model.save(tmp_path / "m.keras")
+    valid("params", output(capsys, "params", str(tmp_path / "m.keras"), "--format", "json"))
+    tensors = {"rnn.weight_ih_l0": np.zeros((32, 4), np.float32), "rnn.weight_hh_l0": np.zeros((32, 8), np.float32),
+               "rnn.bias_ih_l0": np.zeros(32, np.float32), "rnn.bias_hh_l0": np.zeros(32, np.float32)}  # fmt: skip
+    save_file(tensors, str(tmp_path / "w.safetensors"))
+    valid("params", output(capsys, "params", str(tmp_path / "w.safetensors"), "--format", "json"))
 
 
 def test_a_key_the_schema_does_not_declare_fails_validation(capsys: pytest.CaptureFixture[str]) -> None:

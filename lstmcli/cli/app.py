@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from lstmcli import __version__
-from lstmcli.errors import LstmcliError
+from lstmcli.errors import LstmcliError, UsageError
 from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, ModelSpec
 from lstmcli.runs import SORT_KEYS
@@ -120,9 +120,31 @@ def root(
     STATE["debug"] = debug
 
 
+# Options that describe a model by hand: they do not apply to a model file, and --units not to --budget.
+SPEC_OPTIONS = ("units", "input", "cell", "layers", "bidirectional", "no_bias", "reset_after", "classes",
+                "convention", "proj_size", "verify", "explain")  # fmt: skip
+
+
+def given(ctx: typer.Context, names: Iterable[str]) -> list[str]:
+    """Which of these options the user typed (rather than left at their defaults), as --option-names."""
+    sources = {n: ctx.get_parameter_source(n) for n in names}
+    typed = [n for n, source in sources.items() if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")]
+    return ["--" + n.replace("_", "-") for n in typed]
+
+
 @app.command()
 @reports_errors
 def params(
+    ctx: typer.Context,
+    model: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A saved model to read instead: a .keras file or run folder, or a PyTorch state dict "
+            "(.safetensors, .pt, .pth).",
+            metavar="MODEL",
+            show_default=False,
+        ),
+    ] = None,
     units: Annotated[int, typer.Option(help="Units n: the size of h_t.")] = 75,
     input: Annotated[int, typer.Option("--input", help="Input features m per timestep.")] = 28,
     cell: Annotated[Cell, typer.Option(help="Recurrent cell.")] = Cell.lstm,
@@ -131,22 +153,69 @@ def params(
     no_bias: Annotated[bool, typer.Option("--no-bias", help="Layers without bias vectors.")] = False,
     reset_after: Annotated[bool, typer.Option(help="GRU convention (Keras default: reset after).")] = True,
     classes: Annotated[int, typer.Option(help="Classes of the Dense softmax head; 0 for no head.")] = 10,
-    timesteps: Annotated[int, typer.Option(help="Sequence length (for the model input and mult-adds).")] = 28,
+    timesteps: Annotated[
+        int | None,
+        typer.Option(
+            help="Sequence length, for the input, mult-adds and memory \\[default: 28; for a model file, its own].",
+            show_default=False,
+        ),
+    ] = None,
     format: Annotated[ParamsFormat, typer.Option("--format", help="Output format.")] = ParamsFormat.table,
     verify: Annotated[bool, typer.Option(help="Build the model in Keras and compare count_params().")] = True,
     explain: Annotated[bool, typer.Option("--explain", help="Write the arithmetic out step by step.")] = False,
     convention: Annotated[
         Convention, typer.Option(help="Count biases as Keras or PyTorch stores them.")
     ] = Convention.keras,
+    proj_size: Annotated[
+        int, typer.Option(help="PyTorch LSTM projection size p (needs --convention pytorch); 0 for none.")
+    ] = 0,
+    budget: Annotated[
+        int | None,
+        typer.Option(help="Find the units whose model has the parameter count closest to this.", show_default=False),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Show shapes, memory and mult-adds for a batch this size \\[default: 1 for a model file; "
+            "none otherwise].",
+            show_default=False,
+        ),
+    ] = None,
+    unsafe: Annotated[
+        bool, typer.Option("--unsafe", help="Allow a .keras model that carries code (only for files you trust).")
+    ] = False,
 ) -> None:
-    """Closed-form parameter count of a recurrent model, gate by gate, checked against Keras."""
-    from lstmcli.cli.render import params_view
-    from lstmcli.model import verify as verification
+    """Closed-form parameter count of a recurrent model, gate by gate, checked against Keras; or of a saved model."""
+    from lstmcli.cli import render
     from lstmcli.model.spec import ModelSpec
 
-    spec = ModelSpec(cell.value, units, input, timesteps, layers, bidirectional, not no_bias, reset_after, classes)
-    outcome = verification.run(spec, convention.value, verify)
-    params_view(outcome, format.value, explain, stdout)
+    if model is not None:
+        from lstmcli.model import files
+
+        if given(ctx, (*SPEC_OPTIONS, "budget")):
+            wrong = ", ".join(given(ctx, (*SPEC_OPTIONS, "budget")))
+            raise UsageError(f"{wrong}: describe a model by hand, so they do not apply to the model file {model}")
+        report = files.read(model, unsafe, timesteps, batch_size or 1)
+        render.file_view(report, format.value, stdout)
+        files.check(report)
+        return
+    if unsafe:
+        raise UsageError("--unsafe applies to reading a model file (lstmcli params MODEL.keras --unsafe)")
+    steps = 28 if timesteps is None else timesteps
+    spec = ModelSpec(cell.value, units, input, steps, layers, bidirectional, not no_bias, reset_after, classes,
+                     proj_size=proj_size)  # fmt: skip
+    if budget is not None:
+        from lstmcli.model.budget import answer
+
+        if given(ctx, ("units", "explain", "batch_size")):
+            wrong = ", ".join(given(ctx, ("units", "explain", "batch_size")))
+            raise UsageError(f"{wrong}: not with --budget, which finds the units")
+        render.budget_view(answer(spec, budget, convention.value), format.value, stdout)
+        return
+    from lstmcli.model import verify as verification
+
+    outcome = verification.run(spec, convention.value, verify, batch_size)
+    render.params_view(outcome, format.value, explain, stdout)
     verification.check(outcome)
 
 

@@ -70,6 +70,7 @@ def explain(counts: ParamCount) -> str:
             "input and recurrent bias 2n = {two}"),
     }[nbias]  # fmt: skip
     bias_term = {0: "", 1: " + n", 2: " + 2n"}[nbias]
+    r, rname = spec.state_size, "p" if spec.proj_size else "n"
     for d in counts.directions:
         n, m = d.units, d.input_size
         label = layer_label(counts, d.layer, d.direction)
@@ -78,14 +79,24 @@ def explain(counts: ParamCount) -> str:
         if d.layer:
             where = " (the previous layer's output" + (", both directions concatenated)" if spec.bidirectional else ")")
         bias_num = {0: "", 1: f" + {n}", 2: f" + {2 * n}"}[nbias]
+        proj = f", projection p = {r}" if spec.proj_size else ""
         lines += [
-            f"{label}: input m = {m}{where}, units n = {n}",
-            f"  per block: kernel m x n = {m} x {n} = {per.kernel:,}; recurrent n x n = {n} x {n} = {per.recurrent:,}; "
-            + bias_words.format(n=n, two=2 * n),
+            f"{label}: input m = {m}{where}, units n = {n}{proj}",
+            f"  per block: kernel m x n = {m} x {n} = {per.kernel:,}; recurrent {rname} x n = {r} x {n} = "
+            f"{per.recurrent:,}; " + bias_words.format(n=n, two=2 * n),
             f"  per block: {per.kernel:,} + {per.recurrent:,} + {per.bias:,} = {per.total:,}",
-            f"  {g} blocks: {g} x {per.total:,} = {d.total:,}   i.e. {g} * (n * (n + m){bias_term}) "
-            f"= {g} * ({n} * {n + m}{bias_num}) = {d.total:,}",
         ]
+        if spec.proj_size:
+            lines.append(
+                f"  {g} blocks + projection weight_hr p x n: {g} x {per.total:,} + {r} x {n} = {d.total:,}   "
+                f"i.e. {g} * (n * (p + m){bias_term}) + p * n = {g} * ({n} * {r + m}{bias_num}) + {r * n:,} "
+                f"= {d.total:,}"
+            )
+            continue
+        lines.append(
+            f"  {g} blocks: {g} x {per.total:,} = {d.total:,}   i.e. {g} * (n * (n + m){bias_term}) "
+            f"= {g} * ({n} * {n + m}{bias_num}) = {d.total:,}"
+        )
     parts = [f"{d.total:,}" for d in counts.directions]
     if counts.head:
         h = counts.head
@@ -107,16 +118,20 @@ def mult_adds(counts: ParamCount) -> list[str]:
     lines = [
         f"Mult-adds for one sample: at every step x_t meets the kernel (m x {g}n) and h_(t-1) the recurrent "
         f"kernel (n x {g}n), {g} * n * (m + n) multiply-adds; the {t} steps repeat them."
-    ]
+        + (f" With a projection h_(t-1) has p numbers (recurrent kernel p x {g}n), and W_hr adds p * n per step." if
+           spec.proj_size else "")
+    ]  # fmt: skip
+    r, p = spec.state_size, spec.proj_size
     for d in counts.directions:
         n, m = d.units, d.input_size
         if d.direction == "backward":
             lines.append(f"  {layer_label(counts, d.layer, d.direction)}: the same, {d.macs:,}")
             continue
-        per_step = g * n * (m + n)
+        per_step = g * n * (m + r) + p * n
+        projection = f" + {p} * {n}" if p else ""
         lines.append(
-            f"  {layer_label(counts, d.layer, d.direction)}: {g} * {n} * ({m} + {n}) = {per_step:,} per step"
-            f" x {t} steps = {d.macs:,}"
+            f"  {layer_label(counts, d.layer, d.direction)}: {g} * {n} * ({m} + {r}){projection} = {per_step:,} "
+            f"per step x {t} steps = {d.macs:,}"
         )
     if counts.head:
         h = counts.head

@@ -14,10 +14,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lstmcli.model.budget import BudgetAnswer, Fit
 from lstmcli.model.count import ParamCount, biases_per_gate
+from lstmcli.model.files import FileLayer, FileReport
+from lstmcli.model.memory import FLOAT_BYTES, Memory
+from lstmcli.model.spec import CELL_NAMES
 from lstmcli.model.verify import Outcome
 
 SPARK = "▁▂▃▄▅▆▇█"
+# Every JSON object `params` prints carries this; it changes when a field changes meaning or goes away.
+SCHEMA_VERSION = 1
 
 
 def _finite(value: Any) -> Any:
@@ -34,9 +40,6 @@ def _finite(value: Any) -> Any:
 def print_json(data: Any) -> None:
     """The one JSON writer: indented, strict (no NaN), on stdout."""
     print(json.dumps(_finite(data), indent=2, allow_nan=False))
-
-
-CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 
 
 def layer_label(counts: ParamCount, layer: int, direction: str) -> str:
@@ -110,6 +113,9 @@ def formula(counts: ParamCount) -> str:
     g, n, m = len(spec.gates), spec.units, first.input_size
     nbias = biases_per_gate(spec, counts.convention)
     bias = "" if nbias == 0 else (f" + {n}" if nbias == 1 else f" + 2 * {n}")
+    if spec.proj_size:
+        p = spec.proj_size
+        return f"{g} * ({n} * ({p} + {m}){bias}) + {p} * {n} = {first.total}"
     return f"{g} * ({n} * ({n} + {m}){bias}) = {first.total}"
 
 
@@ -126,6 +132,8 @@ def rows(counts: ParamCount) -> list[list[str]]:
         label = layer_label(counts, d.layer, d.direction)
         for g in d.gates:
             out.append([label, g.gate, f"{g.kernel:,}", f"{g.recurrent:,}", f"{g.bias:,}", f"{g.total:,}"])
+        if d.projection:
+            out.append([label, "projection weight_hr", "", "", "", f"{d.projection:,}"])
         out.append([label, "subtotal", "", "", "", f"{d.total:,}"])
     if counts.head:
         h = counts.head
@@ -181,15 +189,19 @@ def params_view(outcome: Outcome, fmt: str, explain: bool, console: Console) -> 
 
     counts = outcome.counts
     if fmt == "json":
-        data = to_json(counts, outcome.keras, outcome.torch)
+        data = {"schema_version": SCHEMA_VERSION, **to_json(counts, outcome.keras, outcome.torch)}
         if explain:
             data["explanation"] = explanation(counts)
         if outcome.note:
             data["note"] = outcome.note
+        if outcome.memory:
+            data["memory"] = memory_json(outcome.memory)
         print_json(data)
         return
     if fmt == "markdown":
         print(markdown(counts, outcome.verified, outcome.framework), end="")
+        if outcome.memory:
+            print("\n" + memory_markdown(outcome.memory), end="")
     else:
         table = Table(title=f"{CELL_NAMES[counts.spec.cell]} parameters ({counts.convention} convention)",
                       title_justify="left")  # fmt: skip
@@ -207,6 +219,8 @@ def params_view(outcome: Outcome, fmt: str, explain: bool, console: Console) -> 
         console.print(shapes)
         console.print(summary_line(counts, outcome.verified, outcome.framework), highlight=False)
         console.print(cost_line(counts), highlight=False, soft_wrap=True)
+        if outcome.memory:
+            memory_view(outcome.memory, console)
     if outcome.note:
         console.print(outcome.note, highlight=False, markup=False, soft_wrap=True)
     if explain:
@@ -350,3 +364,324 @@ def print_wide(console: Console, table: Table) -> None:
         width = Measurement.get(console, console.options.update_width(10_000), table).maximum
         console = Console(width=max(console.width, width))
     console.print(table)
+
+
+# --- params: shapes and memory, the inverse question, model files --------------------------------------------
+
+
+def md_table(headers: list[str], body: list[list[str]]) -> list[str]:
+    """A Markdown table, one line per row."""
+    head = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return head + ["| " + " | ".join(row) + " |" for row in body]
+
+
+def rich_table(title: str, headers: list[str], body: list[list[str]], right: set[int]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right" if i in right else "left")
+    for row in body:
+        table.add_row(*row, style="bold" if row[0] == "total" else None)
+    return table
+
+
+def megabytes(n: int) -> str:
+    """Bytes in torchinfo's unit: MB of 10^6 bytes, two decimals."""
+    return f"{n / 1e6:,.2f}"
+
+
+def mult_adds_unit(n: int) -> tuple[str, float]:
+    """torchinfo's unit for a mult-add count: millions, or billions/trillions when larger."""
+    for unit, scale in (("T", 1e12), ("G", 1e9)):
+        if n >= scale:
+            return unit, scale
+    return "M", 1e6
+
+
+def _shape(dims: tuple[int | None, ...] | None) -> str:
+    if dims is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+MEMORY_HEADERS = ["layer", "output", "per step", "forward (MB)", "kept for BPTT (MB)", "mult-adds"]
+
+
+def memory_rows(memory: Memory) -> list[list[str]]:
+    """One row per layer at the batch and length asked; a star marks where torchinfo's count differs."""
+    unit, scale = mult_adds_unit(memory.macs)
+    b, out = memory.batch, []
+    for c in memory.layers:
+        forward = b * c.output_elements * FLOAT_BYTES
+        kept = b * (c.output_elements + c.kept) * FLOAT_BYTES
+        macs = "?" if c.macs is None else f"{b * c.macs / scale:,.2f} {unit}"
+        star = "*" if c.torchinfo_macs is not None and c.macs is not None and c.torchinfo_macs != c.macs else ""
+        output = None if c.output is None else (b, *c.output)
+        step = None if c.per_step is None else (b, *c.per_step)
+        out.append([c.name, _shape(output), _shape(step), megabytes(forward), megabytes(kept), macs + star])
+    total = f"{memory.macs / scale:,.2f} {unit}"
+    out.append(["total", "", "", megabytes(memory.activation_bytes), megabytes(memory.kept_bytes), total])
+    return out
+
+
+def memory_lines(memory: Memory) -> list[str]:
+    """Training memory written out, and the footnotes: torchinfo's mult-adds, layers not estimated."""
+    w = memory.weights_bytes
+    lines = [
+        f"training, roughly: weights {megabytes(w)} MB + gradients {megabytes(w)} MB + Adam's two moments "
+        f"{megabytes(2 * w)} MB + activations kept for backpropagation through time {megabytes(memory.kept_bytes)} "
+        f"MB = {megabytes(memory.training_bytes)} MB (float32; MB = 10^6 bytes, as torchinfo)"
+    ]
+    if memory.torchinfo_macs != memory.macs:
+        unit, scale = mult_adds_unit(memory.torchinfo_macs)
+        lines.append(
+            f"* torchinfo counts {memory.torchinfo_macs / scale:,.2f} {unit} mult-adds ({memory.torchinfo_macs:,}) "
+            f"for the same layers in PyTorch: it multiplies every parameter, biases included, by batch x time steps "
+            f"in a recurrent layer and by the batch elsewhere (by the output positions in a convolution); the "
+            f"figures here count the matrix products only ({memory.macs:,})"
+        )
+    if memory.unestimated:
+        names = ", ".join(memory.unestimated)
+        lines.append(f"mult-adds not estimated for: {names} (layer kinds lstmcli does not model)")
+    return lines
+
+
+def memory_view(memory: Memory, console: Console) -> None:
+    title = f"shapes and memory: batch {memory.batch}, {memory.timesteps} steps"
+    console.print(rich_table(title, MEMORY_HEADERS, memory_rows(memory), {3, 4, 5}))
+    for line in memory_lines(memory):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def memory_markdown(memory: Memory) -> str:
+    lines = [f"shapes and memory: batch {memory.batch}, {memory.timesteps} steps", ""]
+    lines += [*md_table(MEMORY_HEADERS, memory_rows(memory)), "", *memory_lines(memory)]
+    return "\n".join(lines) + "\n"
+
+
+def memory_json(memory: Memory) -> dict[str, Any]:
+    """Bytes (float32) and mult-adds for the whole batch; per-layer figures likewise."""
+    b = memory.batch
+    return {
+        "batch": b,
+        "timesteps": memory.timesteps,
+        "input_bytes": b * memory.input_elements * FLOAT_BYTES,
+        "activation_bytes": memory.activation_bytes,
+        "kept_bytes": memory.kept_bytes,
+        "weights_bytes": memory.weights_bytes,
+        "gradients_bytes": memory.weights_bytes,
+        "adam_bytes": 2 * memory.weights_bytes,
+        "training_bytes": memory.training_bytes,
+        "macs": memory.macs,
+        "torchinfo_macs": memory.torchinfo_macs,
+        "not_estimated": list(memory.unestimated),
+        "layers": [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "output_shape": None if c.output is None else [b, *c.output],
+                "step_shape": None if c.per_step is None else [b, *c.per_step],
+                "activation_bytes": b * c.output_elements * FLOAT_BYTES,
+                "kept_bytes": b * (c.output_elements + c.kept) * FLOAT_BYTES,
+                "macs": None if c.macs is None else b * c.macs,
+                "torchinfo_macs": None if c.torchinfo_macs is None else b * c.torchinfo_macs,
+            }
+            for c in memory.layers
+        ],
+    }
+
+
+def budget_json(result: BudgetAnswer) -> dict[str, Any]:
+    """`units` and `total` are the closest model's; `below`/`above` the neighbours (null where there is none)."""
+
+    def fit(f: Fit | None) -> dict[str, int] | None:
+        return None if f is None else {"units": f.units, "total": f.total}
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "budget": result.budget,
+        "convention": result.convention,
+        "spec": result.spec.to_dict(),
+        "units": result.best.units,
+        "total": result.best.total,
+        "below": fit(result.below),
+        "above": fit(result.above),
+    }
+
+
+def budget_rows(result: BudgetAnswer) -> list[list[str]]:
+    out = []
+    for label, f in (("at most the budget", result.below), ("at least the budget", result.above)):
+        if f is not None:
+            mark = " (closest)" if f == result.best else ""
+            out.append([label + mark, f"{f.units:,}", f"{f.total:,}", f"{f.total - result.budget:+,}"])
+    return out
+
+
+def budget_view(result: BudgetAnswer, fmt: str, console: Console) -> None:
+    if fmt == "json":
+        print_json(budget_json(result))
+        return
+    spec = result.spec
+    what = (
+        f"{CELL_NAMES[spec.cell]}, {spec.layers} layer(s){', bidirectional' if spec.bidirectional else ''}, "
+        f"input {spec.input_size}, {f'Dense({spec.classes}) head' if spec.classes else 'no head'}"
+    )
+    title = f"units for a budget of {result.budget:,} parameters: {what} ({result.convention} convention)"
+    headers = ["model", "units", "parameters", "vs budget"]
+    best = result.best
+    closing = f"closest: {best.units:,} units, {best.total:,} parameters"
+    if result.below is None:
+        closing += " (even 1 unit is over the budget)"
+    if fmt == "markdown":
+        print("\n".join([title, "", *md_table(headers, budget_rows(result)), "", closing]))
+        return
+    console.print(rich_table(title, headers, budget_rows(result), {1, 2, 3}))
+    console.print(closing, highlight=False)
+
+
+def module_line(layer: FileLayer) -> str:
+    """A recurrent layer as the code that makes it: torch.nn.LSTM(...) or keras.layers.LSTM(...)."""
+    spec = layer.counts.spec  # type: ignore[union-attr]
+    if layer.counts.convention == "pytorch":  # type: ignore[union-attr]
+        args = f"input_size={spec.input_size}, hidden_size={spec.units}, num_layers={spec.layers}"
+        args += ", bidirectional=True" if spec.bidirectional else ""
+        args += f", proj_size={spec.proj_size}" if spec.proj_size else ""
+        args += "" if spec.use_bias else ", bias=False"
+        return f"torch.nn.{layer.kind}({args})"
+    args = f"{spec.units}" + ("" if spec.use_bias else ", use_bias=False")
+    args += ", reset_after=False" if spec.cell == "gru" and not spec.reset_after else ""
+    inner = f"{CELL_NAMES[spec.cell]}({args})"
+    return f"Bidirectional({inner})" if spec.bidirectional else inner
+
+
+def counted_by(layer: FileLayer, framework: str) -> str:
+    if layer.counts is None:
+        return "Keras" if framework == "Keras" else "as stored"
+    return "closed form = " + ("count_params()" if framework == "Keras" else "stored") if layer.match else "MISMATCH"
+
+
+def file_rows(report: FileReport) -> list[list[str]]:
+    """Every layer (Keras) or recurrent group and other tensor (PyTorch) with what counted it, then the total."""
+    out = []
+    for layer in report.layers:
+        kind = layer.kind if layer.counts is not None or report.framework == "Keras" else "tensor"
+        shape = _shape(layer.output) if layer.output is not None else _shape(layer.tensors[0][1])
+        out.append([layer.name, kind, shape, f"{layer.params:,}", counted_by(layer, report.framework)])
+    what = "count_params()" if report.framework == "Keras" else "all tensors"
+    out.append(["total", "", "", f"{report.total:,}", what])
+    return out
+
+
+def file_gate_rows(report: FileReport) -> list[list[str]]:
+    """The per-gate breakdown of every covered layer, labelled with the layer's own name."""
+    out = []
+    for layer in report.covered:
+        counts = layer.counts
+        prefix = f"{CELL_NAMES[counts.spec.cell]} "  # type: ignore[union-attr]
+        for row in rows(counts)[:-1]:  # type: ignore[arg-type]
+            number, *direction = row[0][len(prefix) :].split()  # "1", "2 backward": 1-based within the layer
+            stacked = f" l{int(number) - 1}" if counts.spec.layers > 1 else ""  # type: ignore[union-attr]
+            out.append([f"{layer.name}{stacked} {' '.join(direction)}".strip(), *row[1:]])
+    return out
+
+
+def tensor_rows(report: FileReport) -> list[list[str]]:
+    """Each covered layer's tensors as stored, beside the shape the closed form predicts for them."""
+    out = []
+    for layer in report.covered:
+        predicted = [shape for d in layer.counts.directions for _, shape in d.shapes]  # type: ignore[union-attr]
+        for (name, stored), shape in zip(layer.tensors, predicted, strict=False):
+            verdict = "=" if tuple(stored) == tuple(shape) else "≠"
+            out.append([layer.name, name, _shape(stored), f"{math.prod(stored):,}", f"{verdict} {_shape(shape)}"])
+    return out
+
+
+def file_json(report: FileReport) -> dict[str, Any]:
+    """`total` is the whole model's count (Keras's count_params(), or every stored tensor); layers in file order."""
+    layers = []
+    for layer in report.layers:
+        recurrent = None
+        if layer.counts is not None:
+            spec = layer.counts.spec
+            recurrent = {
+                "module": module_line(layer),
+                **{k: v for k, v in spec.to_dict().items() if k not in ("classes", "unroll")},
+                "directions": to_json(layer.counts, None)["layers"],
+            }
+        layers.append(
+            {
+                "name": layer.name,
+                "type": layer.kind,
+                "output_shape": None if layer.output is None else list(layer.output),
+                "params": layer.params,
+                "counted_by": "closed form" if layer.counts is not None else report.framework,
+                "closed_form": layer.closed_form,
+                "match": layer.match,
+                "tensors": {name: list(shape) for name, shape in layer.tensors},
+                "recurrent": recurrent,
+            }
+        )
+    covered = report.covered
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "file": report.path,
+        "framework": report.framework,
+        "convention": report.convention,
+        "total": report.total,
+        "closed_form_total": sum(layer.params for layer in covered),
+        "match": None if not covered else not report.mismatches,
+        "layers": layers,
+        "memory": memory_json(report.memory),
+        "notes": list(report.notes),
+    }
+
+
+def file_summary(report: FileReport) -> list[str]:
+    """The verdict, the share counted by the framework, and each recurrent module as code."""
+    covered, framework = report.covered, report.framework
+    whole = "Keras count_params() of the whole model" if framework == "Keras" else "every tensor stored in the file"
+    lines = [f"total {report.total:,} = {whole}"]
+    if covered:
+        against = "its layer's count_params()" if framework == "Keras" else "the sizes of its stored tensors"
+        verdict = "each equals " + against if not report.mismatches else f"MISMATCH in {len(report.mismatches)}"
+        lines.append(
+            f"closed form ({report.convention} convention) covers {len(covered)} recurrent layer(s), "
+            f"{sum(layer.params for layer in covered):,} parameters: {verdict}"
+        )
+    rest = [layer for layer in report.layers if layer.counts is None and layer.params]
+    if rest:
+        by = "counted by Keras" if framework == "Keras" else "other tensors, as stored"
+        lines.append(f"{by}: {sum(layer.params for layer in rest):,} in {len(rest)} layer(s)/tensor(s)")
+    lines += [f"{layer.name}: {module_line(layer)}" for layer in covered]
+    return lines
+
+
+def file_view(report: FileReport, fmt: str, console: Console) -> None:
+    if fmt == "json":
+        print_json(file_json(report))
+        return
+    layer_headers = ["layer", "type", "output shape", "params", "counted by"]
+    gate_headers = ["layer", "gate", "kernel", "recurrent kernel", "bias", "params"]
+    tensor_headers = ["layer", "tensor", "stored", "entries", "closed form"]
+    title = f"{report.path} ({report.framework})"
+    closed = f"recurrent layers in closed form ({report.convention} convention)"
+    tables = [
+        (title, layer_headers, file_rows(report), {3}),
+        (closed, gate_headers, file_gate_rows(report), {2, 3, 4, 5}),
+    ]
+    tables.append(("tensors of the recurrent layers", tensor_headers, tensor_rows(report), {3}))
+    if fmt == "markdown":
+        lines: list[str] = []
+        for name, headers, body, _ in tables:
+            if body:
+                lines += [name, "", *md_table(headers, body), ""]
+        print("\n".join([*lines, *file_summary(report), "", memory_markdown(report.memory), *report.notes]))
+        return
+    for name, headers, body, right in tables:
+        if body:
+            print_wide(console, rich_table(name, headers, body, right))
+    for line in file_summary(report):
+        console.print(line, highlight=False, soft_wrap=True)
+    memory_view(report.memory, console)
+    for note in report.notes:
+        console.print(note, highlight=False, soft_wrap=True)

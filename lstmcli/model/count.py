@@ -11,7 +11,9 @@ Per gate block of a layer with input width m and n units:
 * recurrent kernel: n x n weights (applied to h_{t-1})
 * bias: n, or 2n where two bias vectors are kept (Keras GRU with reset_after, every PyTorch cell)
 
-so an LSTM layer (4 blocks) has 4 * (n * (n + m) + n) parameters in Keras.
+so an LSTM layer (4 blocks) has 4 * (n * (n + m) + n) parameters in Keras. PyTorch's LSTM with
+proj_size p shrinks h_t to p numbers: the recurrent kernel is then n x p per block, and one projection
+matrix weight_hr of p x n is added per layer and direction.
 
 Mult-adds (`macs`) count the matrix products only, for one sample: per step and direction x_t times the
 fused kernel and h_(t-1) times the fused recurrent kernel, g * n * (m + n), times the timesteps; the head
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lstmcli.errors import UsageError
 from lstmcli.model.spec import ModelSpec
 
 CONVENTIONS = ("keras", "pytorch")
@@ -55,10 +58,11 @@ class DirectionCount:
     gates: tuple[GateCount, ...]
     shapes: tuple[tuple[str, tuple[int, ...]], ...]
     macs: int
+    projection: int = 0  # PyTorch's weight_hr (p x n), outside the gate blocks
 
     @property
     def total(self) -> int:
-        return sum(g.total for g in self.gates)
+        return sum(g.total for g in self.gates) + self.projection
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,14 @@ def biases_per_gate(spec: ModelSpec, convention: str) -> int:
 def _shapes(
     spec: ModelSpec, convention: str, layer: int, direction: str, m: int, nbias: int
 ) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    n, g = spec.units, len(spec.gates)
+    n, g, r = spec.units, len(spec.gates), spec.state_size
     if convention == "pytorch":
         suffix = f"_l{layer}" + ("_reverse" if direction == "backward" else "")
-        shapes = [(f"weight_ih{suffix}", (g * n, m)), (f"weight_hh{suffix}", (g * n, n))]
+        shapes = [(f"weight_ih{suffix}", (g * n, m)), (f"weight_hh{suffix}", (g * n, r))]
         if nbias:
             shapes += [(f"bias_ih{suffix}", (g * n,)), (f"bias_hh{suffix}", (g * n,))]
+        if spec.proj_size:
+            shapes.append((f"weight_hr{suffix}", (spec.proj_size, n)))
         return tuple(shapes)
     shapes = [("kernel", (m, g * n)), ("recurrent_kernel", (n, g * n))]
     if nbias == 1:
@@ -148,17 +154,19 @@ def count(spec: ModelSpec, convention: str = "keras") -> ParamCount:
     """Count every weight of `spec` in the closed form, gate by gate."""
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}")
-    n = spec.units
+    if spec.proj_size and convention != "pytorch":
+        raise UsageError("Keras's LSTM has no projection; --proj-size needs --convention pytorch")
+    n, r, p = spec.units, spec.state_size, spec.proj_size
     nbias = biases_per_gate(spec, convention)
     names = ("forward", "backward")[: spec.directions]
     directions = []
     for layer in range(spec.layers):
         m = spec.layer_input(layer)
         for direction in names:
-            gates = tuple(GateCount(gate, m * n, n * n, nbias * n) for gate in spec.gates)
-            macs = spec.timesteps * len(spec.gates) * n * (m + n)
+            gates = tuple(GateCount(gate, m * n, n * r, nbias * n) for gate in spec.gates)
+            macs = spec.timesteps * (len(spec.gates) * n * (m + r) + p * n)
             shapes = _shapes(spec, convention, layer, direction, m, nbias)
-            directions.append(DirectionCount(layer, direction, m, n, gates, shapes, macs))
+            directions.append(DirectionCount(layer, direction, m, n, gates, shapes, macs, p * n))
     head = None
     if spec.classes:
         k = spec.output_size

@@ -21,6 +21,24 @@ if TYPE_CHECKING:
 # training needs about four copies (weights, gradients, Adam's two moments) plus activations.
 MEMORY_FRACTION = 0.125
 
+# What building a model costs, measured on the 2-core development machine (Keras 3.15, TensorFlow 2.21):
+# * Sequential.add rebuilds the graph each time, so K stacked layers cost about LAYER_SQUARED * K**2 +
+#   LAYER_LINEAR * K seconds, twice that when Bidirectional (100 layers 2.1 s, 150 layers 6-7 s, 250 layers
+#   12.4 s, 300 layers 14.7 s, whatever the units);
+# * the orthogonal recurrent initialiser takes a QR decomposition of a (g*n x n) matrix per layer and
+#   direction, about ORTHOGONAL * g * n**3 seconds (LSTM(2000) 2.5 s, LSTM(3000) 9.8 s, LSTM(10000) minutes);
+# * zero-filled weights cost about ZEROS seconds per parameter (LSTM(10000), 401M parameters, 3.0 s).
+LAYER_SQUARED = 1.8e-4
+LAYER_LINEAR = 1e-2
+ORTHOGONAL = 1e-10
+ZEROS = 7.5e-9
+# `params` verifies by building with zero initialisers (count_params() does not depend on the values) within
+# these limits; beyond them it prints the closed form and says why it did not verify.
+VERIFY_SECONDS = 8.0
+VERIFY_BYTES = 2**29
+# `train` builds with the real initialisers and refuses a model whose build alone would take longer.
+TRAIN_BUILD_SECONDS = 60.0
+
 
 def physical_memory() -> int:
     """Bytes of RAM on this machine (Linux/macOS), or a conservative 4 GiB where unknown."""
@@ -44,8 +62,45 @@ def check_buildable(
         )
 
 
-def recurrent_layer(spec: ModelSpec, return_sequences: bool, name: str) -> keras.layers.Layer:
-    """One recurrent layer of `spec`, wrapped in Bidirectional when asked."""
+def human(n: int) -> str:
+    """Bytes in MiB or GiB, for the refusal messages."""
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
+
+
+def build_seconds(spec: ModelSpec, cheap: bool) -> float:
+    """Estimated seconds to build `spec` through :func:`build_model` (see the constants above for the data)."""
+    seconds = spec.directions * (LAYER_SQUARED * spec.layers**2 + LAYER_LINEAR * spec.layers)
+    if cheap:
+        return seconds + ZEROS * count(spec).total
+    return seconds + ORTHOGONAL * len(spec.gates) * spec.units**3 * spec.layers * spec.directions
+
+
+def check_build_time(spec: ModelSpec, limit: float, advice: str) -> None:
+    """Refuse a model whose build alone would take longer than `limit` seconds with the real initialisers."""
+    seconds = build_seconds(spec, cheap=False)
+    if seconds > limit:
+        raise UsageError(
+            f"building this model would take about {seconds:,.0f} s before the first step ({spec.layers:,} stacked "
+            f"layer(s) and orthogonal initialisers of {spec.units:,} units; more than {limit:.0f} s allowed); {advice}"
+        )
+
+
+def verification_refused(spec: ModelSpec, framework: str = "Keras") -> str | None:
+    """Why `params` will not build `spec` to verify it (None when it will): too slow, or too much memory."""
+    seconds = build_seconds(spec, cheap=True)
+    need = count(spec).weight_bytes("float32")
+    if seconds <= VERIFY_SECONDS and need <= VERIFY_BYTES:
+        return None
+    why = (
+        f"building it would take about {seconds:,.0f} s (limit {VERIFY_SECONDS:.0f} s)"
+        if seconds > VERIFY_SECONDS
+        else f"building it would allocate {human(need)} (limit {human(VERIFY_BYTES)})"
+    )
+    return f"not verified against {framework}: {why}; the closed form above does not depend on building it"
+
+
+def recurrent_layer(spec: ModelSpec, return_sequences: bool, name: str, cheap: bool = False) -> keras.layers.Layer:
+    """One recurrent layer of `spec`, wrapped in Bidirectional when asked (zero-initialised when `cheap`)."""
     import keras
 
     common = {
@@ -54,6 +109,8 @@ def recurrent_layer(spec: ModelSpec, return_sequences: bool, name: str) -> keras
         "return_sequences": return_sequences,
         "unroll": spec.unroll,
     }
+    if cheap:
+        common.update(kernel_initializer="zeros", recurrent_initializer="zeros")
     if spec.cell == "lstm":
         layer = keras.layers.LSTM(**common, name=name)
     elif spec.cell == "gru":
@@ -65,16 +122,23 @@ def recurrent_layer(spec: ModelSpec, return_sequences: bool, name: str) -> keras
     return layer
 
 
-def build_model(spec: ModelSpec) -> keras.Model:
-    """Input(timesteps, input) -> recurrent layers -> Dense(classes, softmax), uncompiled."""
+def build_model(spec: ModelSpec, cheap: bool = False) -> keras.Model:
+    """Input(timesteps, input) -> recurrent layers -> Dense(classes, softmax), uncompiled.
+
+    `cheap` fills every weight with zeros instead of running the initialisers: the same layers and shapes,
+    so the same count_params(), in a fraction of the time; `params` verifies with it, `train` never does.
+    """
     import keras
 
+    if spec.proj_size:
+        raise UsageError("Keras's LSTM has no projection (proj_size); it exists only in PyTorch")
     check_buildable(spec)
     model = keras.Sequential(name=f"lstmcli_{spec.cell}")
     model.add(keras.Input(shape=(spec.timesteps, spec.input_size), name="pixels"))
     for layer in range(spec.layers):
         last = layer == spec.layers - 1
-        model.add(recurrent_layer(spec, return_sequences=not last, name=f"{spec.cell}_{layer}"))
+        model.add(recurrent_layer(spec, return_sequences=not last, name=f"{spec.cell}_{layer}", cheap=cheap))
     if spec.classes:
-        model.add(keras.layers.Dense(spec.classes, activation="softmax", name="classifier"))
+        init = {"kernel_initializer": "zeros"} if cheap else {}
+        model.add(keras.layers.Dense(spec.classes, activation="softmax", name="classifier", **init))
     return model

@@ -13,6 +13,8 @@ from typing import Any
 from lstmcli.errors import UsageError
 
 CELLS = ("lstm", "gru", "rnn")
+# The Keras class of each cell, as tables and model files name it.
+CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 
 # Names of the gate blocks in the order Keras concatenates them inside kernel/recurrent_kernel/bias
 # (keras.layers.LSTMCell: i, f, c, o; GRUCell: z, r, h). Keeping Keras's order means the per-gate rows
@@ -60,6 +62,9 @@ class ModelSpec:
     reset_after: bool = True
     classes: int = 10
     unroll: bool = field(default=False, compare=False)
+    # PyTorch's LSTM(proj_size=p): h_t is projected from n to p numbers by weight_hr (p x n). Keras has no
+    # such option, so only the PyTorch convention counts it; 0 means no projection.
+    proj_size: int = 0
 
     def __post_init__(self) -> None:
         check_choice("--cell", self.cell, CELLS)
@@ -70,6 +75,11 @@ class ModelSpec:
         check_positive("--classes", self.classes, allow_zero=True)
         if self.layers > 1000:
             raise UsageError(f"--layers is {self.layers:,}, which is absurd; use at most 1000")
+        check_positive("--proj-size", self.proj_size, allow_zero=True)
+        if self.proj_size and self.cell != "lstm":
+            raise UsageError(f"--proj-size exists only for LSTM (torch.nn.LSTM); not for --cell {self.cell}")
+        if self.proj_size >= self.units:
+            raise UsageError(f"--proj-size must be smaller than --units ({self.units}), got {self.proj_size}")
 
     @property
     def directions(self) -> int:
@@ -79,13 +89,18 @@ class ModelSpec:
     def gates(self) -> tuple[str, ...]:
         return GATES[self.cell]
 
+    @property
+    def state_size(self) -> int:
+        """Width of h_t, what the recurrent kernel meets and the layer emits: n, or p with a projection."""
+        return self.proj_size or self.units
+
     def layer_input(self, layer: int) -> int:
         """Input width of layer `layer` (0-based): stacked layers read the previous layer's output."""
-        return self.input_size if layer == 0 else self.units * self.directions
+        return self.input_size if layer == 0 else self.output_size
 
     @property
     def output_size(self) -> int:
-        return self.units * self.directions
+        return self.state_size * self.directions
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

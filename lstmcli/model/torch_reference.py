@@ -11,7 +11,9 @@ from lstmcli.model.spec import ModelSpec
 def build(torch: ModuleType, spec: ModelSpec) -> tuple[Any, Any]:
     """torch.nn.LSTM/GRU/RNN for `spec`, and the Linear head (None when classes is 0)."""
     modules = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+    extra = {"proj_size": spec.proj_size} if spec.proj_size else {}
     rnn = modules[spec.cell](
+        **extra,
         input_size=spec.input_size,
         hidden_size=spec.units,
         num_layers=spec.layers,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lstmcli.errors import CheckFailed
 from lstmcli.model.count import ParamCount, count
+from lstmcli.model.memory import Memory, spec_memory
 from lstmcli.model.spec import ModelSpec
 
 
@@ -15,6 +16,7 @@ class Outcome:
     keras: int | None
     torch: int | None
     note: str | None = None
+    memory: Memory | None = None  # shapes and memory, when a --batch-size was given
 
     @property
     def verified(self) -> int | None:
@@ -38,16 +40,21 @@ def keras_count(spec: ModelSpec) -> int:
     from lstmcli.model.factory import build_model
 
     runtime.tensorflow()
-    return int(build_model(spec).count_params())
+    return int(build_model(spec, cheap=True).count_params())
 
 
-def run(spec: ModelSpec, convention: str, verify: bool) -> Outcome:
+def run(spec: ModelSpec, convention: str, verify: bool, batch: int | None = None) -> Outcome:
+    """Count `spec` in closed form, verify it where that answers in seconds, and add memory for `batch`."""
     counts = count(spec, convention)
+    memory = None if batch is None else spec_memory(counts, batch)
     if not verify:
-        return Outcome(counts, None, None)
-    from lstmcli.model.factory import check_buildable
+        return Outcome(counts, None, None, memory=memory)
+    from lstmcli.model.factory import check_buildable, verification_refused
 
     check_buildable(spec)
+    refused = verification_refused(spec, "PyTorch" if convention == "pytorch" else "Keras")
+    if refused:
+        return Outcome(counts, None, None, refused, memory)
     if convention == "pytorch":
         from lstmcli.model import torch_reference
 
@@ -55,8 +62,8 @@ def run(spec: ModelSpec, convention: str, verify: bool) -> Outcome:
         note = (
             None if torch_total is not None else "PyTorch is not installed (pip install 'lstmcli[torch]'); not verified"
         )
-        return Outcome(counts, None, torch_total, note)
-    return Outcome(counts, keras_count(spec), None)
+        return Outcome(counts, None, torch_total, note, memory)
+    return Outcome(counts, keras_count(spec), None, memory=memory)
 
 
 def check(outcome: Outcome) -> None:

@@ -60,9 +60,11 @@ def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
     held_out = validation_size(config.validation, len(data.y_train))
     config = config.with_overrides(validation=float(held_out))  # config.json records the count held out
     config.total_steps(len(data.y_train) - held_out)
-    from lstmcli.model.factory import check_buildable
+    from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable
 
-    check_buildable(config.model_spec(data.timesteps, data.features, data.classes), "use smaller --units or --layers")
+    spec = config.model_spec(data.timesteps, data.features, data.classes)
+    check_buildable(spec, "use smaller --units or --layers")
+    check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller --units or --layers")
     return config, data
 
 
