@@ -132,6 +132,15 @@ def given(ctx: typer.Context, names: Iterable[str]) -> list[str]:
     return ["--" + n.replace("_", "-") for n in typed]
 
 
+def trained(help_text: str, field: str, *flags: str, when_none: str = "none") -> Any:
+    """A train option whose help ends with the presets' defaults for `field`; None when not given."""
+    return typer.Option(*flags, help=f"{help_text} {preset_default(field, when_none)}.", show_default=False)
+
+
+def plain(help_text: str, *flags: str, **kwargs: Any) -> Any:
+    return typer.Option(*flags, help=help_text, show_default=False, **kwargs)
+
+
 @app.command()
 @reports_errors
 def params(
@@ -155,10 +164,7 @@ def params(
     classes: Annotated[int, typer.Option(help="Classes of the Dense softmax head; 0 for no head.")] = 10,
     timesteps: Annotated[
         int | None,
-        typer.Option(
-            help="Sequence length, for the input, mult-adds and memory \\[default: 28; for a model file, its own].",
-            show_default=False,
-        ),
+        plain("Sequence length, for the input, mult-adds and memory \\[default: 28; for a model file, its own]."),
     ] = None,
     format: Annotated[ParamsFormat, typer.Option("--format", help="Output format.")] = ParamsFormat.table,
     verify: Annotated[bool, typer.Option(help="Build the model in Keras and compare count_params().")] = True,
@@ -169,16 +175,11 @@ def params(
     proj_size: Annotated[
         int, typer.Option(help="PyTorch LSTM projection size p (needs --convention pytorch); 0 for none.")
     ] = 0,
-    budget: Annotated[
-        int | None,
-        typer.Option(help="Find the units whose model has the parameter count closest to this.", show_default=False),
-    ] = None,
+    budget: Annotated[int | None, plain("Find the units whose model has the parameter count closest to this.")] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(
-            help="Show shapes, memory and mult-adds for a batch this size \\[default: 1 for a model file; "
-            "none otherwise].",
-            show_default=False,
+        plain(
+            "Show shapes, memory and mult-adds for a batch this size \\[default: 1 for a model file; none otherwise]."
         ),
     ] = None,
     unsafe: Annotated[
@@ -217,15 +218,6 @@ def params(
     outcome = verification.run(spec, convention.value, verify, batch_size)
     render.params_view(outcome, format.value, explain, stdout)
     verification.check(outcome)
-
-
-def trained(help_text: str, field: str, *flags: str, when_none: str = "none") -> Any:
-    """A train option whose help ends with the presets' defaults for `field`; None when not given."""
-    return typer.Option(*flags, help=f"{help_text} {preset_default(field, when_none)}.", show_default=False)
-
-
-def plain(help_text: str, *flags: str, **kwargs: Any) -> Any:
-    return typer.Option(*flags, help=help_text, show_default=False, **kwargs)
 
 
 @app.command()
@@ -341,18 +333,13 @@ def eval_command(
         ),
     ] = None,
     format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
-    min_accuracy: Annotated[
-        float | None, typer.Option(help="Exit 1 when accuracy is below this (0..1).", show_default=False)
-    ] = None,
+    min_accuracy: Annotated[float | None, plain("Exit 1 when accuracy is below this (0..1).")] = None,
     unsafe: Annotated[
         bool, typer.Option("--unsafe", help="Allow models that carry code (only for files you trust).")
     ] = False,
     plot: Annotated[
         Path | None,
-        typer.Option(
-            help="Write the confusion-matrix heat map (PNG) here \\[default: RUN/confusion.png for a run directory].",
-            show_default=False,
-        ),
+        plain("Write the confusion-matrix heat map (PNG) here \\[default: RUN/confusion.png for a run directory]."),
     ] = None,
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
 ) -> None:
@@ -385,15 +372,13 @@ def runs(
     ] = SortKey.run,
     reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
     where: Annotated[
-        list[str] | None,
-        typer.Option(help="Keep runs whose KEY equals VALUE (KEY=VALUE; repeat to combine).", show_default=False),
+        list[str] | None, plain("Keep runs whose KEY equals VALUE (KEY=VALUE; repeat to combine).")
     ] = None,
     group_by: Annotated[
         str | None,
-        typer.Option(
-            help="Group runs that differ only in seed (keys: 'config' or a comma list such as cell,units) "
-            "and show mean, standard deviation and n.",
-            show_default=False,
+        plain(
+            "Group runs that differ only in seed (keys: 'config' or a comma list such as cell,units) and show mean, "
+            "standard deviation and n."
         ),
     ] = None,
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
