@@ -115,6 +115,19 @@ def _sort(rows: list[dict[str, Any]], key: str, reverse: bool) -> list[dict[str,
     return present + [r for r in by_name if r.get(key) is None]
 
 
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """A config with its network's fields at the top level, as the columns name them."""
+    return {**{k: v for k, v in config.items() if k != "model"}, **config.get("model", {})}
+
+
+def _varying(configs: list[dict[str, Any]]) -> list[str]:
+    """The settings (but the seed) on which the groups differ: what tells one group from another."""
+    flat = [_flat(c) for c in configs]
+    names = [k for k in flat[0] if k != "seed"] if flat else []
+    differ = [k for k in names if len({repr(f.get(k)) for f in flat}) > 1]
+    return differ or names[:1]
+
+
 def group(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
     """Runs with equal `keys` (or, for ["config"], equal configs but for the seed): mean, std and n."""
     import statistics
@@ -128,12 +141,14 @@ def group(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
         else:
             identity = {k: row.get(k) for k in keys}
         buckets.setdefault(repr(sorted(identity.items())), []).append(row)
+    varying = _varying([members[0]["config"] for members in buckets.values()]) if keys == ["config"] else []
     groups = []
     for members in buckets.values():
         first = members[0]
-        out: dict[str, Any] = {k: first.get(k) for k in COLUMNS[1:8] if k != "seed"} if keys == ["config"] else {
-            k: first.get(k) for k in keys
-        }
+        if keys == ["config"]:
+            out: dict[str, Any] = {k: _flat(first["config"]).get(k) for k in varying}
+        else:
+            out = {k: first.get(k) for k in keys}
         out.update(n=len(members), runs=sorted(r["run"] for r in members), seeds=sorted(r["seed"] for r in members))
         for metric in SUMMARISED:
             values = [r[metric] for r in members if isinstance(r.get(metric), (int, float))]
