@@ -23,6 +23,7 @@ from lstmcli.errors import LstmcliError
 from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, ModelSpec
 from lstmcli.runs import SORT_KEYS
+from lstmcli.sweep import DEFAULT_HEARTBEAT, DEFAULT_TRIALS, PRUNERS, SEARCHES
 from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
 
 app = typer.Typer(
@@ -55,6 +56,8 @@ SortKey = choice("SortKey", SORT_KEYS)
 ParamsFormat = choice("ParamsFormat", ("table", "json", "markdown"))
 TableOrJson = choice("TableOrJson", ("table", "json"))
 RunsFormat = choice("RunsFormat", ("table", "json", "csv"))
+Search = choice("Search", SEARCHES)
+Prune = choice("Prune", PRUNERS)
 
 
 def _shown(value: Any, when_none: str) -> str:
@@ -393,6 +396,202 @@ def runs(
         stderr.print(f"no runs under {folder}", highlight=False)
     else:
         print_wide(stdout, runs_table(report, folder))
+
+
+sweep_app = typer.Typer(
+    help="Many runs of the experiment on Optuna (a grid or a search over training options), from one machine to many.",
+    no_args_is_help=True,
+)
+app.add_typer(sweep_app, name="sweep")
+
+
+def swept(what: str, field: str, when_none: str = "none") -> str:
+    """Help of a training option a sweep may vary: its default, then how to vary it."""
+    return f"{what} {preset_default(field, when_none)}; a comma list is a grid axis"
+
+
+def ranged(what: str, field: str, when_none: str = "none") -> str:
+    return f"{swept(what, field, when_none)}, LOW:HIGH[:log] a range (random, tpe)."
+
+
+STORAGE_HELP = (
+    "Optuna storage URL shared by every worker: sqlite:///FILE.db, postgresql://USER@HOST/DB, mysql://..., "
+    "or a journal file FILE.log \\[default: sqlite:///DIR/NAME/study.db]."
+)
+NAME_HELP = "The sweep's name: its Optuna study, and the folder DIR/NAME of its runs."
+
+
+@sweep_app.command("run")
+@reports_errors
+def sweep_run(
+    name: Annotated[str, typer.Argument(help=NAME_HELP, show_default=False)],
+    cell: Annotated[str | None, typer.Option(help=swept("Recurrent cell", "cell") + ".", show_default=False)] = None,
+    units: Annotated[str | None, typer.Option(help=ranged("Units per layer", "units"), show_default=False)] = None,
+    layers: Annotated[str | None, typer.Option(help=ranged("Stacked layers", "layers"), show_default=False)] = None,
+    bidirectional: Annotated[
+        str | None,
+        typer.Option(help=swept("Bidirectional layers", "bidirectional") + " (true,false).", show_default=False),
+    ] = None,
+    bias: Annotated[
+        str | None, typer.Option(help=swept("Layers with bias vectors", "use_bias") + ".", show_default=False)
+    ] = None,
+    reset_after: Annotated[
+        str | None, typer.Option(help=swept("GRU convention: reset after", "reset_after") + ".", show_default=False)
+    ] = None,
+    batch_size: Annotated[str | None, typer.Option(help=ranged("Batch size", "batch_size"), show_default=False)] = None,
+    learning_rate: Annotated[
+        str | None, typer.Option(help=ranged("Adam peak learning rate", "learning_rate"), show_default=False)
+    ] = None,
+    schedule: Annotated[
+        str | None, typer.Option(help=swept("Learning-rate schedule", "schedule") + ".", show_default=False)
+    ] = None,
+    epochs: Annotated[
+        str | None, typer.Option(help=ranged("Length in epochs", "epochs", "from --steps"), show_default=False)
+    ] = None,
+    steps: Annotated[
+        str | None, typer.Option(help=ranged("Length in steps", "steps", "from --epochs"), show_default=False)
+    ] = None,
+    eval_every: Annotated[
+        str | None,
+        typer.Option(help=ranged("Evaluation period in steps", "eval_every", "one epoch"), show_default=False),
+    ] = None,
+    checkpoint_every: Annotated[
+        str | None, typer.Option(help=ranged("Checkpoint period in steps", "checkpoint_every"), show_default=False)
+    ] = None,
+    order: Annotated[str | None, typer.Option(help=swept("Batch order", "order") + ".", show_default=False)] = None,
+    validation: Annotated[
+        str | None,
+        typer.Option(help=ranged("Training images held out for validation", "validation"), show_default=False),
+    ] = None,
+    keep: Annotated[
+        str | None, typer.Option(help=swept("Weights model.keras holds", "keep") + ".", show_default=False)
+    ] = None,
+    target_accuracy: Annotated[
+        str | None, typer.Option(help="Accuracy whose first step each run reports.", show_default=False)
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: bundled MNIST].", show_default=False
+        ),
+    ] = None,
+    preset: Annotated[
+        Preset | None, typer.Option(help="The preset under the options \\[default: default].", show_default=False)
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="A TOML file of training options and a [sweep] table of what varies.", show_default=False
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option(help="Run every configuration with seeds 0..N-1 \\[default: 1].", show_default=False)
+    ] = None,
+    search: Annotated[
+        Search | None,
+        typer.Option(
+            help="Every configuration of the grid, or a random or TPE search \\[default: grid].", show_default=False
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Configurations a random or TPE search tries \\[default: {DEFAULT_TRIALS}].", show_default=False
+        ),
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            help="Give each configuration the units whose parameter count is closest to this.", show_default=False
+        ),
+    ] = None,
+    prune: Annotated[
+        Prune | None, typer.Option(help="Stop poor trials at an evaluation \\[default: none].", show_default=False)
+    ] = None,
+    prune_after: Annotated[
+        int | None,
+        typer.Option(help="median: complete trials before any is pruned \\[default: 5].", show_default=False),
+    ] = None,
+    storage: Annotated[str | None, typer.Option(help=STORAGE_HELP, show_default=False)] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes on this machine, sharing its cores.")] = 1,
+    heartbeat: Annotated[
+        int, typer.Option(help="Seconds between heartbeats; a trial silent for 3 is re-queued (RDB storages).")
+    ] = DEFAULT_HEARTBEAT,
+    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Runs go to DIR/NAME/.")] = Path("runs"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; only the summary.")] = False,
+) -> None:
+    """Run a sweep: every trial an ordinary run folder; several machines join with the same --storage."""
+    from lstmcli.cli.progress import make_sweep_watcher
+    from lstmcli.cli.render import print_wide, sweep_table
+    from lstmcli.sweep import launch
+    from lstmcli.sweep.space import build
+
+    options = dict(
+        cell=cell, units=units, layers=layers, bidirectional=bidirectional, use_bias=bias, reset_after=reset_after,
+        batch_size=batch_size, learning_rate=learning_rate, schedule=schedule, epochs=epochs, steps=steps,
+        eval_every=eval_every, checkpoint_every=checkpoint_every, order=order, validation=validation, keep=keep,
+        target_accuracy=target_accuracy, data=data,
+    )  # fmt: skip
+    settings = dict(seeds=seeds, search=value_of(search), trials=trials, budget=budget, prune=value_of(prune),
+                    prune_after=prune_after)  # fmt: skip
+    space = build(options, value_of(preset), settings, config_file)
+    request = launch.Request(name, space, storage, runs_dir, workers, heartbeat)
+    report = launch.run(request, make_sweep_watcher(stdout, quiet))
+    print_wide(stdout, sweep_table(report))
+    where = "" if storage is None else f" --storage {storage}"
+    stdout.print(f"details and plot: lstmcli sweep show {name}{where}", highlight=False, soft_wrap=True)
+    launch.judge(report)
+
+
+@sweep_app.command("show")
+@reports_errors
+def sweep_show(
+    name: Annotated[str, typer.Argument(help=NAME_HELP, show_default=False)],
+    storage: Annotated[str | None, typer.Option(help=STORAGE_HELP, show_default=False)] = None,
+    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where DIR/NAME/study.db is.")] = Path("runs"),
+    format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the accuracy plot (PNG) here \\[default: NAME-accuracy.png beside the study file, or here].",
+            show_default=False,
+        ),
+    ] = None,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
+) -> None:
+    """One row per configuration: mean and spread over seeds, best first; every trial, from the storage alone."""
+    from lstmcli.cli.render import print_csv, print_json, print_wide, sweep_csv_rows, sweep_table
+    from lstmcli.sweep import launch
+
+    report = launch.show(name, storage, runs_dir, plot, draw=not no_plot)
+    if format.value == "json":
+        print_json(report)
+    elif format.value == "csv":
+        print_csv(sweep_csv_rows(report))
+    else:
+        print_wide(stdout, sweep_table(report))
+        if report["plot"]:
+            stdout.print(f"accuracy against parameters: {report['plot']}", highlight=False, soft_wrap=True)
+
+
+@sweep_app.command("list")
+@reports_errors
+def sweep_list(
+    storage: Annotated[str | None, typer.Option(help="An Optuna storage URL to list.", show_default=False)] = None,
+    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="List DIR/*/study.db.")] = Path("runs"),
+    format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
+) -> None:
+    """The sweeps in a storage, or under a runs folder."""
+    from lstmcli.cli.render import print_json, print_wide, sweeps_table
+    from lstmcli.sweep import launch
+
+    listing = launch.listing(storage, runs_dir)
+    if format.value == "json":
+        print_json(listing)
+    elif not listing["sweeps"]:
+        stderr.print(f"no sweeps in {listing['where']}", highlight=False)
+    else:
+        print_wide(stdout, sweeps_table(listing))
 
 
 def main(argv: list[str] | None = None) -> int:
