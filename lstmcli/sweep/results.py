@@ -63,6 +63,7 @@ def trial_row(trial: FrozenTrial, retried: set[int]) -> dict[str, Any]:
         "test_accuracy": _number(attrs.get("test_accuracy")) if trial.state == TrialState.COMPLETE else None,
         "seconds": _number(attrs.get("seconds")),
         "run": _text(attrs.get("run")),
+        "resumed_from": _whole(attrs.get("resumed_from")),
         "host": _text(attrs.get("host")),
         "error": _text(attrs.get("error")),
     }

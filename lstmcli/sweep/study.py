@@ -13,6 +13,7 @@ Optuna, SQLAlchemy and the database driver are imported here only, by the comman
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 import warnings
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ SPACE_ATTR, DATA_ATTR, READY_ATTR = "lstmcli_space", "lstmcli_data_sha256", "lst
 GRACE_FACTOR = 3  # a trial whose heartbeat is older than this many intervals is taken for dead and re-queued
 MAX_RETRIES = 3  # re-queues of a trial whose worker died, before it is left failed
 CONNECT_TIMEOUT = 10  # seconds to reach a database server before giving up
+SETUP_ATTEMPTS = 5  # tries at creating Optuna's tables when workers start together on an empty database
 JOIN_WAIT = 120  # seconds a joining worker waits for the creator of a study to finish enqueueing it
 FORMS = "sqlite:///FILE.db, postgresql://USER@HOST/DB, mysql://USER@HOST/DB or a journal file FILE.log"
 
@@ -125,7 +127,20 @@ def open_storage(where: Location, heartbeat: int | None = DEFAULT_HEARTBEAT, cre
                 callback = Retry(max_retry=MAX_RETRIES, inherit_intermediate_values=True)
                 options.update(heartbeat_interval=heartbeat, grace_period=GRACE_FACTOR * heartbeat,
                                **{RETRY_KEYWORD: callback})  # fmt: skip
-            return optuna.storages.RDBStorage(where.url, **options)
+            for attempt in range(SETUP_ATTEMPTS):
+                try:
+                    storage = optuna.storages.RDBStorage(where.url, **options)
+                    break
+                except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                        sqlalchemy.exc.OperationalError) as exc:  # fmt: skip
+                    # Workers started together on an empty database race to create Optuna's tables; the
+                    # losers' CREATE fails, and their next attempt finds the tables made.
+                    lost_race = not isinstance(exc, sqlalchemy.exc.OperationalError) or "already exists" in str(exc)
+                    if not lost_race or attempt == SETUP_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.5 + random.random())
+            # Wrapped as Optuna wraps it for a study; every call of a worker must go through that one object.
+            return optuna.storages.get_storage(storage)
     except ModuleNotFoundError as exc:
         raise UsageError(
             f"--storage {where.shown}: its driver {exc.name!r} is not installed (pip install 'lstmcli[postgres]' "
