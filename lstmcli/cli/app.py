@@ -512,7 +512,9 @@ def sweep_run(
         int | None,
         typer.Option(help="median: complete trials before any is pruned \\[default: 5].", show_default=False),
     ] = None,
-    storage: Annotated[str | None, typer.Option(help=STORAGE_HELP, show_default=False)] = None,
+    storage: Annotated[
+        str | None, typer.Option(envvar="LSTMCLI_STORAGE", help=STORAGE_HELP, show_default=False)
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes on this machine, sharing its cores.")] = 1,
     heartbeat: Annotated[
         int, typer.Option(help="Seconds between heartbeats; a trial silent for 3 is re-queued (RDB storages).")
@@ -547,7 +549,9 @@ def sweep_run(
 @reports_errors
 def sweep_show(
     name: Annotated[str, typer.Argument(help=NAME_HELP, show_default=False)],
-    storage: Annotated[str | None, typer.Option(help=STORAGE_HELP, show_default=False)] = None,
+    storage: Annotated[
+        str | None, typer.Option(envvar="LSTMCLI_STORAGE", help=STORAGE_HELP, show_default=False)
+    ] = None,
     runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where DIR/NAME/study.db is.")] = Path("runs"),
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
     plot: Annotated[
@@ -577,7 +581,9 @@ def sweep_show(
 @sweep_app.command("list")
 @reports_errors
 def sweep_list(
-    storage: Annotated[str | None, typer.Option(help="An Optuna storage URL to list.", show_default=False)] = None,
+    storage: Annotated[
+        str | None, typer.Option(envvar="LSTMCLI_STORAGE", help="An Optuna storage URL to list.", show_default=False)
+    ] = None,
     runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="List DIR/*/study.db.")] = Path("runs"),
     format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
 ) -> None:

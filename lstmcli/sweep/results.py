@@ -65,7 +65,7 @@ def trial_row(trial: FrozenTrial, retried: set[int]) -> dict[str, Any]:
         "run": _text(attrs.get("run")),
         "resumed_from": _whole(attrs.get("resumed_from")),
         "host": _text(attrs.get("host")),
-        "error": _text(attrs.get("error")),
+        "error": _text(attrs.get("error")) if trial.state == TrialState.FAIL else None,  # a retry inherits it
     }
 
 

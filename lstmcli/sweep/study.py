@@ -79,12 +79,21 @@ def locate(storage: str | None, runs_dir: Path, name: str) -> Location:
         scheme = storage.partition(":")[0]
         hint = " (SQLAlchemy spells it postgresql://)" if scheme == "postgres" else ""
         raise UsageError(f"--storage: unknown scheme {scheme!r}{hint}; give {FORMS}") from None
+    if url.drivername == "postgresql" and not _importable("psycopg2") and _importable("psycopg"):
+        url = url.set(drivername="postgresql+psycopg")  # the driver `lstmcli[postgres]` installs
+        storage = url.render_as_string(hide_password=False)
     shown = url.render_as_string(hide_password=True)
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
             raise UsageError(f"--storage {shown}: give a database file (sqlite:///FILE.db) that workers share")
         return Location(storage, shown, Path(url.database).expanduser().absolute())
     return Location(storage, shown)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:
