@@ -405,14 +405,30 @@ sweep_app = typer.Typer(
 app.add_typer(sweep_app, name="sweep")
 
 
-def swept(what: str, field: str, when_none: str = "none") -> str:
-    """Help of a training option a sweep may vary: its default, then how to vary it."""
-    return f"{what} {preset_default(field, when_none)}; a comma list is a grid axis"
+def swept(what: str, field: str, when_none: str = "none", ranges: bool = True) -> Any:
+    """A training option a sweep may vary, as text (a value, a list or a range): its help says its default."""
+    text = f"{what} {preset_default(field, when_none)}; a comma list is a grid axis"
+    text += ", LOW:HIGH[:log] a range (random, tpe)." if ranges else "."
+    return Annotated[str | None, typer.Option(help=text, show_default=False)]
 
 
-def ranged(what: str, field: str, when_none: str = "none") -> str:
-    return f"{swept(what, field, when_none)}, LOW:HIGH[:log] a range (random, tpe)."
-
+SweptCell = swept("Recurrent cell", "cell", ranges=False)
+SweptUnits = swept("Units per layer", "units")
+SweptLayers = swept("Stacked layers", "layers")
+SweptBidirectional = swept("Bidirectional layers (true, false)", "bidirectional", ranges=False)
+SweptBias = swept("Layers with bias vectors", "use_bias", ranges=False)
+SweptResetAfter = swept("GRU convention: reset after", "reset_after", ranges=False)
+SweptBatchSize = swept("Batch size", "batch_size")
+SweptLearningRate = swept("Adam peak learning rate", "learning_rate")
+SweptSchedule = swept("Learning-rate schedule", "schedule", ranges=False)
+SweptEpochs = swept("Length in epochs", "epochs", "from --steps")
+SweptSteps = swept("Length in steps", "steps", "from --epochs")
+SweptEvalEvery = swept("Evaluation period in steps", "eval_every", "one epoch")
+SweptCheckpointEvery = swept("Checkpoint period in steps", "checkpoint_every")
+SweptOrder = swept("Batch order", "order", ranges=False)
+SweptValidation = swept("Training images held out for validation", "validation")
+SweptKeep = swept("Weights model.keras holds", "keep", ranges=False)
+SweptTarget = swept("Accuracy whose first step each run reports", "target_accuracy")
 
 STORAGE_HELP = (
     "Optuna storage URL shared by every worker: sqlite:///FILE.db, postgresql://USER@HOST/DB, mysql://..., "
@@ -425,50 +441,23 @@ NAME_HELP = "The sweep's name: its Optuna study, and the folder DIR/NAME of its 
 @reports_errors
 def sweep_run(
     name: Annotated[str, typer.Argument(help=NAME_HELP, show_default=False)],
-    cell: Annotated[str | None, typer.Option(help=swept("Recurrent cell", "cell") + ".", show_default=False)] = None,
-    units: Annotated[str | None, typer.Option(help=ranged("Units per layer", "units"), show_default=False)] = None,
-    layers: Annotated[str | None, typer.Option(help=ranged("Stacked layers", "layers"), show_default=False)] = None,
-    bidirectional: Annotated[
-        str | None,
-        typer.Option(help=swept("Bidirectional layers", "bidirectional") + " (true,false).", show_default=False),
-    ] = None,
-    bias: Annotated[
-        str | None, typer.Option(help=swept("Layers with bias vectors", "use_bias") + ".", show_default=False)
-    ] = None,
-    reset_after: Annotated[
-        str | None, typer.Option(help=swept("GRU convention: reset after", "reset_after") + ".", show_default=False)
-    ] = None,
-    batch_size: Annotated[str | None, typer.Option(help=ranged("Batch size", "batch_size"), show_default=False)] = None,
-    learning_rate: Annotated[
-        str | None, typer.Option(help=ranged("Adam peak learning rate", "learning_rate"), show_default=False)
-    ] = None,
-    schedule: Annotated[
-        str | None, typer.Option(help=swept("Learning-rate schedule", "schedule") + ".", show_default=False)
-    ] = None,
-    epochs: Annotated[
-        str | None, typer.Option(help=ranged("Length in epochs", "epochs", "from --steps"), show_default=False)
-    ] = None,
-    steps: Annotated[
-        str | None, typer.Option(help=ranged("Length in steps", "steps", "from --epochs"), show_default=False)
-    ] = None,
-    eval_every: Annotated[
-        str | None,
-        typer.Option(help=ranged("Evaluation period in steps", "eval_every", "one epoch"), show_default=False),
-    ] = None,
-    checkpoint_every: Annotated[
-        str | None, typer.Option(help=ranged("Checkpoint period in steps", "checkpoint_every"), show_default=False)
-    ] = None,
-    order: Annotated[str | None, typer.Option(help=swept("Batch order", "order") + ".", show_default=False)] = None,
-    validation: Annotated[
-        str | None,
-        typer.Option(help=ranged("Training images held out for validation", "validation"), show_default=False),
-    ] = None,
-    keep: Annotated[
-        str | None, typer.Option(help=swept("Weights model.keras holds", "keep") + ".", show_default=False)
-    ] = None,
-    target_accuracy: Annotated[
-        str | None, typer.Option(help="Accuracy whose first step each run reports.", show_default=False)
-    ] = None,
+    cell: SweptCell = None,
+    units: SweptUnits = None,
+    layers: SweptLayers = None,
+    bidirectional: SweptBidirectional = None,
+    bias: SweptBias = None,
+    reset_after: SweptResetAfter = None,
+    batch_size: SweptBatchSize = None,
+    learning_rate: SweptLearningRate = None,
+    schedule: SweptSchedule = None,
+    epochs: SweptEpochs = None,
+    steps: SweptSteps = None,
+    eval_every: SweptEvalEvery = None,
+    checkpoint_every: SweptCheckpointEvery = None,
+    order: SweptOrder = None,
+    validation: SweptValidation = None,
+    keep: SweptKeep = None,
+    target_accuracy: SweptTarget = None,
     data: Annotated[
         str | None,
         typer.Option(

@@ -103,25 +103,27 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
     if request.storage is None:  # the default storage is a file in that folder; otherwise write nothing yet
         _make(folder)
     storage = studies.open_storage(where, request.heartbeat)
-    study = studies.create_or_join(storage, where, name, space, data_sha256)
-    _make(folder)
-    watch = Watch(storage, storage.get_study_id_from_name(name), watcher)
-    try:
-        if request.workers == 1:
-            signals = StopSignals()
-            with signals.installed(), watch.in_background():
-                code = Worker(study, storage, space, shape, folder, signals, where.journal).work()
-        else:
-            code = _processes(request, watch)
-    finally:
-        watcher.stop()
+    with studies.database_errors(where):
+        study = studies.create_or_join(storage, where, name, space, data_sha256)
+        _make(folder)
+        watch = Watch(storage, storage.get_study_id_from_name(name), watcher)
+        try:
+            if request.workers == 1:
+                signals = StopSignals()
+                with signals.installed(), watch.in_background():
+                    code = Worker(study, storage, space, shape, folder, signals, where.journal).work()
+            else:
+                code = _processes(request, watch)
+        finally:
+            watcher.stop()
     if code in StopSignals.EXIT_CODES.values():
         again = f"lstmcli sweep run {name} (the same options)"
         raise Interrupted(f"sweep {name} stopped; its running trials are checkpointed and queued again; finish with: "
                           f"{again}", code)  # fmt: skip
     if code != 0:
         raise LstmcliError(f"a worker of sweep {name} stopped with an error (exit {code}; its message is above)")
-    return results.report(name, where.shown, study.user_attrs.get(studies.SPACE_ATTR, {}), study.get_trials())
+    with studies.database_errors(where):
+        return results.report(name, where.shown, space.to_dict(), study.get_trials(deepcopy=False))
 
 
 def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None, draw: bool = True) -> dict[str, Any]:

@@ -58,6 +58,8 @@ def pop(storage: Any, study_id: int) -> int | None:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                if heartbeat_interval(storage):  # at once: a trial that never beat is never taken for dead
+                    storage.record_heartbeat(trial_id)
                 return trial_id
     return None
 
@@ -304,7 +306,7 @@ def serve(storage: str | None, name: str, runs_dir: Path, data: str | None, hear
         raise UsageError(f"--data: not the data sweep {name} was started with (its SHA-256 differs)")
     fixed = {k: v for k, v in stored.fixed.items() if k != "data"} | ({"data": data} if data else {})
     signals = StopSignals()
-    with signals.installed():
+    with signals.installed(), studies.database_errors(where):
         folder = (runs_dir / name).absolute()
         worker = Worker(study, opened, replace(stored, fixed=fixed), shape, folder, signals, where.journal)
         return worker.work()
