@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import numpy as np
 import pytest
 
 from lstmcli.cli import main
 from lstmcli.model.spec import ModelSpec
+from lstmcli.train.checkpoint import saved_step
 
 pytest_plugins = ["postgres_server"]
 
@@ -209,11 +209,15 @@ def test_two_workers_with_their_own_runs_folders_share_one_postgres_study(
 
 
 def checkpoint_step(path: Path) -> int:
-    try:
-        with np.load(path) as npz:
-            return int(npz["step"])
-    except (OSError, KeyError, ValueError, EOFError):
-        return 0
+    return saved_step(path) or 0
+
+
+def signal_after_checkpoint(process: subprocess.Popen[str], checkpoint: Path, signum: int) -> None:
+    """Send `signum` once the trial has saved a checkpoint after its first evaluation: mid-trial, for sure."""
+    deadline = time.monotonic() + TIMEOUT
+    while checkpoint_step(checkpoint) < 50 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signum)
 
 
 def test_a_killed_worker_s_trial_is_resumed_from_its_checkpoint(
@@ -224,10 +228,7 @@ def test_a_killed_worker_s_trial_is_resumed_from_its_checkpoint(
             "--heartbeat", "1", "--runs-dir", str(runs), "--quiet"]  # fmt: skip
     first = start(*args)
     checkpoint = runs / "killed" / "base-seed0" / "checkpoint.npz"
-    deadline = time.monotonic() + TIMEOUT
-    while checkpoint_step(checkpoint) < 50 and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)  # a lost machine: no checkpoint, no goodbye, a RUNNING trial left behind
+    signal_after_checkpoint(first, checkpoint, signal.SIGKILL)  # a lost machine: a RUNNING trial left behind
     first.communicate(timeout=30)
     killed_at = checkpoint_step(checkpoint)
     assert 50 <= killed_at < 600
@@ -250,10 +251,7 @@ def test_sigterm_stops_a_worker_cleanly_and_the_next_run_finishes_the_sweep(
             "--runs-dir", str(runs), "--quiet"]  # fmt: skip
     worker = start(*args)
     checkpoint = runs / "stopped" / "base-seed0" / "checkpoint.npz"
-    deadline = time.monotonic() + TIMEOUT
-    while checkpoint_step(checkpoint) < 50 and worker.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    worker.send_signal(signal.SIGTERM)
+    signal_after_checkpoint(worker, checkpoint, signal.SIGTERM)
     assert finish(worker) == 143
     assert 50 <= checkpoint_step(checkpoint) < 400
     queued = show(capsys, "stopped", "--runs-dir", str(runs), "--no-plot")

@@ -57,7 +57,6 @@ class Watch:
     def __init__(self, storage: Any, study_id: int, watcher: Watcher) -> None:
         self.storage, self.study_id, self.watcher = storage, study_id, watcher
         self.seen: set[int] | None = None  # trials finished before this run are not announced
-        self.done = threading.Event()
 
     def poll(self) -> None:
         with contextlib.suppress(Exception):  # a slow or lost database must not end the sweep from here
@@ -70,20 +69,11 @@ class Watch:
     @contextlib.contextmanager
     def in_background(self) -> Iterator[None]:
         """Poll from a thread while this thread runs a worker (signals need the main thread)."""
-        self.poll()
+        from lstmcli.sweep.worker import every
 
-        def loop() -> None:
-            while not self.done.wait(WATCH_PERIOD):
-                self.poll()
-
-        thread = threading.Thread(target=loop, name="sweep-watch", daemon=True)
-        thread.start()
-        try:
+        with every(WATCH_PERIOD, self.poll, "sweep-watch"):
             yield
-        finally:
-            self.done.set()
-            thread.join()
-            self.poll()
+        self.poll()
 
 
 def run(request: Request, watcher: Watcher) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,28 +70,39 @@ def heartbeat_interval(storage: Any) -> int | None:
 
 
 @contextlib.contextmanager
-def heartbeat(storage: Any, trial_id: int) -> Any:
-    """Record the trial's heartbeat every interval while it runs; a worker that dies stops beating."""
-    interval = heartbeat_interval(storage)
-    if not interval:
-        yield
-        return
+def every(period: float, action: Callable[[], None], name: str) -> Iterator[None]:
+    """Call `action` now and every `period` seconds from a thread, until the block ends."""
     done = threading.Event()
 
-    def beat() -> None:
+    def loop() -> None:
         while True:
-            with contextlib.suppress(Exception):  # a database blip must not end the trial; staleness would
-                storage.record_heartbeat(trial_id)
-            if done.wait(interval):
+            action()
+            if done.wait(period):
                 return
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread = threading.Thread(target=loop, name=name, daemon=True)
     thread.start()
     try:
         yield
     finally:
         done.set()
         thread.join()
+
+
+@contextlib.contextmanager
+def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every interval while it runs; a worker that dies stops beating."""
+    interval = heartbeat_interval(storage)
+    if not interval:
+        yield
+        return
+
+    def beat() -> None:
+        with contextlib.suppress(Exception):  # a database blip must not end the trial; staleness would
+            storage.record_heartbeat(trial_id)
+
+    with every(interval, beat, f"heartbeat-{trial_id}"):
+        yield
 
 
 def requeue(study: optuna.Study, storage: Any, trial_id: int) -> None:
