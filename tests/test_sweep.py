@@ -181,6 +181,41 @@ def test_a_study_with_another_space_is_refused_and_left_alone(
     assert main(["sweep", "show", "nothing", "--runs-dir", str(runs)]) == 2
 
 
+def test_a_storage_that_is_not_a_sweep_is_refused_not_changed(
+    small_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    import optuna
+
+    from lstmcli.sweep import study as studies
+
+    runs = tmp_path / "runs"
+    for name in ("text", "other", "foreign", "tampered"):
+        (runs / name).mkdir(parents=True)
+    (runs / "text" / "study.db").write_text("not a database\n")
+    with sqlite3.connect(runs / "other" / "study.db") as db:
+        db.execute("CREATE TABLE notes (body TEXT)")
+    foreign = optuna.create_study(study_name="foreign", storage=f"sqlite:///{runs / 'foreign' / 'study.db'}")
+    foreign.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    tampered = optuna.create_study(study_name="tampered", storage=f"sqlite:///{runs / 'tampered' / 'study.db'}")
+    tampered.set_user_attr(studies.SPACE_ATTR, {"axes": "rm -rf /"})
+    tampered.set_user_attr(studies.READY_ATTR, True)
+    files = {p: p.read_bytes() for p in runs.glob("*/study.db")}
+    refusals = {"text": "not an SQLite database", "other": "not an Optuna study database",
+                "foreign": "was not made by lstmcli sweep", "tampered": "search space is damaged"}  # fmt: skip
+    for name, says in refusals.items():
+        for command in (["run", name, *tiny(small_npz)], ["show", name]):
+            assert main(["sweep", *command, "--runs-dir", str(runs)]) == 2
+            err = capsys.readouterr().err.strip()
+            assert says in err and "\n" not in err, err
+    assert {p: p.read_bytes() for p in runs.glob("*/study.db")} == files
+    assert sorted(p.name for p in runs.glob("*/*")) == ["study.db"] * 4
+    assert main(["sweep", "list", "--runs-dir", str(runs), "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["sweeps"]
+    assert sum(bool(row.get("problem")) for row in listed) == 2 and len(listed) == 4
+
+
 # --- one study, several workers; faults; pruning --------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ class Watch:
     def __init__(self, storage: Any, study_id: int, watcher: Watcher) -> None:
         self.storage, self.study_id, self.watcher = storage, study_id, watcher
         self.seen: set[int] | None = None  # trials finished before this run are not announced
+        self.last: results.Tally | None = None
 
     def poll(self) -> None:
         with contextlib.suppress(Exception):  # a slow or lost database must not end the sweep from here
@@ -64,7 +65,8 @@ class Watch:
             finished = [r for r in rows if r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
             fresh = [] if self.seen is None else [r for r in finished if r["number"] not in self.seen]
             self.seen = {r["number"] for r in finished}
-            self.watcher.update(results.tally(rows), fresh)
+            self.last = results.tally(rows)
+            self.watcher.update(self.last, fresh)
 
     @contextlib.contextmanager
     def in_background(self) -> Iterator[None]:
@@ -126,7 +128,6 @@ def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = Non
     with studies.database_errors(where):
         study, space, _ = studies.attach(opened, where, name)
         report = results.report(name, where.shown, space.to_dict(), study.get_trials(deepcopy=False))
-    report["plot"] = None
     if draw and any(c["n"] for c in report["configurations"]):
         if plot is None:
             plot = (where.file.parent if where.file is not None else Path.cwd()) / f"{name}-accuracy.png"
@@ -192,10 +193,11 @@ def _make(folder: Path) -> None:
 
 def judge(report: dict[str, Any]) -> None:
     """Exit 1 when trials failed for good (a NaN loss, a run that cannot be written), as a failed check."""
-    failed = report["counts"]["failed"]
-    if failed:
+    counts = report["counts"]
+    if counts["failed"]:
         raise CheckFailed(
-            f"{failed} of {report['counts']['total']} trials of sweep {report['study']} failed; their errors: "
+            f"{counts['failed']} of {counts['total'] - counts['retried']} trials of sweep {report['study']} failed; "
+            "their errors: "
             f"lstmcli sweep show {report['study']} --format json"
         )
 
@@ -266,7 +268,15 @@ def _processes(request: Request, watch: Watch) -> int:
     if forwarded.received is not None:
         return StopSignals.EXIT_CODES[forwarded.received]
     stopped = [c for c in codes if c in StopSignals.EXIT_CODES.values()]
-    return stopped[0] if stopped else next((c for c in codes if c != 0), 0)
+    if stopped:
+        return stopped[0]
+    for index, code in enumerate(codes, 1):
+        if code:
+            watch.watcher.message(f"worker {index} exited with {code}")
+    # A worker that died (killed by the kernel, say) had its trial taken over by the others: the sweep is
+    # still complete unless trials are left.
+    left = watch.last is None or watch.last.running + watch.last.waiting > 0
+    return next((c for c in codes if c != 0), 0) if left else 0
 
 
 def _relay(index: int, process: subprocess.Popen[str], watcher: Watcher) -> None:

@@ -148,4 +148,5 @@ def report(name: str, shown: str, space: dict[str, Any], trials: list[FrozenTria
         "best": counts.best,
         "configurations": configurations(rows),
         "trials": rows,
+        "plot": None,
     }

@@ -165,7 +165,7 @@ def first_line(exc: BaseException) -> str:
 
 
 def check_sqlite(path: Path) -> None:
-    """Refuse a file that is not an Optuna database before Optuna adds its tables to it (read-only look)."""
+    """Refuse a database of something else before Optuna adds its tables to it (a read-only look)."""
     import sqlite3
 
     try:
@@ -173,7 +173,7 @@ def check_sqlite(path: Path) -> None:
             names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.Error as exc:
         raise DataError(f"{path}: not an SQLite database ({exc})") from None
-    if "studies" not in names or "trials" not in names:
+    if names and ("studies" not in names or "trials" not in names):  # empty: another worker is creating it
         raise DataError(f"{path}: not an Optuna study database")
 
 
@@ -247,9 +247,9 @@ def attach(storage: Any, where: Location, name: str) -> tuple[optuna.Study, Spac
     except KeyError:
         raise UsageError(f"no sweep {name} in {where.shown}; `lstmcli sweep list` shows the sweeps there") from None
     started, attrs = time.monotonic(), study.user_attrs
-    while not attrs.get(READY_ATTR):  # its creator may be enqueueing it at this moment
+    while not attrs.get(READY_ATTR):  # its creator may be recording its space or enqueueing it at this moment
         waited = time.monotonic() - started
-        if waited > JOIN_WAIT or (SPACE_ATTR not in attrs and waited > 5):
+        if waited > JOIN_WAIT or (SPACE_ATTR not in attrs and (waited > 2 or study.get_trials(deepcopy=False))):
             break
         time.sleep(0.5)
         attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
