@@ -83,7 +83,9 @@ def value_of(option: Enum | None) -> str | None:
 
 
 def error_line(message: str) -> None:
-    stderr.print(f"[bold red]lstmcli: error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # a message may hold brackets ([sweep], a path): text, not markup
+
+    stderr.print(f"[bold red]lstmcli: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def reports_errors(command: F) -> F:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lstmcli.model.count import ParamCount, biases_per_gate
@@ -434,7 +435,7 @@ def sweeps_table(listing: dict[str, Any]) -> Table:
         out.add_column(header, justify="right" if header in ("trials", "complete", "best val") else "left")
     for row in listing["sweeps"]:
         if row.get("problem"):
-            out.add_row("-", "", "", "", "", "", f"{row['storage']}: [red]{row['problem']}[/]")
+            out.add_row("-", "", "", "", "", "", f"{escape(row['storage'])}: [red]{escape(row['problem'])}[/]")
             continue
         search = row["search"] or ("(not lstmcli)" if not row["sweep"] else "-")
         out.add_row(row["name"], search, str(row["trials"]), str(row["complete"]),
