@@ -382,7 +382,7 @@ def sweep_table(report: dict[str, Any]) -> Table:
     """`sweep show`: one row per configuration, best mean validation accuracy first."""
     configurations = report["configurations"]
     names = _searched(configurations)
-    out = Table(title=f"sweep {report['study']} ({report['storage']}): {tally_text(report['counts'], None)}",
+    out = Table(title=f"sweep {report['study']} ({escape(report['storage'])}): {tally_text(report['counts'], None)}",
                 title_justify="left")  # fmt: skip
     for name in names:
         out.add_column(name.replace("_", " "))
@@ -430,7 +430,7 @@ def trial_text(row: dict[str, Any]) -> str:
 
 def sweeps_table(listing: dict[str, Any]) -> Table:
     """`sweep list`: the studies in a storage or under a runs folder."""
-    out = Table(title=f"sweeps in {listing['where']}", title_justify="left")
+    out = Table(title=f"sweeps in {escape(listing['where'])}", title_justify="left")
     for header in ("name", "search", "trials", "complete", "best val", "started", "storage"):
         out.add_column(header, justify="right" if header in ("trials", "complete", "best val") else "left")
     for row in listing["sweeps"]:
@@ -438,6 +438,7 @@ def sweeps_table(listing: dict[str, Any]) -> Table:
             out.add_row("-", "", "", "", "", "", f"{escape(row['storage'])}: [red]{escape(row['problem'])}[/]")
             continue
         search = row["search"] or ("(not lstmcli)" if not row["sweep"] else "-")
-        out.add_row(row["name"], search, str(row["trials"]), str(row["complete"]),
-                    _number(row["best_val_accuracy"], ".4f"), row["started"] or "-", row["storage"])  # fmt: skip
+        best = _number(row["best_val_accuracy"], ".4f")
+        out.add_row(escape(row["name"]), escape(search), str(row["trials"]), str(row["complete"]), best,
+                    row["started"] or "-", escape(row["storage"]))  # fmt: skip
     return out
