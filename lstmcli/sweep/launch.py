@@ -176,7 +176,8 @@ def _studies_in(where: Any) -> list[dict[str, Any]]:
             complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
             rows.append({
                 "name": summary.study_name, "storage": where.shown, "sweep": isinstance(stored, dict),
-                "search": stored.get("search") if isinstance(stored, dict) else None,
+                "search": stored.get("search") if isinstance(stored, dict) and isinstance(stored.get("search"), str)
+                else None,
                 "trials": len(trials), "complete": len(complete),
                 "best_val_accuracy": max((t.value for t in complete), default=None),
                 "started": None if summary.datetime_start is None else summary.datetime_start.isoformat(" ", "seconds"),
