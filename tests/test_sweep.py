@@ -85,8 +85,8 @@ def test_budget_gives_the_closest_count_keras_agrees(budget: int) -> None:
     for cell in ("lstm", "gru", "rnn"):
         spec = ModelSpec(cell=cell)
         below, above = closest_units(spec, budget)
-        assert below is not None and above is not None and below.total <= budget < above.total
-        assert above.units == below.units + 1
+        assert below is not None and above is not None and below.total <= budget <= above.total
+        assert above.units - below.units in (0, 1)
         fit = closest(below, above, budget)
         chosen = ModelSpec(cell=cell, units=fit.units)
         assert build_model(chosen).count_params() == count(chosen).total == fit.total

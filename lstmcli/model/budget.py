@@ -27,10 +27,11 @@ def _fit(spec: ModelSpec, units: int) -> Fit:
 
 
 def closest_units(spec: ModelSpec, budget: int) -> tuple[Fit | None, Fit | None]:
-    """The largest units whose model has at most `budget` parameters, and the smallest with more.
+    """The largest units whose model has at most `budget` parameters, and the smallest with at least that many.
 
-    Either side is None where no such model exists (below: the budget is smaller than the 1-unit model;
-    above: it exceeds the largest model lstmcli builds). `spec.units` is ignored.
+    Both are the same Fit when some units hit the budget exactly. Either side is None where no such model
+    exists (below: the budget is smaller than the 1-unit model; above: it exceeds the largest model lstmcli
+    builds). `spec.units` is ignored.
     """
     smallest = _fit(spec, 1)
     if smallest.total > budget:
@@ -45,7 +46,7 @@ def closest_units(spec: ModelSpec, budget: int) -> tuple[Fit | None, Fit | None]
             low = middle
         else:
             high = middle
-    return low, high
+    return (low, low) if low.total == budget else (low, high)
 
 
 def closest(below: Fit | None, above: Fit | None, budget: int) -> Fit:
