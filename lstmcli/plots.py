@@ -107,3 +107,35 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], path: Path, title: str = 
     accuracy = np.trace(counts) / max(int(counts.sum()), 1)
     axes.set_title(title or f"confusion matrix, accuracy {accuracy:.4f} ({int(counts.sum()):,} images)")
     return _save(figure, path)
+
+
+def sweep_accuracy(configurations: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Validation and test accuracy of a sweep's configurations against their parameter count, one series per cell.
+
+    Each point is a configuration's mean over its seeds, its error bar the standard deviation across them
+    (none with one seed): the picture that says whether a cell wins at equal size or only by being larger.
+    """
+    plotted = [c for c in configurations if c.get("parameters") is not None and c.get("val_accuracy_mean") is not None]
+    if not plotted:
+        raise ValueError("no configuration has a complete trial; nothing to plot")
+    figure = _figure(12, 4.5)
+    panels = figure.subplots(1, 2, sharey=True)
+    cells = sorted({str(c.get("cell")) for c in plotted})
+    for axes, key, label in zip(panels, ("val_accuracy", "test_accuracy"), ("validation accuracy", "test accuracy"),
+                                strict=True):  # fmt: skip
+        for cell in cells:
+            points = sorted((c["parameters"], c[f"{key}_mean"], c[f"{key}_std"] or 0.0) for c in plotted
+                            if str(c.get("cell")) == cell and c.get(f"{key}_mean") is not None)  # fmt: skip
+            if points:
+                xs, ys, errors = zip(*points, strict=True)
+                axes.errorbar(xs, ys, yerr=errors, fmt="o", capsize=3, label=cell)
+        counts = [c["parameters"] for c in plotted]
+        if min(counts) > 0 and max(counts) / min(counts) > 10:
+            axes.set_xscale("log")
+        axes.set_xlabel("parameters")
+        axes.set_ylabel(f"{label} (mean ± sd over seeds)")
+        axes.grid(True, alpha=0.3)
+        axes.legend(title="cell")
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)

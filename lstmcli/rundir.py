@@ -204,3 +204,19 @@ def locked(path: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+def is_locked(path: Path) -> bool:
+    """Whether a live process holds the run's lock now (a sweep waits for it rather than fail the trial)."""
+    import fcntl
+
+    try:
+        handle = open(path / LOCK, "a+")  # noqa: SIM115 - closed below, which releases a lock we took
+    except OSError:
+        return False  # unwritable: the caller's own attempt reports it
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+    return False

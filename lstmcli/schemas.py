@@ -189,11 +189,95 @@ class Params(RootModel[ParamsReport | BudgetReport | FileReport]):
     """`lstmcli params --format json`: options, a budget, or a model file."""
 
 
+class SweepTrial(Strict):
+    """One trial of a sweep, as its storage records it (figures null where it has none)."""
+
+    number: int
+    state: Literal["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
+    retried: bool
+    retry_of: int | None
+    params: dict[str, Any]
+    cell: Literal["lstm", "gru", "rnn"] | None
+    seed: int | None
+    parameters: int | None
+    val_accuracy: float | None
+    test_accuracy: float | None
+    seconds: float | None
+    run: str | None
+    resumed_from: int | None
+    host: str | None
+    error: str | None
+
+
+class SweepConfiguration(Strict):
+    """One configuration of a sweep: its complete seeds summarised (each seed counted once)."""
+
+    params: dict[str, Any]
+    cell: Literal["lstm", "gru", "rnn"] | None
+    parameters: int | None
+    n: int
+    seeds: list[int]
+    pruned: int
+    val_accuracy_mean: float | None
+    val_accuracy_std: float | None
+    val_accuracy_best: float | None
+    test_accuracy_mean: float | None
+    test_accuracy_std: float | None
+    seconds_mean: float | None
+    trials: list[int]
+
+
+class SweepCounts(Strict):
+    total: int
+    complete: int
+    running: int
+    waiting: int
+    pruned: int
+    failed: int
+    retried: int
+
+
+class SweepReport(Strict):
+    """`lstmcli sweep show --format json`: a sweep read from its storage alone."""
+
+    schema_version: Literal[1]
+    study: str
+    storage: str
+    space: dict[str, Any]
+    counts: SweepCounts
+    best: SweepTrial | None
+    configurations: list[SweepConfiguration]
+    trials: list[SweepTrial]
+    plot: str | None
+
+
+class SweepListRow(Strict):
+    name: str | None
+    storage: str
+    problem: str | None = None
+    sweep: bool | None = None
+    search: str | None = None
+    trials: int | None = None
+    complete: int | None = None
+    best_val_accuracy: float | None = None
+    started: str | None = None
+
+
+class SweepList(Strict):
+    """`lstmcli sweep list --format json`: the studies in a storage or under a runs folder."""
+
+    schema_version: Literal[1]
+    where: str
+    sweeps: list[SweepListRow]
+
+
 SCHEMAS: dict[str, type[BaseModel]] = {
     "params": Params,
     "train": TrainSummary,
     "eval": EvalResult,
     "runs": RunsReport,
+    "sweep-show": SweepReport,
+    "sweep-list": SweepList,
 }
 
 

@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
-SCRIPTS = ("throughput.py", "time_to_accuracy.py", "overhead.py")
+SCRIPTS = ("throughput.py", "time_to_accuracy.py", "overhead.py", "sweep.py")
 
 
 def published() -> str:
@@ -35,7 +35,7 @@ def published() -> str:
 
 @pytest.fixture(scope="module")
 def quick_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The three scripts start at once: each spends most of its time in one busy thread (imports, tracing),
+    """The scripts start at once: each spends most of its time in one busy thread (imports, tracing),
     so on 2 cores they finish together in about half the time they take one after another."""
     started = {"published": published()}
     for script in SCRIPTS:
@@ -95,6 +95,13 @@ def test_overhead_quick(quick_runs: dict[str, Any]) -> None:
     ev = result["eval"]
     assert ev["accuracy"]["lstmcli"] == pytest.approx(ev["accuracy"]["keras"], abs=1e-3)
     assert ev["speedup"] > 0 and ev["lstmcli_eval_process_s"]["median"] > 0
+
+
+def test_sweep_quick(quick_runs: dict[str, Any]) -> None:
+    result, out = finished(quick_runs, "sweep.py")
+    assert result["trials"] == 4 and [r["side"] for r in result["runs"]] == ["workers-1", "workers-2"]
+    assert all(r["wall_s"] > 0 for r in result["runs"]) and result["ratio"] > 0
+    assert "<!-- sweep -->" in out and "--workers 2" in out
 
 
 def test_publish_rewrites_only_its_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

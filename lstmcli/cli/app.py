@@ -23,6 +23,7 @@ from lstmcli.errors import LstmcliError, UsageError
 from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, ModelSpec
 from lstmcli.runs import SORT_KEYS
+from lstmcli.sweep import DEFAULT_HEARTBEAT, DEFAULT_TRIALS, PRUNERS, SEARCHES
 from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
 
 app = typer.Typer(
@@ -55,6 +56,8 @@ SortKey = choice("SortKey", SORT_KEYS)
 ParamsFormat = choice("ParamsFormat", ("table", "json", "markdown"))
 TableOrJson = choice("TableOrJson", ("table", "json"))
 RunsFormat = choice("RunsFormat", ("table", "json", "csv"))
+Search = choice("Search", SEARCHES)
+Prune = choice("Prune", PRUNERS)
 
 
 def _shown(value: Any, when_none: str) -> str:
@@ -80,7 +83,9 @@ def value_of(option: Enum | None) -> str | None:
 
 
 def error_line(message: str) -> None:
-    stderr.print(f"[bold red]lstmcli: error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # a message may hold brackets ([sweep], a path): text, not markup
+
+    stderr.print(f"[bold red]lstmcli: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def reports_errors(command: F) -> F:
@@ -396,6 +401,197 @@ def runs(
         stderr.print(f"no runs under {folder}", highlight=False)
     else:
         print_wide(stdout, runs_table(report, folder))
+
+
+sweep_app = typer.Typer(
+    help="Many runs of the experiment on Optuna (a grid or a search over training options), from one machine to many.",
+    no_args_is_help=True,
+)
+app.add_typer(sweep_app, name="sweep")
+
+
+def swept(what: str, field: str, when_none: str = "none", ranges: bool = True) -> Any:
+    """A training option a sweep may vary, as text (a value, a list or a range): its help says its default."""
+    text = f"{what} {preset_default(field, when_none)}; a comma list is a grid axis"
+    text += ", LOW:HIGH[:log] a range (random, tpe)." if ranges else "."
+    return Annotated[str | None, typer.Option(help=text, show_default=False)]
+
+
+SweptCell = swept("Recurrent cell", "cell", ranges=False)
+SweptUnits = swept("Units per layer", "units")
+SweptLayers = swept("Stacked layers", "layers")
+SweptBidirectional = swept("Bidirectional layers (true, false)", "bidirectional", ranges=False)
+SweptBias = swept("Layers with bias vectors", "use_bias", ranges=False)
+SweptResetAfter = swept("GRU convention: reset after", "reset_after", ranges=False)
+SweptBatchSize = swept("Batch size", "batch_size")
+SweptLearningRate = swept("Adam peak learning rate", "learning_rate")
+SweptSchedule = swept("Learning-rate schedule", "schedule", ranges=False)
+SweptEpochs = swept("Length in epochs", "epochs", "from --steps")
+SweptSteps = swept("Length in steps", "steps", "from --epochs")
+SweptEvalEvery = swept("Evaluation period in steps", "eval_every", "one epoch")
+SweptCheckpointEvery = swept("Checkpoint period in steps", "checkpoint_every")
+SweptOrder = swept("Batch order", "order", ranges=False)
+SweptValidation = swept("Training images held out for validation", "validation")
+SweptKeep = swept("Weights model.keras holds", "keep", ranges=False)
+SweptTarget = swept("Accuracy whose first step each run reports", "target_accuracy")
+
+STORAGE_HELP = (
+    "Optuna storage URL shared by every worker: sqlite:///FILE.db, postgresql://USER@HOST/DB, mysql://..., "
+    "or a journal file FILE.log \\[default: sqlite:///DIR/NAME/study.db]."
+)
+NAME_HELP = "The sweep's name: its Optuna study, and the folder DIR/NAME of its runs."
+
+
+@sweep_app.command("run")
+@reports_errors
+def sweep_run(
+    name: Annotated[str, typer.Argument(help=NAME_HELP, show_default=False)],
+    cell: SweptCell = None,
+    units: SweptUnits = None,
+    layers: SweptLayers = None,
+    bidirectional: SweptBidirectional = None,
+    bias: SweptBias = None,
+    reset_after: SweptResetAfter = None,
+    batch_size: SweptBatchSize = None,
+    learning_rate: SweptLearningRate = None,
+    schedule: SweptSchedule = None,
+    epochs: SweptEpochs = None,
+    steps: SweptSteps = None,
+    eval_every: SweptEvalEvery = None,
+    checkpoint_every: SweptCheckpointEvery = None,
+    order: SweptOrder = None,
+    validation: SweptValidation = None,
+    keep: SweptKeep = None,
+    target_accuracy: SweptTarget = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: bundled MNIST].", show_default=False
+        ),
+    ] = None,
+    preset: Annotated[
+        Preset | None, typer.Option(help="The preset under the options \\[default: default].", show_default=False)
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="A TOML file of training options and a [sweep] table of what varies.", show_default=False
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option(help="Run every configuration with seeds 0..N-1 \\[default: 1].", show_default=False)
+    ] = None,
+    search: Annotated[
+        Search | None,
+        typer.Option(
+            help="Every configuration of the grid, or a random or TPE search \\[default: grid].", show_default=False
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Configurations a random or TPE search tries \\[default: {DEFAULT_TRIALS}].", show_default=False
+        ),
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            help="Give each configuration the units whose parameter count is closest to this.", show_default=False
+        ),
+    ] = None,
+    prune: Annotated[
+        Prune | None, typer.Option(help="Stop poor trials at an evaluation \\[default: none].", show_default=False)
+    ] = None,
+    prune_after: Annotated[
+        int | None,
+        typer.Option(help="median: complete trials before any is pruned \\[default: 5].", show_default=False),
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(envvar="LSTMCLI_STORAGE", help=STORAGE_HELP, show_default=False)
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes on this machine, sharing its cores.")] = 1,
+    heartbeat: Annotated[
+        int, typer.Option(help="Seconds between heartbeats; a trial silent for 3 is re-queued (RDB storages).")
+    ] = DEFAULT_HEARTBEAT,
+    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Runs go to DIR/NAME/.")] = Path("runs"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; only the summary.")] = False,
+) -> None:
+    """Run a sweep: every trial an ordinary run folder; several machines join with the same --storage."""
+    from lstmcli.cli.progress import make_sweep_watcher
+    from lstmcli.cli.render import print_wide, sweep_table
+    from lstmcli.sweep import launch
+    from lstmcli.sweep.space import build
+
+    options = dict(
+        cell=cell, units=units, layers=layers, bidirectional=bidirectional, use_bias=bias, reset_after=reset_after,
+        batch_size=batch_size, learning_rate=learning_rate, schedule=schedule, epochs=epochs, steps=steps,
+        eval_every=eval_every, checkpoint_every=checkpoint_every, order=order, validation=validation, keep=keep,
+        target_accuracy=target_accuracy, data=data,
+    )  # fmt: skip
+    settings = dict(seeds=seeds, search=value_of(search), trials=trials, budget=budget, prune=value_of(prune),
+                    prune_after=prune_after)  # fmt: skip
+    space = build(options, value_of(preset), settings, config_file)
+    request = launch.Request(name, space, storage, runs_dir, workers, heartbeat)
+    report = launch.run(request, make_sweep_watcher(stdout, quiet))
+    print_wide(stdout, sweep_table(report))
+    where = "" if storage is None else f" --storage {storage}"
+    stdout.print(f"details and plot: lstmcli sweep show {name}{where}", highlight=False, soft_wrap=True)
+    launch.judge(report)
+
+
+@sweep_app.command("show")
+@reports_errors
+def sweep_show(
+    name: Annotated[str, typer.Argument(help=NAME_HELP, show_default=False)],
+    storage: Annotated[
+        str | None, typer.Option(envvar="LSTMCLI_STORAGE", help=STORAGE_HELP, show_default=False)
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where DIR/NAME/study.db is.")] = Path("runs"),
+    format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the accuracy plot (PNG) here \\[default: NAME-accuracy.png beside the study file, or here].",
+            show_default=False,
+        ),
+    ] = None,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
+) -> None:
+    """One row per configuration: mean and spread over seeds, best first; every trial, from the storage alone."""
+    from lstmcli.cli.render import print_csv, print_json, print_wide, sweep_csv_rows, sweep_table
+    from lstmcli.sweep import launch
+
+    report = launch.show(name, storage, runs_dir, plot, draw=not no_plot)
+    if format.value == "json":
+        print_json(report)
+    elif format.value == "csv":
+        print_csv(sweep_csv_rows(report))
+    else:
+        print_wide(stdout, sweep_table(report))
+        if report["plot"]:
+            stdout.print(f"accuracy against parameters: {report['plot']}", highlight=False, soft_wrap=True)
+
+
+@sweep_app.command("list")
+@reports_errors
+def sweep_list(
+    storage: Annotated[
+        str | None, typer.Option(envvar="LSTMCLI_STORAGE", help="An Optuna storage URL to list.", show_default=False)
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="List DIR/*/study.db.")] = Path("runs"),
+    format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
+) -> None:
+    """The sweeps in a storage, or under a runs folder."""
+    from lstmcli.cli.render import print_json, print_wide, sweeps_table
+    from lstmcli.sweep import launch
+
+    listing = launch.listing(storage, runs_dir)
+    if format.value == "json":
+        print_json(listing)
+    elif not listing["sweeps"]:
+        stderr.print(f"no sweeps in {listing['where']}", highlight=False)
+    else:
+        print_wide(stdout, sweeps_table(listing))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ terminal the same figures come as one line every few seconds and one per evaluat
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -86,3 +87,61 @@ def make_reporter(console: Console, quiet: bool) -> Reporter:
     if quiet:
         return Quiet()
     return RichBar(console) if console.is_terminal else PlainLines(console)
+
+
+class SweepLines:
+    """A sweep in a log: one line per finished trial, with the tally and the best so far."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def update(self, tally: Any, finished: list[dict[str, Any]]) -> None:
+        from lstmcli.cli.render import tally_text, trial_text
+
+        for row in finished:
+            self.console.print(f"{trial_text(row)}; {tally_text(tally.to_dict(), tally.best)}", highlight=False,
+                               markup=False, soft_wrap=True)  # fmt: skip
+
+    def message(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def stop(self) -> None: ...
+
+
+class SweepLive(SweepLines):
+    """A sweep in a terminal: a live status line (trials done, running, pruned, failed, the best so far);
+    each finished trial is printed above it."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        from rich.live import Live
+
+        self.live = Live("", console=console, refresh_per_second=4, transient=True)
+        self.live.start()
+
+    def update(self, tally: Any, finished: list[dict[str, Any]]) -> None:
+        from rich.text import Text
+
+        from lstmcli.cli.render import tally_text, trial_text
+
+        for row in finished:
+            self.live.console.print(trial_text(row), highlight=False, markup=False)
+        self.live.update(Text(f"sweep: {tally_text(tally.to_dict(), tally.best)}", style="bold"))
+
+    def message(self, text: str) -> None:
+        self.live.console.print(text, highlight=False, markup=False)
+
+    def stop(self) -> None:
+        self.live.stop()
+
+
+class SweepQuiet(SweepLines):
+    """--quiet: no progress; a worker's error still reaches the console."""
+
+    def update(self, tally: Any, finished: list[dict[str, Any]]) -> None: ...
+
+
+def make_sweep_watcher(console: Console, quiet: bool) -> SweepLines:
+    if quiet:
+        return SweepQuiet(console)
+    return SweepLive(console) if console.is_terminal else SweepLines(console)

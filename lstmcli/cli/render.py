@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lstmcli.model.budget import BudgetAnswer, Fit
@@ -685,3 +686,94 @@ def file_view(report: FileReport, fmt: str, console: Console) -> None:
     memory_view(report.memory, console)
     for note in report.notes:
         console.print(note, highlight=False, soft_wrap=True)
+
+
+# --- sweeps ----------------------------------------------------------------------------------------------
+
+
+def _searched(configurations: list[dict[str, Any]]) -> list[str]:
+    """The options that vary across configurations, in the order they first appear."""
+    names: dict[str, None] = {}
+    for configuration in configurations:
+        names.update(dict.fromkeys(configuration["params"]))
+    return list(names)
+
+
+def _accuracy(mean: float | None, std: float | None) -> str:
+    return _number(mean, ".4f") + ("" if std is None else f" ± {std:.4f}")
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return _number(value, "g" if isinstance(value, float) else "")
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_param(v)}" for k, v in params.items()) or "base"
+
+
+def sweep_table(report: dict[str, Any]) -> Table:
+    """`sweep show`: one row per configuration, best mean validation accuracy first."""
+    configurations = report["configurations"]
+    names = _searched(configurations)
+    out = Table(title=f"sweep {report['study']} ({escape(report['storage'])}): {tally_text(report['counts'], None)}",
+                title_justify="left")  # fmt: skip
+    for name in names:
+        out.add_column(name.replace("_", " "))
+    for header in ("params", "n", "val acc (mean ± sd)", "test acc (mean ± sd)", "best val", "seconds", "pruned"):
+        out.add_column(header, justify="right")
+    for c in configurations:
+        out.add_row(
+            *[_param(c["params"].get(name)) for name in names],
+            _number(c["parameters"], ","), str(c["n"]), _accuracy(c["val_accuracy_mean"], c["val_accuracy_std"]),
+            _accuracy(c["test_accuracy_mean"], c["test_accuracy_std"]), _number(c["val_accuracy_best"], ".4f"),
+            _number(c["seconds_mean"], ".1f"), str(c["pruned"]),
+        )  # fmt: skip
+    return out
+
+
+def sweep_csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The configurations as flat rows: each searched option a column of its own."""
+    skip = ("params", "seeds", "trials")
+    return [{**c["params"], **{k: v for k, v in c.items() if k not in skip}} for c in report["configurations"]]
+
+
+def tally_text(counts: dict[str, Any], best: dict[str, Any] | None) -> str:
+    """3/8 done, 1 running, 0 pruned, 0 failed; best val 0.9123 (trial 2: cell=gru units=8 seed 0)."""
+    total = counts["total"] - counts["retried"]
+    text = (f"{counts['complete']}/{total} done, {counts['running']} running, {counts['waiting']} waiting, "
+            f"{counts['pruned']} pruned, {counts['failed']} failed")  # fmt: skip
+    if best is not None:
+        text += f"; best val {best['val_accuracy']:.4f} (trial {best['number']}: {params_text(best['params'])} "
+        text += f"seed {best['seed']})"
+    return text
+
+
+def trial_text(row: dict[str, Any]) -> str:
+    """One finished trial, for the progress lines."""
+    head = f"trial {row['number']} {params_text(row['params'])} seed {row['seed']}"
+    if row["state"] == "COMPLETE":
+        return (f"{head}: val {_number(row['val_accuracy'], '.4f')} test {_number(row['test_accuracy'], '.4f')} "
+                f"in {_number(row['seconds'], '.1f')} s")  # fmt: skip
+    if row["state"] == "PRUNED":
+        return f"{head}: pruned (val {_number(row['val_accuracy'], '.4f')})"
+    if row["retried"]:
+        return f"{head}: stopped, queued again"
+    return f"{head}: failed: {row['error'] or 'no reason recorded'}"
+
+
+def sweeps_table(listing: dict[str, Any]) -> Table:
+    """`sweep list`: the studies in a storage or under a runs folder."""
+    out = Table(title=f"sweeps in {escape(listing['where'])}", title_justify="left")
+    for header in ("name", "search", "trials", "complete", "best val", "started", "storage"):
+        out.add_column(header, justify="right" if header in ("trials", "complete", "best val") else "left")
+    for row in listing["sweeps"]:
+        if row.get("problem"):
+            out.add_row("-", "", "", "", "", "", f"{escape(row['storage'])}: [red]{escape(row['problem'])}[/]")
+            continue
+        search = row["search"] or ("(not lstmcli)" if not row["sweep"] else "-")
+        best = _number(row["best_val_accuracy"], ".4f")
+        out.add_row(escape(row["name"]), escape(search), str(row["trials"]), str(row["complete"]), best,
+                    row["started"] or "-", escape(row["storage"]))  # fmt: skip
+    return out

@@ -141,11 +141,17 @@ class Checkpoint:
 
     def saved_step(self) -> int | str:
         """The step of the checkpoint on disk, for messages ("none yet" before the first)."""
-        try:
-            with np.load(self.path, allow_pickle=False) as npz:
-                return int(npz["step"])
-        except (OSError, KeyError, ValueError):
-            return "none yet"
+        step = saved_step(self.path)
+        return "none yet" if step is None else step
+
+
+def saved_step(path: Path) -> int | None:
+    """The step a checkpoint file holds, None where there is none (or it cannot be read): a cheap look."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return int(npz["step"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _is_row(row: object) -> bool:

@@ -25,9 +25,28 @@ KEYS = (*MODEL_FIELDS, *(name for name in TrainConfig.model_fields if name != "m
 
 def load(path: Path) -> dict[str, Any]:
     """The settings in `path`, keyed by option; refuses unknown keys and values of the wrong type."""
+    raw = _read(path)
+    if "sweep" in raw:
+        raise UsageError(f"--config {path}: its [sweep] table is for `lstmcli sweep run`; give train a file without it")
+    return _settings(path, raw)
+
+
+def load_with_sweep(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings in `path` and its [sweep] table (keyed by option; lstmcli.sweep.space checks its entries)."""
+    raw = _read(path)
+    table = raw.pop("sweep", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"--config {path}: `sweep` must be a table ([sweep])")
+    table = {key.replace("-", "_"): value for key, value in table.items()}
+    if "data" in table:
+        raise UsageError(f"--config {path}: give data at the top of the file, not in [sweep]")
+    return _settings(path, raw), table
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
         raise UsageError(f"--config {path}: no such file") from None
     except IsADirectoryError:
@@ -36,6 +55,9 @@ def load(path: Path) -> dict[str, Any]:
         raise UsageError(f"--config {path}: cannot read it ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"--config {path}: not valid TOML ({exc})") from None
+
+
+def _settings(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     settings = {key.replace("-", "_"): value for key, value in raw.items()}
     unknown = sorted(set(settings) - set(KEYS))
     if unknown:

@@ -49,12 +49,15 @@ def fit(
     stop_requested: Callable[[], bool],
     on_row: Callable[[dict[str, Any]], None],
     on_saved: Callable[[RunState], None],
+    on_evaluation: Callable[[int, float], None] | None = None,
 ) -> RunState:
     """Train from state.step to schedule.total; return early (checkpoint saved) when a stop is requested.
 
     Each return to Python appends one history row: the training loss and accuracy averaged over the chunk
     just run and the learning rate at its last step; at an evaluation, `evaluate(state)` adds the held-out
-    columns. `on_row` receives every row; `on_saved` the state each time its checkpoint is on disk.
+    columns. `on_row` receives every row; `on_saved` the state each time its checkpoint is on disk;
+    `on_evaluation(step, validation accuracy)` each validation evaluation once its checkpoint is on disk, so
+    that a caller may stop the run there (a sweep prunes it by raising) and leave it resumable.
     """
     reporter.start(schedule.total, state.step)
     started, start_step, base_elapsed = time.monotonic(), state.step, state.elapsed
@@ -92,6 +95,8 @@ def fit(
         if evaluated or state.step % schedule.checkpoint_every == 0 or stop_requested():
             checkpoint.save(state)
             on_saved(state)
+        if evaluated and on_evaluation is not None and "val_accuracy" in row:
+            on_evaluation(state.step, row["val_accuracy"])
         if stop_requested() and state.step < schedule.total:
             break
     return state

@@ -10,7 +10,7 @@ import contextlib
 import shlex
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +20,9 @@ from lstmcli.errors import Interrupted, UsageError
 from lstmcli.train.config import TrainConfig, option_names, read_run_config
 from lstmcli.train.reporter import Reporter
 from lstmcli.train.split import validation_size
+
+# Called with (step, validation accuracy) at each validation evaluation, once its checkpoint is saved.
+OnEvaluation = Callable[[int, float], None]
 
 
 class StopSignals:
@@ -86,8 +89,13 @@ def start(
     reporter: Reporter,
     force: bool = False,
     tensorboard: bool = False,
+    on_evaluation: OnEvaluation | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train a new run in `out` (or a new folder under `runs_root`); return the folder and its metrics."""
+    """Train a new run in `out` (or a new folder under `runs_root`); return the folder and its metrics.
+
+    `on_evaluation(step, validation accuracy)` is called at each validation evaluation, after its checkpoint
+    is saved; whatever it raises stops the run there and leaves it resumable (a sweep prunes trials so).
+    """
     config, data = _checked(config)
     run = _new_run_folder(out, runs_root, force)
     with rundir.locked(run):
@@ -100,11 +108,15 @@ def start(
             rundir.write_json(run / rundir.CONFIG, config.to_dict())
         except OSError as exc:
             raise UsageError(f"--out {run}: cannot write there ({exc.strerror}); choose a writable folder") from None
-        return run, _train_and_plot(config, data, run, reporter, False, tensorboard)
+        return run, _train_and_plot(config, data, run, reporter, False, tensorboard, on_evaluation)
 
 
 def resume(
-    run: Path, reporter: Reporter, tensorboard: bool = False, given: dict[str, Any] | None = None
+    run: Path,
+    reporter: Reporter,
+    tensorboard: bool = False,
+    given: dict[str, Any] | None = None,
+    on_evaluation: OnEvaluation | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Continue `run` from its last checkpoint with the configuration it started with.
 
@@ -126,14 +138,21 @@ def resume(
             if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
                 plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / rundir.CURVES, title=run.name)
             return run, rundir.read_json(run / rundir.METRICS)
-        return run, _train_and_plot(config, data, run, reporter, True, tensorboard)
+        return run, _train_and_plot(config, data, run, reporter, True, tensorboard, on_evaluation)
 
 
 def _train_and_plot(
-    config: TrainConfig, data: datasets.Dataset, run: Path, reporter: Reporter, resume: bool, tensorboard: bool
+    config: TrainConfig,
+    data: datasets.Dataset,
+    run: Path,
+    reporter: Reporter,
+    resume: bool,
+    tensorboard: bool,
+    on_evaluation: OnEvaluation | None = None,
 ) -> dict[str, Any]:
     try:
-        metrics = _train(config, data, run, reporter, resume, run / rundir.TENSORBOARD if tensorboard else None)
+        board = run / rundir.TENSORBOARD if tensorboard else None
+        metrics = _train(config, data, run, reporter, resume, board, on_evaluation)
     except OSError as exc:  # disk full, folder removed or made read-only while training
         detail = f"{exc.strerror or exc}" + (f": {Path(exc.filename).name}" if exc.filename else "")
         raise UsageError(
@@ -148,7 +167,13 @@ def _train_and_plot(
 
 
 def _train(
-    config: TrainConfig, data: datasets.Dataset, run: Path, reporter: Reporter, resume: bool, tensorboard: Path | None
+    config: TrainConfig,
+    data: datasets.Dataset,
+    run: Path,
+    reporter: Reporter,
+    resume: bool,
+    tensorboard: Path | None,
+    on_evaluation: OnEvaluation | None = None,
 ) -> dict[str, Any]:
     """The signal handlers go in before TensorFlow loads: a Ctrl-C during start-up is answered with a
     checkpoint and the usual message once the model exists, not a silent exit from inside an import."""
@@ -163,7 +188,7 @@ def _train(
             resume = False
         state = session.restore() if resume else session.begin()
         if signals.received is None:
-            state = session.fit(state, lambda: signals.received is not None, tensorboard)
+            state = session.fit(state, lambda: signals.received is not None, tensorboard, on_evaluation)
         if signals.received is not None and state.step < session.schedule.total:
             raise interrupted(run, state.step, session.schedule.total, signals.received)
     try:

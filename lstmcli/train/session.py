@@ -91,7 +91,13 @@ class Session:
                 state.best_weights = [np.array(v) for v in self.step.model.get_weights()]
         return {f"{prefix}_loss": result["loss"], f"{prefix}_accuracy": result["accuracy"]}
 
-    def fit(self, state: RunState, stop_requested: Callable[[], bool], tensorboard: Path | None) -> RunState:
+    def fit(
+        self,
+        state: RunState,
+        stop_requested: Callable[[], bool],
+        tensorboard: Path | None,
+        on_evaluation: Callable[[int, float], None] | None = None,
+    ) -> RunState:
         def on_saved(saved: RunState) -> None:
             rundir.write_history(self.run / rundir.HISTORY, saved.history)
 
@@ -103,7 +109,7 @@ class Session:
                 on_row = stack.enter_context(TensorBoardLog(tensorboard, self.run.name, self.config).open())
             stack.callback(self.reporter.stop)
             return fit(self.step, self.checkpoint, state, self.schedule, self._evaluate, self.reporter,
-                       stop_requested, on_row, on_saved)  # fmt: skip
+                       stop_requested, on_row, on_saved, on_evaluation)  # fmt: skip
 
     def finish(self, state: RunState, tensorboard: Path | None) -> dict[str, Any]:
         """Save the kept model and the final metrics (the test set's only use); complete once metrics.json exists."""

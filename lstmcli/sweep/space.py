@@ -1,0 +1,390 @@
+"""The search space of a sweep: which training options vary, over what, and the configurations they make.
+
+Pure Python (no Optuna, no TensorFlow), so every refusal (a malformed list or range, a budget below the
+smallest model, a configuration `train` would refuse) happens before a storage is opened or a folder made.
+
+A training option given as a single value is fixed for every trial; a comma list (`32,75,128`) is an axis
+of the grid (a categorical choice for random and TPE search); `LOW:HIGH` or `LOW:HIGH:log` is a range,
+for random and TPE search only. The same entries come from the command line or from a `[sweep]` table of
+the `--config` TOML (lists, "LOW:HIGH" strings or plain values), the command line winning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from lstmcli.errors import DataError, LstmcliError, UsageError
+from lstmcli.model.spec import CELLS
+from lstmcli.sweep import DEFAULT_TRIALS, PRUNERS, SEARCHES
+from lstmcli.train.config import TrainConfig, from_preset, option_name
+from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
+
+# Every training option a sweep takes, in the order configuration names list them, and its kind.
+KINDS: dict[str, str | tuple[str, ...]] = {
+    "cell": CELLS, "units": "int", "layers": "int", "bidirectional": "bool", "use_bias": "bool",
+    "reset_after": "bool", "learning_rate": "float", "batch_size": "int", "schedule": SCHEDULES,
+    "epochs": "float", "steps": "int", "eval_every": "int", "checkpoint_every": "int", "order": ORDERS,
+    "validation": "float", "eval_set": EVAL_SETS, "keep": KEEPS, "target_accuracy": "float", "data": "path",
+}  # fmt: skip
+# The sweep's own settings, which a [sweep] table may also hold; their defaults.
+SETTINGS: dict[str, Any] = {"seeds": 1, "search": "grid", "trials": None, "budget": None, "prune": "none",
+                            "prune_after": 5}  # fmt: skip
+MAX_TRIALS = 10_000  # trials (configurations x seeds) one sweep may hold
+MAX_SEEDS = 1_000
+MAX_BUDGET = 10**12
+PROBE_LIMIT = 512  # configurations checked one by one before a sweep starts; beyond, one axis at a time
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+FOLDER_LIMIT = 120  # characters of a configuration's folder name before it is shortened with a hash
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+@dataclass(frozen=True)
+class Range:
+    """LOW:HIGH or LOW:HIGH:log, for random and TPE search."""
+
+    low: int | float
+    high: int | float
+    log: bool = False
+
+
+class DataShape(NamedTuple):
+    """What a sweep needs of its data before any trial: the model's input and output sizes, the train size."""
+
+    timesteps: int
+    features: int
+    classes: int
+    train_size: int
+
+
+@dataclass(frozen=True)
+class Space:
+    """Everything that defines a sweep's trials: recorded in its study, so every worker runs the same."""
+
+    preset: str = "default"
+    fixed: dict[str, Any] = field(default_factory=dict)
+    axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    ranges: dict[str, Range] = field(default_factory=dict)
+    seeds: int = 1
+    search: str = "grid"
+    trials: int | None = None
+    budget: int | None = None
+    prune: str = "none"
+    prune_after: int = 5
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored in the study (and compared with a later `sweep run` of the same name)."""
+        return {
+            "preset": self.preset,
+            "fixed": dict(self.fixed),
+            "axes": {name: list(values) for name, values in self.axes.items()},
+            "ranges": {name: [r.low, r.high, r.log] for name, r in self.ranges.items()},
+            **{name: getattr(self, name) for name in SETTINGS},
+        }
+
+    def identity(self) -> dict[str, Any]:
+        """to_dict without where this machine keeps the data (each machine may keep it elsewhere)."""
+        stored = self.to_dict()
+        stored["fixed"] = {k: v for k, v in stored["fixed"].items() if k != "data"}
+        return stored
+
+    @classmethod
+    def from_dict(cls, stored: Any) -> Space:
+        """The space a study records, checked as strictly as the command line (it may have been edited)."""
+        try:
+            if not isinstance(stored, dict) or set(stored) != {"preset", "fixed", "axes", "ranges", *SETTINGS}:
+                raise ValueError("not a sweep's search space")
+            ranges = {}
+            for name, bounds in _table(stored["ranges"]).items():
+                if not (isinstance(bounds, list) and len(bounds) == 3 and isinstance(bounds[2], bool)):
+                    raise ValueError(f"range {name} is not [low, high, log]")
+                ranges[_known(name)] = _range(name, _value(name, bounds[0]), _value(name, bounds[1]), bounds[2])
+            axes = {_known(k): _axis(k, v) for k, v in _table(stored["axes"]).items()}
+            fixed = {_known(k): _value(k, v) for k, v in _table(stored["fixed"]).items()}
+            return settled(str(stored["preset"]), {**fixed, **axes, **ranges}, stored)
+        except (LstmcliError, ValueError, TypeError) as exc:
+            raise DataError(f"the study's recorded search space is damaged ({exc}); start a new sweep") from None
+
+    @property
+    def searched(self) -> tuple[str, ...]:
+        """The options that vary, in KINDS order (the order of configuration names and table columns)."""
+        return tuple(name for name in KINDS if name in self.axes or name in self.ranges)
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every configuration of the grid, in the order the values were given."""
+        names = [name for name in KINDS if name in self.axes]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(self.axes[n] for n in names))]
+
+    def size(self) -> int:
+        """Trials the sweep runs in all: configurations times seeds."""
+        configurations = math.prod(len(v) for v in self.axes.values()) if self.search == "grid" else self.trials
+        return (configurations or 1) * self.seeds
+
+
+def check_name(name: str) -> str:
+    """A sweep's name becomes a folder: letters, digits, '.', '_' and '-', starting with a letter or digit."""
+    if not NAME.fullmatch(name):
+        raise UsageError(
+            f"sweep name {name!r}: use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+            "(it names a folder)"
+        )
+    return name
+
+
+def _known(name: Any) -> str:
+    if name not in KINDS:
+        raise UsageError(f"{name!r} is not a training option a sweep can set; known: {', '.join(KINDS)}")
+    return str(name)
+
+
+def _table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a table")
+    return value
+
+
+def _value(name: str, value: Any) -> Any:
+    """One value of option `name`, typed as TrainConfig types it (a whole number is a float where one is due)."""
+    kind, flag = KINDS[name], option_name(name)
+    if isinstance(kind, tuple):
+        if value not in kind:
+            raise UsageError(f"{flag} {value!r}: choose from {', '.join(kind)}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise UsageError(f"{flag} {value!r}: give true or false")
+        return value
+    if kind == "path":
+        if not isinstance(value, str):
+            raise UsageError(f"{flag} {value!r}: give a path")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"{flag} {value!r}: give a number")
+    if kind == "int":
+        if not isinstance(value, int):
+            raise UsageError(f"{flag} {value!r}: give a whole number")
+        return value
+    if not math.isfinite(value):
+        raise UsageError(f"{flag} {value!r}: give a finite number")
+    return float(value)
+
+
+def _axis(name: str, values: Any) -> tuple[Any, ...]:
+    flag = option_name(name)
+    if not isinstance(values, (list, tuple)) or len(values) < 2:
+        raise UsageError(f"{flag}: a list needs at least two values")
+    if KINDS[name] == "path":
+        raise UsageError(f"{flag} takes one value; a sweep does not vary the data")
+    typed = tuple(_value(name, v) for v in values)
+    if len(set(typed)) != len(typed):
+        raise UsageError(f"{flag} {','.join(map(str, values))}: a value is repeated")
+    return typed
+
+
+def _range(name: str, low: Any, high: Any, log: bool) -> Range:
+    flag = option_name(name)
+    if KINDS[name] not in ("int", "float"):
+        raise UsageError(f"{flag} takes a value or a comma list, not a range")
+    if not low < high:
+        raise UsageError(f"{flag} {low}:{high}: the low end must be below the high end")
+    if log and low <= 0:
+        raise UsageError(f"{flag} {low}:{high}:log: a log range must start above 0")
+    return Range(low, high, log)
+
+
+def _scalar(name: str, text: str) -> Any:
+    """One value of `name` read from the command line's text."""
+    kind, flag, word = KINDS[name], option_name(name), text.strip()
+    if kind == "bool":
+        if word.lower() in TRUE + FALSE:
+            return word.lower() in TRUE
+        raise UsageError(f"{flag} {text!r}: give true or false (or true,false for both)")
+    if kind in ("int", "float"):
+        try:
+            number = int(word) if kind == "int" else float(word)
+        except ValueError:
+            what = "a whole number" if kind == "int" else "a number"
+            raise UsageError(f"{flag} {text!r}: give {what}, a comma list (4,8) or a range (LOW:HIGH[:log])") from None
+        return _value(name, number)
+    return _value(name, word)
+
+
+def parse(name: str, text: Any) -> Any:
+    """An option as given: a value (fixed), a tuple (a grid axis) or a Range; text is parsed, TOML is typed."""
+    _known(name)
+    if isinstance(text, list):
+        return _axis(name, text)
+    if not isinstance(text, str):
+        return _value(name, text)
+    if KINDS[name] == "path":
+        return text
+    if "," in text:
+        items = text.split(",")
+        if any(not item.strip() for item in items):
+            raise UsageError(f"{option_name(name)} {text!r}: an empty item in the list")
+        return _axis(name, [_scalar(name, item) for item in items])
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].strip() != "log"):
+            raise UsageError(f"{option_name(name)} {text!r}: write a range as LOW:HIGH or LOW:HIGH:log")
+        if KINDS[name] not in ("int", "float"):
+            raise UsageError(f"{option_name(name)} takes a value or a comma list, not a range")
+        return _range(name, _scalar(name, parts[0]), _scalar(name, parts[1]), len(parts) == 3)
+    return _scalar(name, text)
+
+
+def _setting(name: str, value: Any) -> Any:
+    """A sweep setting (seeds, search, trials, budget, prune, prune_after), checked."""
+    flag = option_name(name)
+    if name in ("search", "prune"):
+        choices = SEARCHES if name == "search" else PRUNERS
+        if value not in choices:
+            raise UsageError(f"{flag} {value!r}: choose from {', '.join(choices)}")
+        return value
+    if value is None and name in ("trials", "budget"):
+        return None
+    limits = {"seeds": MAX_SEEDS, "trials": MAX_TRIALS, "budget": MAX_BUDGET, "prune_after": MAX_TRIALS}
+    low = 0 if name == "prune_after" else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= limits[name]:
+        raise UsageError(f"{flag} {value!r}: give a whole number from {low} to {limits[name]:,}")
+    return value
+
+
+def settled(preset: str, entries: Mapping[str, Any], settings: Mapping[str, Any]) -> Space:
+    """The Space of merged entries (values, tuples, Ranges) and settings, with the checks that span them."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if "steps" in entries and "epochs" in entries:
+        raise UsageError("give --steps or --epochs, not both")
+    chosen = {name: _setting(name, settings.get(name, default)) for name, default in SETTINGS.items()}
+    space = Space(
+        preset=preset,
+        fixed={k: v for k, v in entries.items() if not isinstance(v, (tuple, Range))},
+        axes={k: v for k, v in entries.items() if isinstance(v, tuple)},
+        ranges={k: v for k, v in entries.items() if isinstance(v, Range)},
+        **chosen,
+    )
+    if space.search == "grid":
+        if space.ranges:
+            raise UsageError(
+                f"{', '.join(option_name(n) for n in space.ranges)}: a range needs --search random or tpe; "
+                "a grid takes comma lists"
+            )
+        if space.trials is not None:
+            raise UsageError("--trials is for random and TPE search; a grid runs each of its configurations")
+    elif space.trials is None:
+        space = Space(**{**space.__dict__, "trials": DEFAULT_TRIALS})
+    if space.budget is not None and ("units" in space.fixed or "units" in space.axes or "units" in space.ranges):
+        raise UsageError("--budget chooses the units of each configuration; drop --units")
+    if space.size() > MAX_TRIALS:
+        raise UsageError(f"the sweep would hold {space.size():,} trials; at most {MAX_TRIALS:,}")
+    return space
+
+
+def build(
+    options: Mapping[str, str | None],
+    preset: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
+) -> Space:
+    """The space from the preset, then the TOML file (its options, then its [sweep] table), then the options given.
+
+    `options` are the command line's texts (None where not given), `settings` its seeds, search, trials, budget,
+    prune and prune_after (None where not given).
+    """
+    from lstmcli.train.config_file import load_with_sweep, merge
+
+    file_settings, file_sweep = load_with_sweep(config_file) if config_file is not None else ({}, {})
+    if "seed" in options or "seed" in file_settings or "seed" in file_sweep:
+        raise UsageError("a sweep runs seeds 0 to N-1 of every configuration; use --seeds N instead of a seed")
+    swept = {k: v for k, v in file_sweep.items() if k not in SETTINGS}
+    file_entries = {**{k: v for k, v in file_settings.items() if k != "preset"}, **swept}
+    file_entries = {name: parse(name, value) for name, value in file_entries.items()}
+    given = {name: None if text is None else parse(name, text) for name, text in options.items()}
+    chosen, entries = merge({**file_entries, "preset": file_settings.get("preset", "default")},
+                            {**given, "preset": preset})  # fmt: skip
+    merged = {k: v for k, v in file_sweep.items() if k in SETTINGS}
+    merged.update({k: v for k, v in (settings or {}).items() if v is not None})
+    return settled(chosen, entries, merged)
+
+
+def folder_name(params: Mapping[str, Any]) -> str:
+    """A configuration's folder name: its varying options and values, e.g. cell-gru_units-32 (or `base`)."""
+    parts, order = [], list(KINDS)
+    for name, value in sorted(params.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
+        shown = str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, float) else value
+        parts.append(f"{name.replace('_', '-')}-{shown}")
+    text = re.sub(r"[^A-Za-z0-9.+_-]", "-", "_".join(parts)) or "base"
+    if len(text) > FOLDER_LIMIT:
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+        text = f"{text[:FOLDER_LIMIT]}-{digest}"
+    return text
+
+
+def train_config(
+    space: Space, params: Mapping[str, Any], seed: int, shape: DataShape
+) -> tuple[TrainConfig, int | None]:
+    """The TrainConfig of one trial, and the units --budget chose for it (None without a budget)."""
+    settings = {**space.fixed, **params}
+    units = None
+    if space.budget is not None:
+        units = budget_units(from_preset(space.preset, **settings), space.budget, shape)
+        settings["units"] = units
+    return from_preset(space.preset, **settings, seed=seed), units
+
+
+def budget_units(config: TrainConfig, budget: int, shape: DataShape) -> int:
+    """The units whose model (this config's cell, layers, ... on this data) has the count closest to `budget`.
+
+    The adapter to lstmcli.model.budget: below the smallest model is a refusal, not a 1-unit model.
+    """
+    from lstmcli.model.budget import closest, closest_units
+
+    spec = config.model_spec(shape.timesteps, shape.features, shape.classes)
+    below, above = closest_units(spec, budget)
+    if below is None:
+        assert above is not None
+        raise UsageError(
+            f"--budget {budget:,} is below the smallest {spec.cell} model here (1 unit: {above.total:,} parameters); "
+            f"give at least {above.total:,}"
+        )
+    return closest(below, above, budget).units
+
+
+def probes(space: Space) -> Iterator[dict[str, Any]]:
+    """Configurations that between them try every value of every axis and both ends of every range."""
+    choices = {**space.axes, **{name: (r.low, r.high) for name, r in space.ranges.items()}}
+    names = [name for name in KINDS if name in choices]
+    if math.prod(len(choices[n]) for n in names) <= PROBE_LIMIT:
+        for combo in itertools.product(*(choices[n] for n in names)):
+            yield dict(zip(names, combo, strict=True))
+        return
+    base = {name: choices[name][0] for name in names}
+    yield base
+    for name in names:
+        for value in choices[name][1:]:
+            yield {**base, name: value}
+
+
+def check(space: Space, shape: DataShape) -> None:
+    """Refuse now what a trial would refuse later: invalid options, a model too big or below the budget."""
+    from lstmcli.model.factory import check_buildable
+    from lstmcli.train.split import validation_size
+
+    for params in probes(space):
+        config, _ = train_config(space, params, 0, shape)
+        if config.eval_set != "validation" or config.validation == 0:
+            raise UsageError(
+                "a sweep ranks trials by validation accuracy: hold out images (--validation) and keep "
+                "--eval-set validation"
+            )
+        held_out = validation_size(config.validation, shape.train_size)
+        config.total_steps(shape.train_size - held_out)
+        check_buildable(config.model_spec(shape.timesteps, shape.features, shape.classes), "use smaller --units")

@@ -1,0 +1,280 @@
+"""Optuna's side of a sweep: the storage a URL names, the study of a name, its sampler, pruner and queue.
+
+The storage is the only coordination between workers, on this machine or others. The first `sweep run` of
+a name creates the study, records its search space and the SHA-256 of its data in the study's user
+attributes, and enqueues every trial as WAITING (for a grid, every configuration x seed; for random and
+TPE search, one slot per configuration, whose seeds are enqueued once it has drawn its parameters). Any
+later `sweep run` of the name, anywhere, must give the same space and data, and then pops waiting trials:
+Optuna moves a trial from WAITING to RUNNING in one transaction, so each is run exactly once.
+
+Optuna, SQLAlchemy and the database driver are imported here only, by the commands that need a storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+
+from lstmcli.errors import DataError, UsageError
+from lstmcli.sweep import DEFAULT_HEARTBEAT
+from lstmcli.sweep.space import Space
+
+try:  # Optuna >= 4.9 renamed the callback and its keyword; the older names are deprecated
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+
+    RETRY_KEYWORD = "heartbeat_stale_trial_callback"
+except ImportError:  # pragma: no cover - Optuna < 4.9
+    from optuna.storages import RetryFailedTrialCallback as Retry
+
+    RETRY_KEYWORD = "failed_trial_callback"
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+STUDY_FILE = "study.db"
+SPACE_ATTR, DATA_ATTR, READY_ATTR = "lstmcli_space", "lstmcli_data_sha256", "lstmcli_ready"
+GRACE_FACTOR = 3  # a trial whose heartbeat is older than this many intervals is taken for dead and re-queued
+MAX_RETRIES = 3  # re-queues of a trial whose worker died, before it is left failed
+CONNECT_TIMEOUT = 10  # seconds to reach a database server before giving up
+SETUP_ATTEMPTS = 5  # tries at creating Optuna's tables when workers start together on an empty database
+JOIN_WAIT = 120  # seconds a joining worker waits for the creator of a study to finish enqueueing it
+FORMS = "sqlite:///FILE.db, postgresql://USER@HOST/DB, mysql://USER@HOST/DB or a journal file FILE.log"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a study lives: the URL Optuna opens, how messages show it (no password), and its file if any."""
+
+    url: str
+    shown: str
+    file: Path | None = None
+    journal: bool = False
+
+
+def locate(storage: str | None, runs_dir: Path, name: str) -> Location:
+    """The storage `--storage` names (checked, not opened), or the default DIR/NAME/study.db."""
+    if storage is None:
+        path = (runs_dir / name / STUDY_FILE).absolute()
+        return Location(f"sqlite:///{path}", str(path), path)
+    if "://" not in storage and storage.endswith(".log"):
+        path = Path(storage).expanduser().absolute()
+        return Location(str(path), str(path), path, journal=True)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(storage)
+        url.get_dialect()
+    except ArgumentError:
+        raise UsageError(f"--storage {storage!r}: not a storage URL; give {FORMS}") from None
+    except NoSuchModuleError:
+        scheme = storage.partition(":")[0]
+        hint = " (SQLAlchemy spells it postgresql://)" if scheme == "postgres" else ""
+        raise UsageError(f"--storage: unknown scheme {scheme!r}{hint}; give {FORMS}") from None
+    if url.drivername == "postgresql" and not _importable("psycopg2") and _importable("psycopg"):
+        url = url.set(drivername="postgresql+psycopg")  # the driver `lstmcli[postgres]` installs
+        storage = url.render_as_string(hide_password=False)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise UsageError(f"--storage {shown}: give a database file (sqlite:///FILE.db) that workers share")
+        return Location(storage, shown, Path(url.database).expanduser().absolute())
+    return Location(storage, shown)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    """Time limits, so that an unreachable database is an answer within seconds, not a hang."""
+    from sqlalchemy.engine import make_url
+
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":  # several processes write one file: wait for its lock rather than fail
+        return {"connect_args": {"timeout": 60}}
+    if backend in ("postgresql", "mysql", "mariadb"):
+        return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}, "pool_pre_ping": True}
+    return {"pool_pre_ping": True}
+
+
+def open_storage(where: Location, heartbeat: int | None = DEFAULT_HEARTBEAT, create: bool = True) -> Any:
+    """Open the storage; `create` False refuses a file that does not exist yet rather than make one.
+
+    Heartbeats (RDB storages) let a trial whose worker died be taken for dead after GRACE_FACTOR intervals
+    and re-queued, up to MAX_RETRIES times, with what it reported so far.
+    """
+    if where.file is not None and not create and not where.file.is_file():
+        raise UsageError(f"{where.shown}: no such study storage; `lstmcli sweep list` shows the sweeps there")
+    if where.file is not None and not where.file.parent.is_dir():
+        raise UsageError(f"--storage {where.shown}: its folder does not exist")
+    if where.journal:
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        try:
+            return JournalStorage(JournalFileBackend(str(where.file)))
+        except OSError as exc:
+            raise UsageError(f"--storage {where.shown}: cannot open it ({exc.strerror})") from None
+    if where.file is not None and where.file.is_file():
+        check_sqlite(where.file)
+    import sqlalchemy.exc
+
+    options: dict[str, Any] = {"engine_kwargs": _engine_kwargs(where.url), "skip_table_creation": not create}
+    try:
+        with quiet_experimental():
+            if heartbeat is not None:
+                callback = Retry(max_retry=MAX_RETRIES, inherit_intermediate_values=True)
+                options.update(heartbeat_interval=heartbeat, grace_period=GRACE_FACTOR * heartbeat,
+                               **{RETRY_KEYWORD: callback})  # fmt: skip
+            for attempt in range(SETUP_ATTEMPTS):
+                try:
+                    storage = optuna.storages.RDBStorage(where.url, **options)
+                    break
+                except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                        sqlalchemy.exc.OperationalError) as exc:  # fmt: skip
+                    # Workers started together on an empty database race to create Optuna's tables; the
+                    # losers' CREATE fails, and their next attempt finds the tables made.
+                    lost_race = not isinstance(exc, sqlalchemy.exc.OperationalError) or "already exists" in str(exc)
+                    if not lost_race or attempt == SETUP_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.5 + random.random())
+            # Wrapped as Optuna wraps it for a study; every call of a worker must go through that one object.
+            return optuna.storages.get_storage(storage)
+    except ModuleNotFoundError as exc:
+        raise UsageError(
+            f"--storage {where.shown}: its driver {exc.name!r} is not installed (pip install 'lstmcli[postgres]' "
+            "for PostgreSQL)"
+        ) from None
+    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"--storage {where.shown}: cannot open it ({first_line(exc)})") from None
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return " ".join(text.splitlines()[0].split())[:300] if text else type(exc).__name__
+
+
+def check_sqlite(path: Path) -> None:
+    """Refuse a database of something else before Optuna adds its tables to it (a read-only look)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as connection:
+            names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as exc:
+        raise DataError(f"{path}: not an SQLite database ({exc})") from None
+    if names and ("studies" not in names or "trials" not in names):  # empty: another worker is creating it
+        raise DataError(f"{path}: not an Optuna study database")
+
+
+def sampler(space: Space) -> optuna.samplers.BaseSampler:
+    """Grid trials carry their parameters from the queue; random and TPE slots draw theirs here.
+
+    Unseeded on purpose: workers seeded alike would draw the same parameters.
+    """
+    if space.search == "tpe":
+        return optuna.samplers.TPESampler()
+    return optuna.samplers.RandomSampler()
+
+
+def pruner(space: Space) -> optuna.pruners.BasePruner:
+    if space.prune == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=space.prune_after, n_warmup_steps=0)
+    if space.prune == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    return optuna.pruners.NopPruner()
+
+
+def create_or_join(storage: Any, where: Location, name: str, space: Space, data_sha256: str) -> optuna.Study:
+    """The study `name`: created and filled with its trials, or joined when it exists with the same space."""
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                    sampler=sampler(space), pruner=pruner(space))  # fmt: skip
+    except optuna.exceptions.DuplicatedStudyError:
+        study, stored, stored_sha = attach(storage, where, name)
+        if stored.identity() != space.identity():
+            raise UsageError(
+                f"sweep {name} in {where.shown} exists with a different search space ({difference(stored, space)}); "
+                "give the options it was started with, or another name"
+            ) from None
+        if stored_sha != data_sha256:
+            raise UsageError(
+                f"--data: not the data sweep {name} was started with (its SHA-256 differs); "
+                "every worker must train on the same data"
+            ) from None
+        return study
+    study.set_user_attr(SPACE_ATTR, space.to_dict())
+    study.set_user_attr(DATA_ATTR, data_sha256)
+    enqueue(study, space)
+    study.set_user_attr(READY_ATTR, True)
+    return study
+
+
+def difference(stored: Space, given: Space) -> str:
+    """The first setting in which two spaces differ, for the refusal's one line."""
+    old, new = stored.identity(), given.identity()
+    for key in old:
+        if old[key] != new[key]:
+            return f"{key}: {old[key]!r} there, {new[key]!r} here"
+    return "same settings"
+
+
+def enqueue(study: optuna.Study, space: Space) -> None:
+    """Every trial, WAITING: grid configurations seed by seed (seed 0 of each first), or the search's slots."""
+    if space.search == "grid":
+        for seed in range(space.seeds):
+            for params in space.grid():
+                study.enqueue_trial(params, user_attrs={"seed": seed})
+    else:
+        for slot in range(space.trials or 0):
+            study.enqueue_trial({}, user_attrs={"seed": 0, "slot": slot})
+
+
+def attach(storage: Any, where: Location, name: str) -> tuple[optuna.Study, Space, str]:
+    """The existing study `name`, its space and its data's SHA-256, once its creator has enqueued every trial."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise UsageError(f"no sweep {name} in {where.shown}; `lstmcli sweep list` shows the sweeps there") from None
+    started, attrs = time.monotonic(), study.user_attrs
+    while not attrs.get(READY_ATTR):  # its creator may be recording its space or enqueueing it at this moment
+        waited = time.monotonic() - started
+        if waited > JOIN_WAIT or (SPACE_ATTR not in attrs and (waited > 2 or study.get_trials(deepcopy=False))):
+            break
+        time.sleep(0.5)
+        attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
+    if SPACE_ATTR not in attrs:
+        raise UsageError(f"study {name} in {where.shown} was not made by lstmcli sweep; choose another name")
+    if not attrs.get(READY_ATTR):
+        raise UsageError(f"sweep {name} in {where.shown} was never completely set up; delete it or choose another name")
+    space = Space.from_dict(attrs[SPACE_ATTR])
+    study.sampler, study.pruner = sampler(space), pruner(space)
+    return study, space, str(attrs.get(DATA_ATTR, ""))
+
+
+@contextlib.contextmanager
+def database_errors(where: Location) -> Iterator[None]:
+    """A database that fails mid-command (gone, not an Optuna schema, no rights) as one line, exit 2."""
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise UsageError(f"--storage {where.shown}: {first_line(exc)}") from None
+
+
+@contextlib.contextmanager
+def quiet_experimental() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        yield

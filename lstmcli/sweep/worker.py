@@ -1,0 +1,339 @@
+"""A sweep worker: pop a waiting trial, run it as an ordinary run folder, tell Optuna; until none is left.
+
+Why its own loop rather than `study.optimize`: optimize creates a new trial whenever the queue is empty,
+and with several workers racing for the last waiting trial that would add trials the sweep never asked
+for. Here a worker only ever runs trials the study holds, popped WAITING -> RUNNING in one transaction
+(Optuna's own exactly-once mechanism), and it stays until no trial is waiting or running anywhere, so that a
+trial whose worker died (re-queued after its heartbeat stopped) is still picked up.
+
+Each trial trains through lstmcli.train.run, in DIR/NAME/<configuration>-seed<k>/: `eval`, `runs` and
+`train --resume` work on it. A trial re-queued after its worker died resumes that folder where it can be
+reached, and starts again where it cannot. SIGINT/SIGTERM stop the trial at a checkpoint, mark it failed and
+re-queue it, and end the worker with 130/143.
+
+`python -m lstmcli.sweep.worker SETTINGS_JSON` runs one worker process (what `sweep run --workers K` starts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from lstmcli import rundir
+from lstmcli.errors import DataError, Interrupted, LstmcliError, UsageError
+from lstmcli.model.count import count
+from lstmcli.sweep import study as studies
+from lstmcli.sweep.space import DataShape, Space, folder_name, train_config
+from lstmcli.train.config import TrainConfig, read_run_config
+from lstmcli.train.reporter import Quiet
+from lstmcli.train.run import OnEvaluation, StopSignals
+
+POLL = 1.0  # seconds between looks at the queue while other workers' trials are still running
+
+
+def data_facts(path: str | None) -> tuple[DataShape, str]:
+    """The sizes a sweep checks its configurations against, and the SHA-256 every worker must share."""
+    from lstmcli import data as datasets
+    from lstmcli.train.checkpoint import data_fingerprint
+
+    data = datasets.load(path)
+    return DataShape(data.timesteps, data.features, data.classes, len(data.y_train)), data_fingerprint(data)
+
+
+def pop(storage: Any, study_id: int) -> int | None:
+    """Move the first waiting trial to RUNNING; None when none is left. A trial another worker took is skipped."""
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                if heartbeat_interval(storage):  # at once: a trial that never beat is never taken for dead
+                    storage.record_heartbeat(trial_id)
+                return trial_id
+    return None
+
+
+def heartbeat_interval(storage: Any) -> int | None:
+    return storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
+
+
+@contextlib.contextmanager
+def every(period: float, action: Callable[[], None], name: str) -> Iterator[None]:
+    """Call `action` now and every `period` seconds from a thread, until the block ends."""
+    done = threading.Event()
+
+    def loop() -> None:
+        while True:
+            action()
+            if done.wait(period):
+                return
+
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@contextlib.contextmanager
+def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every interval while it runs; a worker that dies stops beating."""
+    interval = heartbeat_interval(storage)
+    if not interval:
+        yield
+        return
+
+    def beat() -> None:
+        with contextlib.suppress(Exception):  # a database blip must not end the trial; staleness would
+            storage.record_heartbeat(trial_id)
+
+    with every(interval, beat, f"heartbeat-{trial_id}"):
+        yield
+
+
+def requeue(study: optuna.Study, storage: Any, trial_id: int) -> None:
+    """A copy of a stopped trial, WAITING, that keeps its parameters, attributes and reported values."""
+    with studies.quiet_experimental():
+        studies.Retry(max_retry=None, inherit_intermediate_values=True)(study, storage.get_trial(trial_id))
+
+
+def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
+    """The trial's value of every searched option: fixed by the queue (grid, seeds, retries) or drawn."""
+    params = {}
+    for name in space.searched:
+        if name in space.axes:
+            params[name] = trial.suggest_categorical(name, list(space.axes[name]))
+        else:
+            r = space.ranges[name]
+            draw = trial.suggest_int if isinstance(r.low, int) else trial.suggest_float
+            params[name] = draw(name, r.low, r.high, log=r.log)  # type: ignore[operator]
+    return params
+
+
+def objective_value(metrics: dict[str, Any], config: TrainConfig) -> float:
+    """Validation accuracy of the model the run kept: the last evaluation's, or with --keep best the best's."""
+    value = metrics.get("best_val_accuracy" if config.keep == "best" else "val_accuracy")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise DataError("the run recorded no validation accuracy")
+    return float(value)
+
+
+@dataclass
+class Worker:
+    """One process's share of a sweep: the study, this machine's data and runs folder, its stop flag."""
+
+    study: optuna.Study
+    storage: Any
+    space: Space
+    shape: DataShape
+    folder: Path  # DIR/NAME on this machine
+    stop: StopSignals
+    journal: bool = False
+
+    def __post_init__(self) -> None:
+        self.study_id = self.storage.get_study_id_from_name(self.study.study_name)
+
+    def work(self) -> int:
+        """Run trials until none is waiting or running; 0, or 130/143 when stopped by a signal."""
+        # Each trial builds its own tf.functions; TensorFlow's warning about retracing them means nothing here.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        while self.stop.received is None:
+            self.recover()
+            trial_id = pop(self.storage, self.study_id)
+            if trial_id is None:
+                if not self.storage.get_all_trials(self.study_id, deepcopy=False,
+                                                   states=(TrialState.WAITING, TrialState.RUNNING)):  # fmt: skip
+                    return 0
+                time.sleep(POLL)
+                continue
+            try:
+                self.run_trial(trial_id)
+            except Interrupted as exc:
+                return exc.exit_code
+            finally:
+                _release_models()
+        return StopSignals.EXIT_CODES[self.stop.received]
+
+    def recover(self) -> None:
+        """Re-queue trials whose worker died: by heartbeat (RDB), or on this host by a dead pid (journal)."""
+        if heartbeat_interval(self.storage):
+            with studies.quiet_experimental():
+                optuna.storages.fail_stale_trials(self.study)
+            return
+        if not self.journal:
+            return
+        for trial in self.storage.get_all_trials(self.study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            pid = trial.user_attrs.get("pid")
+            if trial.user_attrs.get("host") != socket.gethostname() or not isinstance(pid, int) or _alive(pid):
+                continue
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                if self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                    requeue(self.study, self.storage, trial_id)
+
+    def run_trial(self, trial_id: int) -> None:
+        """One trial, told to Optuna whatever happens; a signal re-queues it and is raised on (Interrupted)."""
+        trial = optuna.trial.Trial(self.study, trial_id)
+        with heartbeat(self.storage, trial_id):
+            try:
+                value = self.objective(trial, trial_id)
+            except optuna.TrialPruned:
+                self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+            except Interrupted as exc:
+                trial.set_user_attr("error", f"interrupted: {exc}")
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                requeue(self.study, self.storage, trial_id)
+                raise
+            except Exception as exc:  # any failure of one trial is recorded on it, and the sweep goes on
+                detail = str(exc) if isinstance(exc, LstmcliError) else f"{type(exc).__name__}: {exc}"
+                trial.set_user_attr("error", " ".join(detail.split())[:1000])
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            else:
+                self.study.tell(trial, value, skip_if_finished=True)
+
+    def objective(self, trial: optuna.Trial, trial_id: int) -> float:
+        """Train the trial's configuration and seed; record what `sweep show` needs on the trial itself."""
+        seed = trial.user_attrs.get("seed")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < self.space.seeds:
+            raise DataError(f"trial {trial.number} carries no valid seed ({seed!r})")
+        params = suggest(trial, self.space)
+        config, units = train_config(self.space, params, seed, self.shape)
+        derived = {} if units is None else {"units": units}
+        key = folder_name({**params, **derived})
+        run = self.folder / f"{key}-seed{seed}"
+        previous = trial.user_attrs.get("run")
+        spec = config.model_spec(self.shape.timesteps, self.shape.features, self.shape.classes)
+        for name, value in {"configuration": key, "derived": derived, "config": config.to_dict(), "error": None,
+                            "parameters": count(spec).total, "run": str(run), "host": socket.gethostname(),
+                            "pid": os.getpid()}.items():  # fmt: skip
+            trial.set_user_attr(name, value)
+        if self.space.search != "grid" and seed == 0:
+            self.enqueue_seeds(params, key)
+        folder, metrics, resumed_from = self.train(config, run, previous, self.on_evaluation(trial, trial_id))
+        for name in ("val_accuracy", "best_val_accuracy", "test_accuracy", "seconds", "steps"):
+            trial.set_user_attr(name, metrics.get(name))
+        trial.set_user_attr("run", str(folder))
+        trial.set_user_attr("resumed_from", resumed_from)
+        return objective_value(metrics, config)
+
+    def enqueue_seeds(self, params: dict[str, Any], key: str) -> None:
+        """Seeds 1..N-1 of a configuration random or TPE search just drew, once (a retry finds them there)."""
+        queued = {(t.user_attrs.get("configuration"), t.user_attrs.get("seed")) for t in
+                  self.storage.get_all_trials(self.study_id, deepcopy=False)}  # fmt: skip
+        for seed in range(1, self.space.seeds):
+            if (key, seed) not in queued:
+                self.study.enqueue_trial(params, user_attrs={"seed": seed, "configuration": key})
+
+    def on_evaluation(self, trial: optuna.Trial, trial_id: int) -> OnEvaluation:
+        """Report each validation evaluation to Optuna and prune there when its pruner says so."""
+        reported = set(self.storage.get_trial(trial_id).intermediate_values)
+
+        def evaluated(step: int, accuracy: float) -> None:
+            if self.stop.received is not None:  # a signal that came before training installed its own handler
+                raise Interrupted(f"stopped at step {step}", StopSignals.EXIT_CODES[self.stop.received])
+            if step not in reported:
+                trial.report(accuracy, step)
+                reported.add(step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"validation accuracy {accuracy:.4f} at step {step}")
+
+        return evaluated
+
+    def train(
+        self, config: TrainConfig, run: Path, previous: Any, on_evaluation: OnEvaluation
+    ) -> tuple[Path, dict[str, Any], int | None]:
+        """Resume the trial's run where one is reachable (its last folder, or ours), else start it in ours."""
+        from lstmcli.train import run as runs
+        from lstmcli.train.checkpoint import saved_step
+
+        candidates = [run]
+        if isinstance(previous, str) and Path(previous).is_absolute() and Path(previous).name == run.name:
+            candidates.insert(0, Path(previous))
+        for folder in candidates:
+            if (folder / rundir.CONFIG).is_file():
+                self.check_same(folder, config)
+                self.wait_unlocked(folder)
+                step = saved_step(folder / rundir.CHECKPOINT)
+                return (*runs.resume(folder, Quiet(), on_evaluation=on_evaluation), step)
+        if run.is_dir():
+            self.wait_unlocked(run)
+        return (*runs.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation), None)
+
+    def check_same(self, folder: Path, config: TrainConfig) -> None:
+        """A folder of this name must hold this trial's run (the data may sit elsewhere on another machine)."""
+        from lstmcli.train.split import validation_size
+
+        def comparable(c: TrainConfig) -> dict[str, Any]:
+            return {**c.to_dict(), "data": None, "validation": validation_size(c.validation, self.shape.train_size)}
+
+        if comparable(read_run_config(folder)) != comparable(config):
+            raise UsageError(f"{folder} holds a run of another configuration; move it away or use another --runs-dir")
+
+    def wait_unlocked(self, folder: Path) -> None:
+        """A trial taken for dead may still be finishing its run: wait for it rather than fail this one."""
+        while rundir.is_locked(folder):
+            if self.stop.received is not None:
+                raise Interrupted("stopped while waiting for a run", StopSignals.EXIT_CODES[self.stop.received])
+            time.sleep(POLL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _release_models() -> None:
+    """Free the finished trial's graphs before the next one (Keras keeps them in a global session)."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+
+
+def serve(storage: str | None, name: str, runs_dir: Path, data: str | None, heartbeat_s: int | None) -> int:
+    """Join the study `name` and work on it: what each process of `sweep run --workers K` does."""
+    where = studies.locate(storage, runs_dir, name)
+    opened = studies.open_storage(where, heartbeat_s, create=False)
+    study, stored, data_sha256 = studies.attach(opened, where, name)
+    shape, sha = data_facts(data)
+    if sha != data_sha256:
+        raise UsageError(f"--data: not the data sweep {name} was started with (its SHA-256 differs)")
+    fixed = {k: v for k, v in stored.fixed.items() if k != "data"} | ({"data": data} if data else {})
+    signals = StopSignals()
+    with signals.installed(), studies.database_errors(where):
+        folder = (runs_dir / name).absolute()
+        worker = Worker(study, opened, replace(stored, fixed=fixed), shape, folder, signals, where.journal)
+        return worker.work()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry of a worker process; its one argument is a JSON object of serve's keywords."""
+    try:
+        settings = json.loads((argv if argv is not None else sys.argv[1:])[0])
+        settings["runs_dir"] = Path(settings["runs_dir"])
+        return serve(**settings)
+    except LstmcliError as exc:
+        print(f"lstmcli: error: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
