@@ -152,7 +152,7 @@ class Worker:
         # Each trial builds its own tf.functions; TensorFlow's warning about retracing them means nothing here.
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         while self.stop.received is None:
-            self.recover()
+            recover(self)
             trial_id = pop(self.storage, self.study_id)
             if trial_id is None:
                 if not self.storage.get_all_trials(self.study_id, deepcopy=False,
@@ -167,23 +167,6 @@ class Worker:
             finally:
                 _release_models()
         return StopSignals.EXIT_CODES[self.stop.received]
-
-    def recover(self) -> None:
-        """Re-queue trials whose worker died: by heartbeat (RDB), or on this host by a dead pid (journal)."""
-        if heartbeat_interval(self.storage):
-            with studies.quiet_experimental():
-                optuna.storages.fail_stale_trials(self.study)
-            return
-        if not self.journal:
-            return
-        for trial in self.storage.get_all_trials(self.study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            pid = trial.user_attrs.get("pid")
-            if trial.user_attrs.get("host") != socket.gethostname() or not isinstance(pid, int) or _alive(pid):
-                continue
-            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
-            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                if self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                    requeue(self.study, self.storage, trial_id)
 
     def run_trial(self, trial_id: int) -> None:
         """One trial, told to Optuna whatever happens; a signal re-queues it and is raised on (Interrupted)."""
@@ -222,73 +205,96 @@ class Worker:
                             "pid": os.getpid()}.items():  # fmt: skip
             trial.set_user_attr(name, value)
         if self.space.search != "grid" and seed == 0:
-            self.enqueue_seeds(params, key)
-        folder, metrics, resumed_from = self.train(config, run, previous, self.on_evaluation(trial, trial_id))
+            enqueue_seeds(self, params, key)
+        folder, metrics, resumed_from = train_trial(self, config, run, previous, on_evaluation(self, trial, trial_id))
         for name in ("val_accuracy", "best_val_accuracy", "test_accuracy", "seconds", "steps"):
             trial.set_user_attr(name, metrics.get(name))
         trial.set_user_attr("run", str(folder))
         trial.set_user_attr("resumed_from", resumed_from)
         return objective_value(metrics, config)
 
-    def enqueue_seeds(self, params: dict[str, Any], key: str) -> None:
-        """Seeds 1..N-1 of a configuration random or TPE search just drew, once (a retry finds them there)."""
-        queued = {(t.user_attrs.get("configuration"), t.user_attrs.get("seed")) for t in
-                  self.storage.get_all_trials(self.study_id, deepcopy=False)}  # fmt: skip
-        for seed in range(1, self.space.seeds):
-            if (key, seed) not in queued:
-                self.study.enqueue_trial(params, user_attrs={"seed": seed, "configuration": key})
 
-    def on_evaluation(self, trial: optuna.Trial, trial_id: int) -> OnEvaluation:
-        """Report each validation evaluation to Optuna and prune there when its pruner says so."""
-        reported = set(self.storage.get_trial(trial_id).intermediate_values)
+def enqueue_seeds(worker: Worker, params: dict[str, Any], key: str) -> None:
+    """Seeds 1..N-1 of a configuration random or TPE search just drew, once (a retry finds them there)."""
+    queued = {(t.user_attrs.get("configuration"), t.user_attrs.get("seed")) for t in
+              worker.storage.get_all_trials(worker.study_id, deepcopy=False)}  # fmt: skip
+    for seed in range(1, worker.space.seeds):
+        if (key, seed) not in queued:
+            worker.study.enqueue_trial(params, user_attrs={"seed": seed, "configuration": key})
 
-        def evaluated(step: int, accuracy: float) -> None:
-            if self.stop.received is not None:  # a signal that came before training installed its own handler
-                raise Interrupted(f"stopped at step {step}", StopSignals.EXIT_CODES[self.stop.received])
-            if step not in reported:
-                trial.report(accuracy, step)
-                reported.add(step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"validation accuracy {accuracy:.4f} at step {step}")
 
-        return evaluated
+def on_evaluation(worker: Worker, trial: optuna.Trial, trial_id: int) -> OnEvaluation:
+    """Report each validation evaluation to Optuna and prune there when its pruner says so."""
+    reported = set(worker.storage.get_trial(trial_id).intermediate_values)
 
-    def train(
-        self, config: TrainConfig, run: Path, previous: Any, on_evaluation: OnEvaluation
-    ) -> tuple[Path, dict[str, Any], int | None]:
-        """Resume the trial's run where one is reachable (its last folder, or ours), else start it in ours."""
-        from lstmcli.train import run as runs
-        from lstmcli.train.checkpoint import saved_step
+    def evaluated(step: int, accuracy: float) -> None:
+        if worker.stop.received is not None:  # a signal that came before training installed its own handler
+            raise Interrupted(f"stopped at step {step}", StopSignals.EXIT_CODES[worker.stop.received])
+        if step not in reported:
+            trial.report(accuracy, step)
+            reported.add(step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"validation accuracy {accuracy:.4f} at step {step}")
 
-        candidates = [run]
-        if isinstance(previous, str) and Path(previous).is_absolute() and Path(previous).name == run.name:
-            candidates.insert(0, Path(previous))
-        for folder in candidates:
-            if (folder / rundir.CONFIG).is_file():
-                self.check_same(folder, config)
-                self.wait_unlocked(folder)
-                step = saved_step(folder / rundir.CHECKPOINT)
-                return (*runs.resume(folder, Quiet(), on_evaluation=on_evaluation), step)
-        if run.is_dir():
-            self.wait_unlocked(run)
-        return (*runs.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation), None)
+    return evaluated
 
-    def check_same(self, folder: Path, config: TrainConfig) -> None:
-        """A folder of this name must hold this trial's run (the data may sit elsewhere on another machine)."""
-        from lstmcli.train.split import validation_size
 
-        def comparable(c: TrainConfig) -> dict[str, Any]:
-            return {**c.to_dict(), "data": None, "validation": validation_size(c.validation, self.shape.train_size)}
+def recover(worker: Worker) -> None:
+    """Re-queue trials whose worker died: by heartbeat (RDB), or on this host by a dead pid (journal)."""
+    if heartbeat_interval(worker.storage):
+        with studies.quiet_experimental():
+            optuna.storages.fail_stale_trials(worker.study)
+        return
+    if not worker.journal:
+        return
+    for trial in worker.storage.get_all_trials(worker.study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = trial.user_attrs.get("pid")
+        if trial.user_attrs.get("host") != socket.gethostname() or not isinstance(pid, int) or _alive(pid):
+            continue
+        trial_id = worker.storage.get_trial_id_from_study_id_trial_number(worker.study_id, trial.number)
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            if worker.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                requeue(worker.study, worker.storage, trial_id)
 
-        if comparable(read_run_config(folder)) != comparable(config):
-            raise UsageError(f"{folder} holds a run of another configuration; move it away or use another --runs-dir")
 
-    def wait_unlocked(self, folder: Path) -> None:
-        """A trial taken for dead may still be finishing its run: wait for it rather than fail this one."""
-        while rundir.is_locked(folder):
-            if self.stop.received is not None:
-                raise Interrupted("stopped while waiting for a run", StopSignals.EXIT_CODES[self.stop.received])
-            time.sleep(POLL)
+def train_trial(
+    worker: Worker, config: TrainConfig, run: Path, previous: Any, on_evaluation: OnEvaluation
+) -> tuple[Path, dict[str, Any], int | None]:
+    """Resume the trial's run where one is reachable (its last folder, or ours), else start it in ours."""
+    from lstmcli.train import run as runs
+    from lstmcli.train.checkpoint import saved_step
+
+    candidates = [run]
+    if isinstance(previous, str) and Path(previous).is_absolute() and Path(previous).name == run.name:
+        candidates.insert(0, Path(previous))
+    for folder in candidates:
+        if (folder / rundir.CONFIG).is_file():
+            check_same(folder, config, worker.shape)
+            wait_unlocked(folder, worker.stop)
+            step = saved_step(folder / rundir.CHECKPOINT)
+            return (*runs.resume(folder, Quiet(), on_evaluation=on_evaluation), step)
+    if run.is_dir():
+        wait_unlocked(run, worker.stop)
+    return (*runs.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation), None)
+
+
+def check_same(folder: Path, config: TrainConfig, shape: DataShape) -> None:
+    """A folder of this name must hold this trial's run (the data may sit elsewhere on another machine)."""
+    from lstmcli.train.split import validation_size
+
+    def comparable(c: TrainConfig) -> dict[str, Any]:
+        return {**c.to_dict(), "data": None, "validation": validation_size(c.validation, shape.train_size)}
+
+    if comparable(read_run_config(folder)) != comparable(config):
+        raise UsageError(f"{folder} holds a run of another configuration; move it away or use another --runs-dir")
+
+
+def wait_unlocked(folder: Path, stop: StopSignals) -> None:
+    """A trial taken for dead may still be finishing its run: wait for it rather than fail this one."""
+    while rundir.is_locked(folder):
+        if stop.received is not None:
+            raise Interrupted("stopped while waiting for a run", StopSignals.EXIT_CODES[stop.received])
+        time.sleep(POLL)
 
 
 def _alive(pid: int) -> bool:
