@@ -5,6 +5,10 @@ The file is flat TOML whose keys are the fields of TrainConfig (`units`, `batch_
 library's tomllib (the `tomli` backport on Python 3.10, the same parser); only the check that each key
 is known and each value has the field's type is written here, because TOML values arrive untyped.
 Ranges and choices are then checked by TrainConfig itself, as for options given on the command line.
+
+The parser is not handed everything: the file must be a regular file of at most MAX_BYTES, its arrays and
+inline tables may nest at most MAX_DEPTH deep (tomllib recurses once per level, so a few thousand brackets
+reach Python's recursion limit), and integers must fit TOML's 64 bits (a larger one overflowed float()).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from lstmcli import files
 from lstmcli.errors import UsageError
 from lstmcli.model.spec import ModelSpec
 from lstmcli.train.config import MODEL_FIELDS, TrainConfig
@@ -23,6 +28,10 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 32
+INT64 = range(-(2**63), 2**63)
 
 KEYS = (*MODEL_FIELDS, *(name for name in TrainConfig.__dataclass_fields__ if name != "model"))
 
@@ -40,6 +49,8 @@ def _convert(path: Path, key: str, value: Any) -> Any:
     if isinstance(value, bool):
         if bool in accepted:
             return value
+    elif isinstance(value, int) and value not in INT64:
+        raise UsageError(f"--config {path}: {key} = {_short(value)} is out of range (TOML integers are 64-bit)")
     elif isinstance(value, int) and int in accepted:
         return value
     elif isinstance(value, (int, float)) and float in accepted:
@@ -49,22 +60,72 @@ def _convert(path: Path, key: str, value: Any) -> Any:
     wanted = " or ".join(
         {bool: "true/false", int: "an integer", float: "a number", str: "a string"}[t] for t in accepted
     )
-    raise UsageError(f"--config {path}: {key} = {value!r} must be {wanted}")
+    raise UsageError(f"--config {path}: {key} = {_short(value)} must be {wanted}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}...({len(text)} characters)"
+
+
+def nesting(text: str) -> int:
+    """How deep the arrays and inline tables of a TOML text go, counted outside strings and comments.
+
+    A linear scan, so that the recursive parser never sees a depth it cannot take. A string left open
+    ends the scan: the parser then reports the file as invalid.
+    """
+    depth = deepest = i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                break
+        elif char in "\"'":
+            quote = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else char
+            i = _string_end(text, i + len(quote), quote)
+            if i < 0:
+                break
+            continue
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+        i += 1
+    return deepest
+
+
+def _string_end(text: str, start: int, quote: str) -> int:
+    """The index just past the closing `quote` of a string whose content starts at `start`; -1 if none."""
+    while (end := text.find(quote, start)) >= 0:
+        escapes = len(text[start:end]) - len(text[start:end].rstrip("\\"))
+        if quote[0] == "'" or escapes % 2 == 0:  # literal strings have no escapes; basic ones have \"
+            return end + len(quote)
+        start = end + 1
+    return -1
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    what = f"--config {path}"
+    data = files.read_limited(path, what, MAX_BYTES, error=UsageError)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what}: not valid TOML (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
+    depth = nesting(text)
+    if depth > MAX_DEPTH:
+        raise UsageError(f"{what}: values nested {depth} deep (at most {MAX_DEPTH}); a config is key = value lines")
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:  # ValueError: an int of 4,300+ digits
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UsageError(f"{what}: not valid TOML ({detail})") from None
 
 
 def load(path: Path) -> dict[str, Any]:
     """The settings in `path`, keyed by TrainConfig field; refuses unknown keys and mistyped values."""
-    try:
-        with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
-    except FileNotFoundError:
-        raise UsageError(f"--config {path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"--config {path}: is a folder; give a .toml file") from None
-    except OSError as exc:
-        raise UsageError(f"--config {path}: cannot read it ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--config {path}: not valid TOML ({exc})") from None
+    raw = _parse(path)
     settings = {key.replace("-", "_"): value for key, value in raw.items()}
     unknown = sorted(set(settings) - set(KEYS))
     if unknown:
@@ -75,8 +136,9 @@ def load(path: Path) -> dict[str, Any]:
     settings = {key: _convert(path, key, value) for key, value in settings.items()}
     if "steps" in settings and "epochs" in settings:
         raise UsageError(f"--config {path}: give steps or epochs, not both")
-    if settings.get("data") and not Path(settings["data"]).expanduser().is_absolute():
-        settings["data"] = str(path.parent / Path(settings["data"]))  # relative to the file, not the shell
+    if settings.get("data") is not None:
+        data = files.user_path(settings["data"], f"--config {path}: data")
+        settings["data"] = str(data if data.is_absolute() else path.parent / data)  # relative to the file
     return settings
 
 
