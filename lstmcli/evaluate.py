@@ -6,6 +6,7 @@ computed exactly as `lstmcli eval` computes it later.
 
 from __future__ import annotations
 
+import stat
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lstmcli import rundir
+from lstmcli import files, rundir
 from lstmcli.errors import CheckFailed, DataError, UsageError
 
 if TYPE_CHECKING:
@@ -50,22 +51,42 @@ def make_predictor(model: keras.Model, scale: float) -> Callable[[np.ndarray], n
 
 
 def resolve_model_path(target: Path) -> Path:
-    """Accept a run directory or a .keras file; say clearly which it is not."""
-    if not target.exists():
+    """Accept a run directory or a .keras file; say clearly which it is not.
+
+    The model must be a regular file (a FIFO would block the load forever); in a run directory it is
+    the run's own file, so it is never reached through a link. Checked before the data or TensorFlow load.
+    """
+    found = files.status(target, str(target))
+    if found is None:
         raise DataError(f"{target}: no such run directory or .keras file")
-    if target.is_dir():
+    if stat.S_ISDIR(found.st_mode):
         path = target / rundir.MODEL
-        if not path.exists():
-            if (target / rundir.CHECKPOINT).exists():
+        if files.lstat(path, str(path)) is None:
+            if files.lstat(target / rundir.CHECKPOINT, str(target)) is not None:
                 raise DataError(
                     f"{target}: this run has not finished (no {rundir.MODEL} yet); "
                     f"resume it with: lstmcli train --resume {target}"
                 )
             raise DataError(f"{target}: not a lstmcli run (no {rundir.MODEL}); give a run directory or a .keras file")
+        files.open_regular(path, str(path), owned=True).close()
         return path
     if target.suffix != ".keras":
         raise DataError(f"{target}: not a .keras model file; give a run directory or a .keras file")
+    files.open_regular(target, str(target)).close()
     return target
+
+
+def check_plot_path(plot: Path) -> None:
+    """The PNG goes to a new file or replaces a regular one; a device, FIFO, folder or link is left alone."""
+    folder = files.status(plot.parent, f"--plot {plot}", UsageError)
+    if folder is None or not stat.S_ISDIR(folder.st_mode):
+        raise UsageError(f"--plot {plot}: no folder {plot.parent} to write it in")
+    found = files.lstat(plot, f"--plot {plot}", UsageError)
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        raise UsageError(
+            f"--plot {plot}: is {files.kind(found.st_mode)}, not a regular file; lstmcli replaces only regular "
+            "files: choose another path, or --no-plot"
+        )
 
 
 def load_model(path: Path, unsafe: bool = False) -> keras.Model:
@@ -73,7 +94,7 @@ def load_model(path: Path, unsafe: bool = False) -> keras.Model:
     import keras
 
     try:
-        with open(path, "rb") as handle:
+        with files.open_regular(path, str(path)) as handle:
             is_zip = handle.read(4) == b"PK\x03\x04"
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
@@ -137,16 +158,20 @@ def evaluate(
     """
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
-    if plot is not None and draw and not plot.parent.is_dir():
-        raise UsageError(f"--plot {plot}: no folder {plot.parent} to write it in")
     from lstmcli import data as datasets
     from lstmcli import runtime
     from lstmcli.metrics import summarize
 
     model_path = resolve_model_path(target)
-    if data_path is None and target.is_dir() and (target / rundir.CONFIG).exists():
-        data_path = rundir.read_json(target / rundir.CONFIG).get("data")
-    data = datasets.load(data_path)
+    is_run = model_path != target
+    if plot is None and draw and is_run:
+        plot = target / rundir.CONFUSION
+    if plot is not None and draw:
+        check_plot_path(plot)
+    settings: dict[str, Any] = {}
+    if data_path is None and is_run and files.lstat(target / rundir.CONFIG, str(target)) is not None:
+        settings = rundir.read_json(target / rundir.CONFIG)  # the run's own data, and its --classes
+    data = datasets.load(settings.get("data") if data_path is None else data_path, settings.get("classes"))
     runtime.tensorflow()
     model = load_model(model_path, unsafe=unsafe)
     check_compatible(model, data.x_test, data.classes, model_path)
@@ -154,8 +179,6 @@ def evaluate(
     result["model"], result["data"] = str(model_path), data.source
     if min_accuracy is not None:
         result["min_accuracy"], result["passed"] = min_accuracy, result["accuracy"] >= min_accuracy
-    if plot is None and draw and target.is_dir():
-        plot = target / rundir.CONFUSION
     if plot is not None and draw:
         _draw_confusion(result, plot)
     return result

@@ -72,7 +72,7 @@ def lstat(path: Path, what: str, error: type[LstmcliError] = DataError) -> os.st
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise error(_os_error(what, exc)) from None
+        raise error(describe_error(what, exc)) from None
 
 
 def status(path: Path, what: str, error: type[LstmcliError] = DataError) -> os.stat_result | None:
@@ -82,10 +82,11 @@ def status(path: Path, what: str, error: type[LstmcliError] = DataError) -> os.s
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise error(_os_error(what, exc)) from None
+        raise error(describe_error(what, exc)) from None
 
 
-def _os_error(what: str, exc: OSError) -> str:
+def describe_error(what: str, exc: OSError) -> str:
+    """One line for an OSError met on `what`: permission, a link where none is followed, or the system's words."""
     if exc.errno == errno.EACCES or isinstance(exc, PermissionError):
         return f"{what}: permission denied (the file, or a folder on its way, is not open to you); fix the permissions"
     if exc.errno == errno.ELOOP:
@@ -114,7 +115,7 @@ def open_regular(path: Path, what: str, owned: bool = False, error: type[Lstmcli
     except OSError as exc:
         if owned and exc.errno in (errno.ELOOP, errno.EMLINK):
             raise error(f"{what}: is a symbolic link; lstmcli never follows links inside a run folder") from None
-        raise error(_os_error(what, exc)) from None
+        raise error(describe_error(what, exc)) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -200,7 +200,7 @@ def test_fifo_as_model_or_run_file(
     run.mkdir()
     (run / rundir.MODEL).write_bytes(b"PK\x03\x04 not read: the config comes first")
     fifo(run / rundir.CONFIG)
-    err = refused(["eval", str(run), "--data", str(valid)], capsys, tmp_path)
+    err = refused(["eval", str(run)], capsys, tmp_path)
     assert "config.json" in err and "not a regular file" in err
     run = tmp_path / "unfinished"
     run.mkdir()

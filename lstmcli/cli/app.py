@@ -20,6 +20,7 @@ from rich.console import Console
 
 from lstmcli import __version__
 from lstmcli.errors import LstmcliError
+from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS
 from lstmcli.runs import SORT_KEYS
@@ -222,9 +223,20 @@ def train(
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Run folder \\[default: a new one under --runs-dir].", show_default=False)
+        Path | None,
+        typer.Option(help="Run folder \\[default: a new one under --runs-dir].", show_default=False, parser=expand),
     ] = None,
-    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where new runs go.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where new runs go.", parser=expand)
+    ] = Path("runs"),
+    classes: Annotated[
+        int | None,
+        typer.Option(
+            help="Classes the labels 0..K-1 stand for, when the training labels do not show it (some never occur) "
+            "\\[default: largest training label + 1, every class present].",
+            show_default=False,
+        ),
+    ] = None,
     preset: Annotated[
         Preset | None,
         typer.Option(help="default, or seed for the article's full schedule \\[default: default].", show_default=False),
@@ -236,13 +248,17 @@ def train(
             help="A TOML file of training options (units, batch_size, learning_rate, steps, preset, ...); "
             "options given here override it; a relative data path is relative to the file.",
             show_default=False,
+            parser=expand,
         ),
     ] = None,
     tensorboard: Annotated[
         bool, typer.Option("--tensorboard", help="Write TensorBoard logs (Keras's callback) to RUN/tensorboard.")
     ] = False,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this folder from its last checkpoint.", show_default=False)
+        Path | None,
+        typer.Option(
+            help="Continue the run in this folder from its last checkpoint.", show_default=False, parser=expand
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run already in --out.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a final summary object on stdout.")] = False,
@@ -258,7 +274,7 @@ def train(
         cell=value_of(cell), units=units, layers=layers, bidirectional=bidirectional, use_bias=bias,
         reset_after=reset_after, batch_size=batch_size, learning_rate=learning_rate, schedule=value_of(schedule),
         epochs=epochs, steps=steps, eval_every=eval_every, checkpoint_every=checkpoint_every, order=value_of(order),
-        seed=seed, data=data,
+        seed=seed, data=data, classes=classes,
     )  # fmt: skip
     reporter = make_reporter(stderr if json_out else stdout, quiet)
     if resume is not None:
@@ -280,7 +296,9 @@ def train(
 @app.command("eval")
 @reports_errors
 def eval_command(
-    target: Annotated[Path, typer.Argument(help="A run directory or a .keras file.", show_default=False)],
+    target: Annotated[
+        Path, typer.Argument(help="A run directory or a .keras file.", show_default=False, parser=expand)
+    ],
     data: Annotated[
         str | None,
         typer.Option(
@@ -299,6 +317,7 @@ def eval_command(
         typer.Option(
             help="Write the confusion-matrix heat map (PNG) here \\[default: RUN/confusion.png for a run directory].",
             show_default=False,
+            parser=expand,
         ),
     ] = None,
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
@@ -324,7 +343,8 @@ def runs(
     folder: Annotated[
         Path,
         typer.Argument(
-            envvar="LSTMCLI_RUNS", metavar="DIR", help="The folder that holds the runs (searched recursively)."
+            envvar="LSTMCLI_RUNS", metavar="DIR", help="The folder that holds the runs (searched recursively).",
+            parser=expand,
         ),
     ] = Path("runs"),
     sort: Annotated[

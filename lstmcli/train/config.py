@@ -44,6 +44,9 @@ DEFAULT_PRESET: dict[str, Any] = {
 
 PRESETS = {"default": DEFAULT_PRESET, "seed": SEED_PRESET}
 
+# Most classes a data set may have (lstmcli.data.MAX_CLASSES, which imports NumPy; this module must not).
+MAX_CLASSES = 10_000
+
 
 # Options whose flag is not the field's name with dashes.
 FLAGS = {"use_bias": "--bias"}
@@ -82,6 +85,7 @@ class TrainConfig:
     seed: int = 0
     data: str | None = None
     preset: str = "default"
+    classes: int | None = None  # --classes K: the data's labels are 0..K-1, not all present (lstmcli.data)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelSpec):
@@ -98,6 +102,8 @@ class TrainConfig:
             raise UsageError(f"--learning-rate must be positive (and at most 10), got {self.learning_rate}")
         check_choice("--schedule", self.schedule, SCHEDULES)
         check_choice("--order", self.order, ORDERS)
+        if self.classes is not None and (isinstance(self.classes, bool) or not 2 <= self.classes <= MAX_CLASSES):
+            raise UsageError(f"--classes must be a whole number from 2 to {MAX_CLASSES}, got {self.classes}")
         if not 0 <= self.seed < 2**31:
             raise UsageError(f"--seed must be between 0 and {2**31 - 1}, got {self.seed}")
 
