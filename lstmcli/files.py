@@ -120,7 +120,7 @@ def open_regular(path: Path, what: str, owned: bool = False, error: type[Lstmcli
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise error(f"{what}: is {kind(mode)}, not a regular file; give a file")
-        if hasattr(os, "set_blocking"):
+        if hasattr(os, "O_NONBLOCK"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

@@ -88,8 +88,9 @@ def _replaceable(path: Path) -> None:
 def _create_exclusive(path: Path) -> int:
     """A new file descriptor for `path`, which must not exist (a stale one of ours is removed first)."""
     with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            path.unlink()
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path.name)
+        path.unlink()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     return os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
 
