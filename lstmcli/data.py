@@ -267,7 +267,7 @@ def ranges(labels: np.ndarray, most: int = 8) -> str:
 def find_idx(folder: Path, stem: str) -> Path:
     """The file for `stem` in an IDX folder, raw or gzipped; it is checked for being a regular file on opening."""
     for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if files.lstat(candidate, f"--data {candidate}") is not None:
+        if files.status(candidate, f"--data {candidate}", follow=False) is not None:
             return candidate
     # Some mirrors name the files with a dot before idx (train-images.idx3-ubyte).
     for candidate in sorted(folder.glob(stem.replace("-idx", ".idx") + "*")):

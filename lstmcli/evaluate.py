@@ -61,8 +61,8 @@ def resolve_model_path(target: Path) -> Path:
         raise DataError(f"{target}: no such run directory or .keras file")
     if stat.S_ISDIR(found.st_mode):
         path = target / rundir.MODEL
-        if files.lstat(path, str(path)) is None:
-            if files.lstat(target / rundir.CHECKPOINT, str(target)) is not None:
+        if files.status(path, str(path), follow=False) is None:
+            if files.status(target / rundir.CHECKPOINT, str(target), follow=False) is not None:
                 raise DataError(
                     f"{target}: this run has not finished (no {rundir.MODEL} yet); "
                     f"resume it with: lstmcli train --resume {target}"
@@ -81,7 +81,7 @@ def check_plot_path(plot: Path) -> None:
     folder = files.status(plot.parent, f"--plot {plot}", UsageError)
     if folder is None or not stat.S_ISDIR(folder.st_mode):
         raise UsageError(f"--plot {plot}: no folder {plot.parent} to write it in")
-    found = files.lstat(plot, f"--plot {plot}", UsageError)
+    found = files.status(plot, f"--plot {plot}", UsageError, follow=False)
     if found is not None and not stat.S_ISREG(found.st_mode):
         raise UsageError(
             f"--plot {plot}: is {files.kind(found.st_mode)}, not a regular file; lstmcli replaces only regular "
@@ -169,7 +169,7 @@ def evaluate(
     if plot is not None and draw:
         check_plot_path(plot)
     settings: dict[str, Any] = {}
-    if data_path is None and is_run and files.lstat(target / rundir.CONFIG, str(target)) is not None:
+    if data_path is None and is_run and files.status(target / rundir.CONFIG, str(target), follow=False) is not None:
         settings = rundir.read_json(target / rundir.CONFIG)  # the run's own data, and its --classes
     data = datasets.load(settings.get("data") if data_path is None else data_path, settings.get("classes"))
     runtime.tensorflow()

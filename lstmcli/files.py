@@ -65,20 +65,13 @@ def user_path(text: str | os.PathLike[str], what: str, error: type[LstmcliError]
         raise error(f"{what}: {exc}") from None
 
 
-def lstat(path: Path, what: str, error: type[LstmcliError] = DataError) -> os.stat_result | None:
-    """The path's own status (links not followed), None when it does not exist; one line for the rest."""
+def status(
+    path: Path, what: str, error: type[LstmcliError] = DataError, follow: bool = True
+) -> os.stat_result | None:
+    """The path's status (of the link itself when not `follow`), None when it does not exist; one line for
+    the rest, so that a folder that cannot be entered is not a traceback."""
     try:
-        return os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        raise error(describe_error(what, exc)) from None
-
-
-def status(path: Path, what: str, error: type[LstmcliError] = DataError) -> os.stat_result | None:
-    """Like `lstat`, following links: a folder that cannot be entered is one line, not a traceback."""
-    try:
-        return os.stat(path)
+        return os.stat(path, follow_symlinks=follow)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:

@@ -161,7 +161,7 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def read_history(path: Path) -> list[dict[str, float]]:
     """The rows of history.csv ([] before the first evaluation); RunFileError if it cannot be read."""
-    if files.lstat(path, str(path), RunFileError) is None:
+    if files.status(path, str(path), RunFileError, follow=False) is None:
         return []
     text = files.read_limited(path, str(path), MAX_HISTORY_BYTES, owned=True, error=RunFileError)
     try:
@@ -175,39 +175,36 @@ def holds_run(path: Path) -> bool:
     return any(os.path.lexists(path / name) for name in RUN_FILES)
 
 
+def _mkdir(folder: Path, what: str, created: list[Path]) -> bool:
+    """Make one folder, recording it; False if it exists already (made meanwhile by someone else)."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot create it ({exc.strerror}); choose a writable folder") from None
+    created.append(folder)
+    return True
+
+
 def _make_folders(path: Path, what: str, created: list[Path]) -> None:
     """mkdir -p, recording each folder made (outermost first) so that a refused start can remove them."""
     missing = []
-    while files.lstat(path, what, UsageError) is None and path != path.parent:
+    while files.status(path, what, UsageError, follow=False) is None and path != path.parent:
         missing.append(path)
         path = path.parent
     for folder in reversed(missing):
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise UsageError(f"{what}: cannot create it ({exc.strerror}); choose a writable folder") from None
-        created.append(folder)
+        _mkdir(folder, what, created)
 
 
 def _new_dated_folder(root: Path, created: list[Path]) -> Path:
     """A fresh folder under `root` named by date and time, never one that exists already."""
-    try:
-        _make_folders(root, f"--runs-dir {root}", created)
-    except UsageError as exc:
-        raise UsageError(f"cannot create a run folder under {root}: {exc}; choose --out") from None
+    what = f"--runs-dir {root}"
+    _make_folders(root, what, created)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for suffix in range(1000):
-        candidate = root / (stamp if suffix == 0 else f"{stamp}-{suffix}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise UsageError(f"cannot create a run folder under {root}: {exc.strerror}; choose --out") from None
-        created.append(candidate)
-        return candidate
+        if _mkdir(root / (stamp if suffix == 0 else f"{stamp}-{suffix}"), what, created):
+            return created[-1]
     raise UsageError(f"cannot find a free run folder name under {root}")
 
 
@@ -280,14 +277,14 @@ def check_run_files(run: Path) -> None:
     """Refuse a run folder whose own files are links or special files: writing them would write elsewhere
     (through the link) or into a device or FIFO. Its tensorboard/ must hold only TensorBoard's event files."""
     for name in (*RUN_FILES, CURVES, CONFUSION, LOCK):
-        found = files.lstat(run / name, str(run / name), UsageError)
+        found = files.status(run / name, str(run / name), UsageError, follow=False)
         if found is not None and not stat.S_ISREG(found.st_mode):
             raise UsageError(
                 f"{run / name}: is {files.kind(found.st_mode)}, not a regular file; lstmcli writes a run's files "
                 "only as regular files of its own: remove it, or choose another folder"
             )
     logs = run / TENSORBOARD
-    found = files.lstat(logs, str(logs), UsageError)
+    found = files.status(logs, str(logs), UsageError, follow=False)
     if found is None:
         return
     if not stat.S_ISDIR(found.st_mode):

@@ -312,15 +312,21 @@ def fake_run(folder: Path, data: Path) -> Path:
     return folder
 
 
+def run_with_link(tmp_path: Path, data: Path, name: str) -> tuple[Path, Path]:
+    """A run whose file `name` is a link to a file of the user's, outside the run."""
+    victim = tmp_path / "precious.txt"
+    victim.write_text("the user's work\n")
+    run = fake_run(tmp_path / "run", data)
+    (run / name).symlink_to(victim)
+    return run, victim
+
+
 @pytest.mark.parametrize("how", ["resume", "force"])
 def test_lock_file_that_is_a_symlink(
     how: str, tmp_path: Path, valid: Path, scratch: Path, capsys: pytest.CaptureFixture[str], no_training: None
 ) -> None:
     """The lock was opened with open(path, 'a+') and truncated: through a link, the user's file was emptied."""
-    victim = tmp_path / "precious.txt"
-    victim.write_text("the user's work\n")
-    run = fake_run(tmp_path / "run", valid)
-    (run / rundir.LOCK).symlink_to(victim)
+    run, victim = run_with_link(tmp_path, valid, rundir.LOCK)
     argv = ["train", "--resume", str(run)] if how == "resume" else ["train", "--data", str(valid), "--out", str(run),
                                                                      "--force"]  # fmt: skip
     err = refused(argv, capsys, tmp_path)
@@ -332,12 +338,10 @@ def test_lock_file_that_is_a_symlink(
 def test_run_file_that_is_a_symlink(
     name: str, tmp_path: Path, valid: Path, scratch: Path, capsys: pytest.CaptureFixture[str], no_training: None
 ) -> None:
-    victim = tmp_path / "precious.txt"
-    victim.write_text("the user's work\n")
-    run = fake_run(tmp_path / "run", valid)
-    (run / name).symlink_to(victim)
+    run, victim = run_with_link(tmp_path, valid, name)
     err = refused(["train", "--resume", str(run)], capsys, tmp_path)
     assert name in err and "symbolic link" in err
+    assert victim.read_text() == "the user's work\n"
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink", "device"])

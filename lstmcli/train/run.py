@@ -90,7 +90,7 @@ def resume(
             f"--resume continues a run with the config it started with; drop {', '.join(named)} "
             "(or start a new run with them)"
         )
-    if files.lstat(run / rundir.CONFIG, f"--resume {run}", UsageError) is None:
+    if files.status(run / rundir.CONFIG, f"--resume {run}", UsageError, follow=False) is None:
         raise UsageError(f"--resume {run}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
     config, data = _checked(read_run_config(run))
     with rundir.locked(run):
