@@ -53,8 +53,9 @@ def make_predictor(model: keras.Model, scale: float) -> Callable[[np.ndarray], n
 def resolve_model_path(target: Path) -> Path:
     """Accept a run directory or a .keras file; say clearly which it is not.
 
-    The model must be a regular file (a FIFO would block the load forever); in a run directory it is
-    the run's own file, so it is never reached through a link. Checked before the data or TensorFlow load.
+    The model must be a regular file (a FIFO would block the load forever) holding a plausible zip
+    archive; in a run directory it is the run's own file, never reached through a link. All of this is
+    checked before the data or TensorFlow load.
     """
     found = files.status(target, str(target))
     if found is None:
@@ -69,10 +70,11 @@ def resolve_model_path(target: Path) -> Path:
                 )
             raise DataError(f"{target}: not a lstmcli run (no {rundir.MODEL}); give a run directory or a .keras file")
         files.open_regular(path, str(path), owned=True).close()
+        check_archive(path)
         return path
     if target.suffix != ".keras":
         raise DataError(f"{target}: not a .keras model file; give a run directory or a .keras file")
-    files.open_regular(target, str(target)).close()
+    check_archive(target)
     return target
 
 
@@ -89,21 +91,46 @@ def check_plot_path(plot: Path) -> None:
         )
 
 
+# config.json and metadata.json of a .keras file are a few KiB; a larger one is not a model Keras saved.
+MAX_JSON_MEMBER = 64 << 20
+
+
+def check_archive(path: Path) -> None:
+    """A .keras file is a zip archive: refuse one that is not, or whose members declare more than deflate
+    can hold, more than the memory available, or JSON members of absurd size (a zip bomb), before Keras
+    inflates any of it."""
+    try:
+        with files.open_regular(path, str(path)) as handle:
+            if handle.read(4) != b"PK\x03\x04":
+                raise DataError(
+                    f"{path}: not a .keras model (a .keras file is a zip archive; this one is not); check the file"
+                )
+            handle.seek(0)
+            with zipfile.ZipFile(handle) as archive:
+                members = archive.infolist()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError):
+        raise DataError(
+            f"{path}: corrupt or truncated .keras file (its zip directory is missing); save or copy it again"
+        ) from None
+    for info in members:
+        deflated = info.compress_type == zipfile.ZIP_DEFLATED
+        if info.file_size > info.compress_size * (files.MAX_DEFLATE_RATIO if deflated else 1) or (
+            info.filename.endswith(".json") and info.file_size > MAX_JSON_MEMBER
+        ):
+            raise DataError(
+                f"{path}: {info.filename} declares {info.file_size:,} bytes from {info.compress_size:,}; "
+                "not a model Keras saved (damaged, forged or a zip bomb)"
+            )
+    files.check_memory(sum(info.file_size for info in members), str(path))
+
+
 def load_model(path: Path, unsafe: bool = False) -> keras.Model:
     """Load with Keras's safe mode on unless the user opted out: a file that carries code is refused."""
     import keras
 
-    try:
-        with files.open_regular(path, str(path)) as handle:
-            is_zip = handle.read(4) == b"PK\x03\x04"
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
-    if not is_zip:
-        raise DataError(f"{path}: not a .keras model (a .keras file is a zip archive; this one is not); check the file")
-    if not zipfile.is_zipfile(path):
-        raise DataError(
-            f"{path}: corrupt or truncated .keras file (its zip directory is missing); save or copy it again"
-        )
+    check_archive(path)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except ValueError as exc:

@@ -198,7 +198,7 @@ def test_fifo_as_model_or_run_file(
     assert str(model) in err and "not a regular file" in err
     run = tmp_path / "run"
     run.mkdir()
-    (run / rundir.MODEL).write_bytes(b"PK\x03\x04 not read: the config comes first")
+    npz_members(run / rundir.MODEL, {"config.json": b"{}"})  # a zip; not read: the run's config comes first
     fifo(run / rundir.CONFIG)
     err = refused(["eval", str(run)], capsys, tmp_path)
     assert "config.json" in err and "not a regular file" in err
@@ -480,6 +480,20 @@ def test_zip_bomb_is_refused_before_it_is_read(
     err = refused(["train", "--data", str(path), "--out", str(scratch / "run")], capsys, tmp_path)
     assert time.monotonic() - started < 3
     assert "x_train has 2,500,000 images but y_train has 60 labels" in err
+
+
+def test_keras_zip_bomb_is_refused_before_keras_reads_it(
+    tmp_path: Path, valid: Path, scratch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 2 MB .keras whose config.json inflates to 2 GB: Keras read it whole before failing on it."""
+    members = {"metadata.json": deflated(b'{"keras_version": "3.15.1"}')}
+    members["config.json"] = (deflate_zeros(b"{", 2 << 30), 0, (2 << 30) + 1)
+    path = tmp_path / "bomb.keras"
+    path.write_bytes(zip_of(members))
+    started = time.monotonic()
+    err = refused(["eval", str(path), "--data", str(valid)], capsys, tmp_path)
+    assert time.monotonic() - started < 3
+    assert "config.json declares 2,147,483,649 bytes" in err
 
 
 def test_zip_member_declaring_more_than_deflate_can_hold(tmp_path: Path, arrays: dict[str, np.ndarray]) -> None:
