@@ -416,6 +416,34 @@ def test_failed_start_on_a_full_disk_leaves_nothing(
     assert snapshot(tmp_path) == before
 
 
+def test_lock_where_fcntl_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no fcntl (the lock was an ImportError traceback there): msvcrt's byte-range lock is used,
+    on a byte past the pid so that a refused process can still say who holds the run."""
+    import types
+
+    from lstmcli.errors import UsageError
+
+    calls: list[tuple[int, int, int]] = []
+    busy = {"yes": False}
+
+    def locking(fd: int, mode: int, count: int) -> None:
+        calls.append((os.lseek(fd, 0, os.SEEK_CUR), mode, count))
+        if busy["yes"]:
+            raise OSError(13, "Permission denied")
+
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl raises ImportError
+    monkeypatch.setitem(sys.modules, "msvcrt", types.SimpleNamespace(LK_NBLCK=2, locking=locking))
+    run = tmp_path / "run"
+    run.mkdir()
+    with rundir.locked(run):
+        assert (run / rundir.LOCK).read_text() == str(os.getpid())
+    assert calls == [(rundir.WINDOWS_LOCK_OFFSET, 2, 1)]
+    busy["yes"] = True
+    refusal = rf"being written by another lstmcli train \(pid {os.getpid()}\)"
+    with pytest.raises(UsageError, match=refusal), rundir.locked(run):
+        pass
+
+
 # 6. Bombs: stop at the declared or plausible size -------------------------------------------------------------
 
 
