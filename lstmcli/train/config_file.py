@@ -22,7 +22,7 @@ from typing import Any
 from lstmcli import files
 from lstmcli.errors import UsageError
 from lstmcli.model.spec import ModelSpec
-from lstmcli.train.config import MODEL_FIELDS, TrainConfig
+from lstmcli.train.config import MODEL_FIELDS, TrainConfig, from_preset
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -139,6 +139,10 @@ def load(path: Path) -> dict[str, Any]:
     if settings.get("data") is not None:
         data = files.user_path(settings["data"], f"--config {path}: data")
         settings["data"] = str(data if data.is_absolute() else path.parent / data)  # relative to the file
+    try:  # the file's values on their own, so that a refusal names the file they came from
+        from_preset(settings.get("preset", "default"), **{k: v for k, v in settings.items() if k != "preset"})
+    except UsageError as exc:
+        raise UsageError(f"--config {path}: {exc}") from None
     return settings
 
 
