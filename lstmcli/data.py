@@ -1,23 +1,33 @@
 """Loading and validating image-classification data: the bundled MNIST, a Keras-style .npz, or IDX files.
 
 Everything here is NumPy only. Every way a file can be wrong ends in a :class:`DataError` whose text
-names the file and what to do; nothing read is ever executed (`allow_pickle=False`, IDX parsed by hand
-from its documented header).
+names the file and what to do; nothing read is ever executed (no pickle, IDX parsed by hand from its
+documented header). Nothing a file declares is believed before it is checked: headers are read first and
+their sizes compared with the bytes the file holds, with each other and with the memory available; the
+labels are read and checked next (they are small, and decide what problem this is), the images last; and
+no read goes past a declared size, so a gzip or zip bomb is stopped after a few bytes of its payload.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import zipfile
+import os
+import stat
+import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import IO, Protocol
 
 import numpy as np
 
+from lstmcli import files
 from lstmcli.errors import DataError
+from lstmcli.npzfile import Layout, Npz, read_exactly
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -28,10 +38,6 @@ MNIST_SHA256 = {
     "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
     "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
 }
-
-# First bytes of the two formats np.load reads without pickle: a zip archive (.npz) and a single .npy array.
-ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-NPY_MAGIC = b"\x93NUMPY"
 
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -44,6 +50,8 @@ IDX_FILES = {
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 MAX_CLASSES = 10_000
+# How far past its declared end a gzipped IDX file is read, to say how much more it holds.
+EXTRA_COUNTED = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -90,147 +98,277 @@ def verify_mnist(arrays: dict[str, np.ndarray], path: Path) -> None:
             )
 
 
-def load(path: str | Path | None = None) -> Dataset:
-    """Load and validate `path` (an .npz file or an IDX folder); None means the bundled MNIST."""
+def load(path: str | Path | None = None, classes: int | None = None) -> Dataset:
+    """Load and validate `path` (an .npz file or an IDX folder); None means the bundled MNIST.
+
+    `classes` (--classes) says how many classes there are when the training labels do not show it.
+    """
     if path is None:
         source = bundled_path()
-        arrays = read_npz(source)
+        with NpzData(source, str(source)) as reader:
+            arrays = {key: reader.read(key) for key in KEYS}
         verify_mnist(arrays, source)
-        return validate(arrays, "bundled MNIST")
-    source = Path(path).expanduser()
-    if not source.exists():
+        return validate(arrays, "bundled MNIST", classes)
+    source = files.user_path(path, "--data", DataError)
+    found = files.status(source, f"--data {source}")
+    if found is None:
         raise DataError(f"--data {source}: no such file or folder; give an .npz file or a folder of IDX files")
-    arrays = read_idx_folder(source) if source.is_dir() else read_npz(source)
-    return validate(arrays, str(source))
+    if stat.S_ISDIR(found.st_mode):
+        return load_from(IdxFolder(source), str(source), classes)
+    with NpzData(source, f"--data {source}") as reader:
+        return load_from(reader, str(source), classes)
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read the four Keras-layout arrays from an .npz, refusing pickled objects."""
-    what = f"--data {path}"
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(6)
-        if magic.startswith(NPY_MAGIC):
-            raise DataError(f"{what}: is a single .npy array, not an .npz with {', '.join(KEYS)}")
-        if not magic.startswith(ZIP_MAGIC):
+class Reader(Protocol):
+    """Where the four arrays come from: their declared layout first, then (once that is checked) the data."""
+
+    def layout(self, key: str) -> Layout: ...
+
+    def read(self, key: str) -> np.ndarray: ...
+
+
+class NpzData(Npz):
+    """A Keras-layout .npz: the four arrays by name, refused at once when one is missing."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(path, what)
+        missing = [key for key in KEYS if key not in self.members]
+        if missing:
+            self.close()
             raise DataError(
-                f"{what}: not an .npz file (it does not start like a zip archive); "
-                f"give an .npz with {', '.join(KEYS)} or a folder of IDX files"
+                f"{what}: missing {', '.join(missing)} (found {', '.join(self.members) or 'nothing'}); "
+                f"an .npz needs the keys {', '.join(KEYS)}"
             )
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in KEYS if k not in npz.files]
-            if missing:
+
+
+class Arrays:
+    """Arrays already in memory, read through the same checks as a file."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.arrays = arrays
+
+    def layout(self, key: str) -> Layout:
+        return Layout(tuple(self.arrays[key].shape), self.arrays[key].dtype)
+
+    def read(self, key: str) -> np.ndarray:
+        return self.arrays[key]
+
+
+def validate(arrays: dict[str, np.ndarray], source: str, classes: int | None = None) -> Dataset:
+    """Check arrays already in memory as a file's would be; return the dataset ready to use."""
+    return load_from(Arrays(arrays), source, classes)
+
+
+def load_from(reader: Reader, source: str, classes: int | None = None) -> Dataset:
+    """Headers, then labels, then images: each step reads only once the cheaper ones have passed.
+
+    Shapes, dtypes and counts come from the headers and are checked against each other and the memory
+    before any data is read; the labels (small) decide what problem this is before the images are read.
+    """
+    layouts = {key: reader.layout(key) for key in KEYS}
+    check_layouts(layouts, source)
+    files.check_memory(sum(layout.nbytes for layout in layouts.values()), source)
+    y_train, y_test = (_labels(reader.read(key), key, source) for key in ("y_train", "y_test"))
+    count = label_classes(y_train, y_test, source, classes)
+    x_train, x_test = (_images(reader.read(key), key, source) for key in ("x_train", "x_test"))
+    if x_train.dtype != x_test.dtype:  # one split uint8, the other float already in 0..1: scale the uint8 one
+        x_train, x_test = (x if x.dtype == np.float32 else x.astype(np.float32) / 255.0 for x in (x_train, x_test))
+    return Dataset(x_train, y_train, x_test, y_test, count, source)
+
+
+def check_layouts(layouts: dict[str, Layout], source: str) -> None:
+    """What can be refused from the headers alone: dimensions, emptiness, dtypes, counts, image sizes."""
+    shapes = {key: _image_shape(layouts[key], key, source) for key in ("x_train", "x_test")}
+    shapes.update({key: _label_shape(layouts[key], key, source) for key in ("y_train", "y_test")})
+    for split in ("train", "test"):
+        images, labels = shapes[f"x_{split}"][0], shapes[f"y_{split}"][0]
+        if images != labels:
+            raise DataError(f"{source}: x_{split} has {images:,} images but y_{split} has {labels:,} labels")
+    train, test = shapes["x_train"], shapes["x_test"]
+    if train[1:] != test[1:]:
+        raise DataError(
+            f"{source}: train images are {train[1]}x{train[2]} but test images are {test[1]}x{test[2]}; "
+            "both splits need the same image size"
+        )
+
+
+def _image_shape(layout: Layout, key: str, source: str) -> tuple[int, ...]:
+    shape = layout.shape[:3] if len(layout.shape) == 4 and layout.shape[3] == 1 else layout.shape  # grey channel
+    if len(shape) != 3:
+        raise DataError(
+            f"{source}: {key} has shape {shape}; images must be (count, height, width), "
+            "each height row read as one timestep"
+        )
+    if 0 in shape:
+        raise DataError(f"{source}: {key} is empty (shape {shape}); each split needs at least one image")
+    if layout.dtype.kind not in "fiu":
+        raise DataError(f"{source}: {key} has dtype {layout.dtype}; images must be uint8 (0..255) or float")
+    return shape
+
+
+def _label_shape(layout: Layout, key: str, source: str) -> tuple[int, ...]:
+    shape = layout.shape[:1] if len(layout.shape) == 2 and layout.shape[1] == 1 else layout.shape
+    if len(shape) != 1:
+        raise DataError(f"{source}: {key} has shape {shape}; labels must be one integer class per image")
+    if shape[0] == 0:
+        raise DataError(f"{source}: {key} is empty; each split needs at least one label")
+    if layout.dtype.kind not in "fiu":
+        raise DataError(f"{source}: {key} has dtype {layout.dtype}; labels must be integers")
+    return shape
+
+
+def label_classes(y_train: np.ndarray, y_test: np.ndarray, source: str, classes: int | None) -> int:
+    """The number of classes: K when the training labels are exactly 0..K-1, or --classes.
+
+    Labels like {42} or 0..9 plus one 255 would otherwise define another problem in silence (43 or 256
+    classes, most never seen), and a test label that training never has can never be predicted.
+    """
+    present = np.unique(y_train)
+    tested = np.unique(y_test)
+    if classes is not None:
+        for key, labels in (("y_train", present), ("y_test", tested)):
+            if labels[-1] >= classes:
                 raise DataError(
-                    f"{what}: missing {', '.join(missing)} (found {', '.join(npz.files) or 'nothing'}); "
-                    f"an .npz needs the keys {', '.join(KEYS)}"
+                    f"{source}: {key} has the labels {ranges(labels)}, which do not fit --classes {classes} "
+                    f"(0..{classes - 1}); labels out of range"
                 )
-            return {k: npz[k] for k in KEYS}
-    except DataError:
-        raise
-    except PermissionError:
-        raise DataError(f"{what}: permission denied; make the file readable") from None
-    except IsADirectoryError:
-        raise DataError(f"{what}: is a folder without IDX files") from None
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error) as exc:
-        raise DataError(
-            f"{what}: not a readable .npz (truncated or corrupt zip: {_first_line(exc)}); check or re-create the file"
-        ) from None
-    except ValueError as exc:
-        if "pickle" in str(exc):
+        _two_classes(present, source)
+    else:
+        classes = int(present[-1]) + 1
+        if len(present) != classes:
+            missing = np.setdiff1d(np.arange(classes), present)
             raise DataError(
-                f"{what}: holds Python objects (pickles), which lstmcli never loads; save plain numeric arrays"
-            ) from None
-        raise DataError(f"{what}: not a readable .npz ({_first_line(exc)}); check the file or re-create it") from None
-    except Exception as exc:  # e.g. tokenize.TokenError from a damaged .npy header (found by fuzzing)
-        raise DataError(
-            f"{what}: not a readable .npz ({type(exc).__name__}: {_first_line(exc)}); check the file or re-create it"
-        ) from None
+                f"{source}: y_train has the labels {ranges(present)}, not 0..K-1 with every class present "
+                f"(missing {ranges(missing)}); renumber them, or pass --classes K to say there are K classes"
+            )
+        _two_classes(present, source)
+        unseen = np.setdiff1d(tested, present)
+        if len(unseen):
+            raise DataError(
+                f"{source}: y_test has labels {ranges(unseen)} that y_train never has (it has {ranges(present)}); "
+                "labels out of range: every test label must occur in training, or pass --classes K"
+            )
+    return classes
+
+
+def _two_classes(present: np.ndarray, source: str) -> None:
+    if len(present) < 2:
+        raise DataError(f"{source}: y_train holds a single class; a classifier needs at least two")
+
+
+def ranges(labels: np.ndarray, most: int = 8) -> str:
+    """Sorted distinct labels written as runs, as a person would: [0..9, 255] is '0-9, 255'."""
+    values = np.asarray(labels, dtype=np.int64)
+    runs = np.split(values, np.flatnonzero(np.diff(values) != 1) + 1)
+    parts = [str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs]
+    return ", ".join(parts[:most]) + (f", ... ({len(parts) - most} more runs)" if len(parts) > most else "")
 
 
 def find_idx(folder: Path, stem: str) -> Path:
+    """The file for `stem` in an IDX folder, raw or gzipped; it is checked for being a regular file on opening."""
     for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if candidate.is_file():
+        if files.status(candidate, f"--data {candidate}", follow=False) is not None:
             return candidate
     # Some mirrors name the files with a dot before idx (train-images.idx3-ubyte).
     for candidate in sorted(folder.glob(stem.replace("-idx", ".idx") + "*")):
-        if candidate.is_file():
-            return candidate
+        return candidate
     raise DataError(f"--data {folder}: no {stem} (or {stem}.gz); an IDX folder needs {', '.join(IDX_FILES.values())}")
 
 
-def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
-    return {key: read_idx(find_idx(folder, stem)) for key, stem in IDX_FILES.items()}
+class IdxFolder:
+    """The four IDX files of a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.files = {key: IdxFile(find_idx(folder, stem)) for key, stem in IDX_FILES.items()}
+
+    def layout(self, key: str) -> Layout:
+        return self.files[key].layout()
+
+    def read(self, key: str) -> np.ndarray:
+        return self.files[key].read()
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Parse one IDX file (optionally gzipped): a 4-byte magic, big-endian int32 sizes, then the data."""
-    what = f"--data {path}"
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except PermissionError:
-        raise DataError(f"{what}: permission denied; make the file readable") from None
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{what}: cannot be read or unzipped ({_first_line(exc)}); check the file") from None
-    if len(raw) < 4:
-        raise DataError(f"{what}: too short to be an IDX file ({len(raw)} bytes)")
-    zero, dtype_code, ndim = raw[0] | raw[1], raw[2], raw[3]
-    if zero != 0 or dtype_code not in IDX_DTYPES or not 1 <= ndim <= 4:
-        raise DataError(
-            f"{what}: bad IDX magic number 0x{raw[:4].hex()} (expected 0x00000803 for images, "
-            "0x00000801 for labels); is it really an IDX file?"
-        )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{what}: truncated IDX header")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = np.dtype(IDX_DTYPES[dtype_code])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise DataError(
-            f"{what}: the header says {' x '.join(map(str, dims))} values ({expected:,} bytes) but the file "
-            f"holds {len(raw) - header:,} bytes after it; the file is truncated or not what it claims"
-        )
-    array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
-    return array.astype(dtype.newbyteorder("="))
+    """One IDX file (optionally gzipped), checked as `IdxFile` does."""
+    return IdxFile(path).read()
 
 
-def validate(arrays: dict[str, np.ndarray], source: str) -> Dataset:
-    """Check shapes, dtypes, counts, label range and finiteness; return the dataset ready to use."""
-    x_train, x_test = (_images(arrays[k], k, source) for k in ("x_train", "x_test"))
-    y_train, y_test = (_labels(arrays[k], k, source) for k in ("y_train", "y_test"))
-    for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
-        if len(x) != len(y):
-            raise DataError(f"{source}: x_{split} has {len(x):,} images but y_{split} has {len(y):,} labels")
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise DataError(
-            f"{source}: train images are {x_train.shape[1]}x{x_train.shape[2]} but test images are "
-            f"{x_test.shape[1]}x{x_test.shape[2]}; both splits need the same image size"
+class IdxFile:
+    """One IDX file: a 4-byte magic, big-endian uint32 sizes, then the data; gzipped when named .gz.
+
+    The sizes are multiplied as Python integers (int64 wrapped around), compared with the file's real size
+    (raw) or with what a gzip of its size can hold, and the data is read no further than they declare.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.what = path, f"--data {path}"
+
+    @contextmanager
+    def _stream(self) -> Iterator[tuple[IO[bytes], int]]:
+        with files.open_regular(self.path, self.what) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            try:
+                if self.path.suffix == ".gz":
+                    with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
+                        yield stream, size
+                else:
+                    yield handle, size
+            except DataError:
+                raise
+            except (OSError, EOFError, zlib.error) as exc:
+                raise DataError(
+                    f"{self.what}: cannot be read or unzipped ({_first_line(exc)}); check the file"
+                ) from None
+
+    def _mismatch(self, layout: Layout, held: str) -> DataError:
+        return DataError(
+            f"{self.what}: the header says {' x '.join(map(str, layout.shape))} values ({layout.nbytes:,} bytes) but "
+            f"the file holds {held} bytes after it; the file is truncated or not what it claims"
         )
-    if x_train.dtype != x_test.dtype:  # one split uint8, the other float already in 0..1: scale the uint8 one
-        x_train, x_test = (x if x.dtype == np.float32 else x.astype(np.float32) / 255.0 for x in (x_train, x_test))
-    classes = int(y_train.max()) + 1
-    if classes < 2:
-        raise DataError(f"{source}: y_train holds a single class; a classifier needs at least two")
-    if classes > MAX_CLASSES:
-        raise DataError(f"{source}: labels go up to {classes - 1:,}; at most {MAX_CLASSES - 1:,} is supported")
-    if int(y_test.max()) >= classes:
-        raise DataError(
-            f"{source}: y_test has label {int(y_test.max())}, but y_train only has labels 0..{classes - 1}; "
-            "labels out of range; every test label must occur in the training set"
-        )
-    return Dataset(x_train, y_train, x_test, y_test, classes, source)
+
+    def _header(self, stream: IO[bytes], size: int) -> Layout:
+        magic = stream.read(4)
+        if len(magic) < 4:
+            raise DataError(f"{self.what}: too short to be an IDX file ({len(magic)} bytes)")
+        zero, dtype_code, ndim = magic[0] | magic[1], magic[2], magic[3]
+        if zero != 0 or dtype_code not in IDX_DTYPES or not 1 <= ndim <= 4:
+            raise DataError(
+                f"{self.what}: bad IDX magic number 0x{magic.hex()} (expected 0x00000803 for images, "
+                "0x00000801 for labels); is it really an IDX file?"
+            )
+        sizes = stream.read(4 * ndim)
+        if len(sizes) < 4 * ndim:
+            raise DataError(f"{self.what}: truncated IDX header")
+        layout = Layout(struct.unpack(f">{ndim}I", sizes), np.dtype(IDX_DTYPES[dtype_code]))
+        header = 4 + 4 * ndim
+        if self.path.suffix != ".gz" and size - header != layout.nbytes:
+            raise self._mismatch(layout, f"{size - header:,}")
+        if self.path.suffix == ".gz" and header + layout.nbytes > size * files.MAX_DEFLATE_RATIO:
+            raise DataError(
+                f"{self.what}: the header says {' x '.join(map(str, layout.shape))} values ({layout.nbytes:,} bytes), "
+                f"more than a gzip of {size:,} bytes can hold; the file is damaged or forged"
+            )
+        return layout
+
+    def layout(self) -> Layout:
+        with self._stream() as (stream, size):
+            return self._header(stream, size)
+
+    def read(self) -> np.ndarray:
+        with self._stream() as (stream, size):
+            layout = self._header(stream, size)
+            array = read_exactly(stream, layout, self.what, lambda got: self._mismatch(layout, f"{got:,}"))
+            extra = stream.read(EXTRA_COUNTED)  # a gzip's real size is known only by reading: count a little
+            if extra:
+                more = "more than " if len(extra) == EXTRA_COUNTED else ""
+                raise self._mismatch(layout, f"{more}{layout.nbytes + len(extra):,}")
+        return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
 def _images(x: np.ndarray, key: str, source: str) -> np.ndarray:
-    if x.ndim == 4 and x.shape[3] == 1:  # (count, height, width, 1): one grey channel, as Keras examples store it
+    """The pixel values of images whose shape and dtype `check_layouts` accepted, as uint8 or float 0..1."""
+    if x.ndim == 4:  # (count, height, width, 1): one grey channel, as Keras examples store it
         x = x[..., 0]
-    if x.ndim != 3:
-        raise DataError(
-            f"{source}: {key} has shape {x.shape}; images must be (count, height, width), "
-            "each height row read as one timestep"
-        )
-    if 0 in x.shape:
-        raise DataError(f"{source}: {key} is empty (shape {x.shape}); each split needs at least one image")
     if x.dtype == np.uint8:
         return x
     if x.dtype.kind == "f":
@@ -242,27 +380,20 @@ def _images(x: np.ndarray, key: str, source: str) -> np.ndarray:
                 f"{source}: {key} has values outside 0..255 ({x.min():g} to {x.max():g}); scale pixels to 0..255"
             )
         return x / 255.0 if x.max() > 1.0 else x
-    if x.dtype.kind in "iu":
-        if x.min() < 0 or x.max() > 255:
-            raise DataError(f"{source}: {key} has integer pixels outside 0..255; use uint8 images")
-        return x.astype(np.uint8)
-    raise DataError(f"{source}: {key} has dtype {x.dtype}; images must be uint8 (0..255) or float")
+    if x.min() < 0 or x.max() > 255:
+        raise DataError(f"{source}: {key} has integer pixels outside 0..255; use uint8 images")
+    return x.astype(np.uint8)
 
 
 def _labels(y: np.ndarray, key: str, source: str) -> np.ndarray:
-    if y.ndim == 2 and y.shape[1] == 1:
+    """Whole, non-negative class numbers of labels whose shape and dtype `check_layouts` accepted, as int32."""
+    if y.ndim == 2:
         y = y[:, 0]
-    if y.ndim != 1:
-        raise DataError(f"{source}: {key} has shape {y.shape}; labels must be one integer class per image")
-    if y.size == 0:
-        raise DataError(f"{source}: {key} is empty; each split needs at least one label")
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
             raise DataError(f"{source}: {key} contains NaN or infinite labels; labels must be whole class numbers")
         if not np.array_equal(y, np.round(y)):
             raise DataError(f"{source}: {key} has fractional labels; labels must be whole class numbers")
-    elif y.dtype.kind not in "iu":
-        raise DataError(f"{source}: {key} has dtype {y.dtype}; labels must be integers")
     if y.min() < 0:
         raise DataError(f"{source}: {key} has negative label {y.min():g}; labels out of range, number classes from 0")
     if y.max() >= MAX_CLASSES:

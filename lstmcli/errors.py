@@ -11,10 +11,22 @@ Exit codes (the same for every command, documented in docs/reference.md):
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """`text` with every control character (a newline in a file name, a zip member's name) escaped."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class LstmcliError(Exception):
-    """Base class: `str(error)` is the whole message the user sees."""
+    """Base class: `str(error)` is the whole message the user sees, always one line.
+
+    Messages quote names and values taken from files and paths; escaping their control characters here
+    keeps every message one line whatever the input holds.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(one_line(str(message)))
 
 
 class UsageError(LstmcliError):

@@ -6,6 +6,7 @@ computed exactly as `lstmcli eval` computes it later.
 
 from __future__ import annotations
 
+import stat
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lstmcli import rundir
+from lstmcli import files, rundir
 from lstmcli.errors import CheckFailed, DataError, UsageError
 
 if TYPE_CHECKING:
@@ -53,22 +54,79 @@ def make_predictor(model: keras.Model, scale: float) -> Callable[[np.ndarray], n
 
 
 def resolve_model_path(target: Path) -> Path:
-    """Accept a run directory or a .keras file; say clearly which it is not."""
-    if not target.exists():
+    """Accept a run directory or a .keras file; say clearly which it is not.
+
+    The model must be a regular file (a FIFO would block the load forever) holding a plausible zip
+    archive; in a run directory it is the run's own file, never reached through a link. All of this is
+    checked before the data or TensorFlow load.
+    """
+    found = files.status(target, str(target))
+    if found is None:
         raise DataError(f"{target}: no such run directory or .keras file")
-    if target.is_dir():
+    if stat.S_ISDIR(found.st_mode):
         path = target / rundir.MODEL
-        if not path.exists():
-            if (target / rundir.CHECKPOINT).exists():
+        if files.status(path, str(path), follow=False) is None:
+            if files.status(target / rundir.CHECKPOINT, str(target), follow=False) is not None:
                 raise DataError(
                     f"{target}: this run has not finished (no {rundir.MODEL} yet); "
                     f"resume it with: lstmcli train --resume {target}"
                 )
             raise DataError(f"{target}: not a lstmcli run (no {rundir.MODEL}); give a run directory or a .keras file")
+        files.open_regular(path, str(path), owned=True).close()
+        check_archive(path)
         return path
     if target.suffix != ".keras":
         raise DataError(f"{target}: not a .keras model file; give a run directory or a .keras file")
+    check_archive(target)
     return target
+
+
+def check_plot_path(plot: Path) -> None:
+    """The PNG goes to a new file or replaces a regular one; a device, FIFO, folder or link is left alone."""
+    folder = files.status(plot.parent, f"--plot {plot}", UsageError)
+    if folder is None or not stat.S_ISDIR(folder.st_mode):
+        raise UsageError(f"--plot {plot}: no folder {plot.parent} to write it in")
+    found = files.status(plot, f"--plot {plot}", UsageError, follow=False)
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        raise UsageError(
+            f"--plot {plot}: is {files.kind(found.st_mode)}, not a regular file; lstmcli replaces only regular "
+            "files: choose another path, or --no-plot"
+        )
+
+
+# config.json and metadata.json of a .keras file are a few KiB; a larger one is not a model Keras saved.
+MAX_JSON_MEMBER = 64 << 20
+
+
+def check_archive(path: Path) -> None:
+    """A .keras file is a zip archive: refuse one that is not, or whose members declare more than deflate
+    can hold, more than the memory available, or JSON members of absurd size (a zip bomb), before Keras
+    inflates any of it."""
+    try:
+        with files.open_regular(path, str(path)) as handle:
+            if handle.read(4) != b"PK\x03\x04":
+                raise DataError(
+                    f"{path}: not a .keras model (a .keras file is a zip archive; this one is not); check the file"
+                )
+            handle.seek(0)
+            with zipfile.ZipFile(handle) as archive:
+                members = archive.infolist()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError):
+        raise DataError(
+            f"{path}: corrupt or truncated .keras file (its zip directory is missing); save or copy it again"
+        ) from None
+    for info in members:
+        deflated = info.compress_type == zipfile.ZIP_DEFLATED
+        if info.file_size > info.compress_size * (files.MAX_DEFLATE_RATIO if deflated else 1) or (
+            info.filename.endswith(".json") and info.file_size > MAX_JSON_MEMBER
+        ):
+            raise DataError(
+                f"{path}: {info.filename} declares {info.file_size:,} bytes from {info.compress_size:,}; "
+                "not a model Keras saved (damaged, forged or a zip bomb)"
+            )
+    files.check_memory(sum(info.file_size for info in members), str(path))
 
 
 def load_model(path: Path, unsafe: bool = False) -> keras.Model:
@@ -86,17 +144,7 @@ def load_keras(path: Path, unsafe: bool = False) -> keras.Model:
     """
     import keras
 
-    try:
-        with open(path, "rb") as handle:
-            is_zip = handle.read(4) == b"PK\x03\x04"
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
-    if not is_zip:
-        raise DataError(f"{path}: not a .keras model (a .keras file is a zip archive; this one is not); check the file")
-    if not zipfile.is_zipfile(path):
-        raise DataError(
-            f"{path}: corrupt or truncated .keras file (its zip directory is missing); save or copy it again"
-        )
+    check_archive(path)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except ValueError as exc:
@@ -164,16 +212,20 @@ def evaluate(
     """
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
-    if plot is not None and draw and not plot.parent.is_dir():
-        raise UsageError(f"--plot {plot}: no folder {plot.parent} to write it in")
     from lstmcli import data as datasets
     from lstmcli import runtime
     from lstmcli.metrics import summarize
 
     model_path = resolve_model_path(target)
-    if data_path is None and target.is_dir() and (target / rundir.CONFIG).exists():
-        data_path = rundir.read_json(target / rundir.CONFIG).get("data")
-    data = datasets.load(data_path)
+    is_run = model_path != target
+    if plot is None and draw and is_run:
+        plot = target / rundir.CONFUSION
+    if plot is not None and draw:
+        check_plot_path(plot)
+    settings: dict[str, Any] = {}
+    if data_path is None and is_run and files.status(target / rundir.CONFIG, str(target), follow=False) is not None:
+        settings = rundir.read_json(target / rundir.CONFIG)  # the run's own data, and its --classes
+    data = datasets.load(settings.get("data") if data_path is None else data_path, settings.get("classes"))
     runtime.tensorflow()
     model = load_model(model_path, unsafe=unsafe)
     check_compatible(model, data.x_test, data.classes, model_path)
@@ -184,8 +236,6 @@ def evaluate(
     result.update({f"test_{k}" if k in TEST_METRICS else k: v for k, v in scores.items()})
     if min_accuracy is not None:
         result["min_accuracy"], result["passed"] = min_accuracy, result["test_accuracy"] >= min_accuracy
-    if plot is None and draw and target.is_dir():
-        plot = target / rundir.CONFUSION
     if plot is not None and draw:
         _draw_confusion(result, plot)
     return result

@@ -16,20 +16,30 @@ Layout of a run (docs/reference.md describes each file)::
 
 Every file is written to a temporary name in the same folder, flushed, fsynced, then renamed over the
 old one, so a reader or a resumed run only ever sees a complete old file or a complete new one.
+
+A run writes only what it owns: a new run goes into a new or empty folder (never among the user's files),
+its temporary files are created exclusively and never through a link, a file is renamed only over a regular
+file, and the lock holder refuses a run folder whose own files are links or special files before writing.
+A start that fails before config.json exists removes the lock and the folders it created.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
+import re
+import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from lstmcli import files
 from lstmcli.errors import DataError, UsageError
 
 CONFIG = "config.json"
@@ -45,6 +55,9 @@ RUN_FILES = (CONFIG, CHECKPOINT, HISTORY, METRICS, MODEL)
 # What `train --force` removes before starting again: metrics.json first, so that a --force killed half-way
 # never leaves a run that looks complete.
 REPLACED_BY_FORCE = (METRICS, *RUN_FILES, CURVES, CONFUSION)
+# Run files are small; these bound what a reader takes in before it refuses one as damaged.
+MAX_JSON_BYTES = 16 << 20
+MAX_HISTORY_BYTES = 256 << 20
 HISTORY_FIELDS = (
     "step", "epoch", "seconds", "learning_rate", "train_loss", "train_accuracy",
     "val_loss", "val_accuracy", "test_loss", "test_accuracy",
@@ -56,20 +69,54 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
 
 
+# Exactly the names temporary_name gives the files of a run (and the write probe of lstmcli 0.1): the only
+# files a new writer deletes, so that a user's own `.notes.tmp` is never taken for one.
+STALE = re.compile(
+    r"\.(?:" + "|".join(Path(n).stem for n in (*RUN_FILES, CURVES, CONFUSION)) + r")\.\d+\.tmp\.[a-z]+|\.write-test-\d+"
+)
+
+
+class RunFileError(DataError, ValueError):
+    """A run file that cannot be read: bad input for the command (exit 2), a bad value for callers that
+    list many runs and skip the unreadable ones (lstmcli.runs catches ValueError)."""
+
+
+def _replaceable(path: Path) -> None:
+    """Refuse to rename over anything but a regular file: a device node, FIFO, folder or link named by the
+    user stays as it was (OSError, reported by the caller with the path)."""
+    found = os.lstat(path) if os.path.lexists(path) else None
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        raise OSError(errno.EEXIST, f"is {files.kind(found.st_mode)}; lstmcli replaces only regular files", str(path))
+
+
+def _create_exclusive(path: Path) -> int:
+    """A new file descriptor for `path`, which must not exist (a stale one of ours is removed first)."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path.name)
+        path.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    return os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path to fill; then fsync it, rename it over `path` and fsync the folder.
 
-    A reader or a resumed run therefore only ever sees a complete old file or a complete new one.
+    A reader or a resumed run therefore only ever sees a complete old file or a complete new one. The
+    temporary file is created here, exclusively and never through a link, before the caller fills it.
     """
+    _replaceable(path)
     tmp = temporary_name(path)
     try:
+        os.close(_create_exclusive(tmp))
         yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
+        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+        _replaceable(path)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(OSError):  # never hide the error that brought us here
@@ -84,8 +131,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
     """Write `path` through `write(handle)`, atomically (see atomic_path)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        write(handle)
+    with atomic_path(path) as tmp, open(tmp, "r+b") as handle:
+        write(handle)  # type: ignore[arg-type]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -97,15 +144,15 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a run file: a regular file, not a link, of bounded size."""
+    data = files.read_limited(path, str(path), MAX_JSON_BYTES, owned=True, error=RunFileError)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: unreadable or not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object")
-    return data
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise RunFileError(f"{path}: unreadable or not JSON ({' '.join(str(exc).split())[:200]})") from None
+    if not isinstance(value, dict):
+        raise RunFileError(f"{path}: expected a JSON object")
+    return value
 
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -117,106 +164,275 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
-    if not path.exists():
+    """The rows of history.csv ([] before the first evaluation); RunFileError if it cannot be read."""
+    if files.status(path, str(path), RunFileError, follow=False) is None:
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(handle)]
-
-
-def new_run_dir(root: Path) -> Path:
-    """A fresh folder under `root` named by date and time, never one that exists already."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for suffix in range(1000):
-        candidate = root / (stamp if suffix == 0 else f"{stamp}-{suffix}")
-        try:
-            candidate.mkdir(parents=True, exist_ok=False)
-            return candidate
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise UsageError(f"cannot create a run folder under {root}: {exc.strerror}; choose --out") from None
-    raise UsageError(f"cannot find a free run folder name under {root}")
-
-
-def prepare_out_dir(path: Path) -> Path:
-    """Create `path` if needed and check that it can be written, before any training starts."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {path}: is a file, not a folder; choose a folder")
+    text = files.read_limited(path, str(path), MAX_HISTORY_BYTES, owned=True, error=RunFileError)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {path}: cannot create it ({exc.strerror}); choose a writable folder") from None
-    if not path.is_dir():
-        raise UsageError(f"--out {path}: is a file, not a folder")
-    probe = path / f".write-test-{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--out {path}: cannot write there ({exc.strerror}); choose a writable folder") from None
-    return path
+        reader = csv.DictReader(io.StringIO(text.decode("utf-8"), newline=""))
+        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in reader]
+    except (UnicodeDecodeError, ValueError, TypeError, csv.Error) as exc:
+        raise RunFileError(f"{path}: not a history written by lstmcli ({' '.join(str(exc).split())[:200]})") from None
 
 
 def holds_run(path: Path) -> bool:
-    return any((path / name).exists() for name in RUN_FILES)
+    return any(os.path.lexists(path / name) for name in RUN_FILES)
 
 
-# Names of the temporary files a writer of the run creates (atomic_write, the model save, the write probe).
-TEMPORARY_PATTERNS = (".*.tmp", ".*.tmp.*", ".write-test-*")
+def _mkdir(folder: Path, what: str, created: list[Path]) -> bool:
+    """Make one folder, recording it; False if it exists already (made meanwhile by someone else)."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot create it ({exc.strerror}); choose a writable folder") from None
+    created.append(folder)
+    return True
+
+
+def _make_folders(path: Path, what: str, created: list[Path]) -> None:
+    """mkdir -p, recording each folder made (outermost first) so that a refused start can remove them."""
+    missing = []
+    while files.status(path, what, UsageError, follow=False) is None and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        _mkdir(folder, what, created)
+
+
+def _new_dated_folder(root: Path, created: list[Path]) -> Path:
+    """A fresh folder under `root` named by date and time, never one that exists already."""
+    what = f"--runs-dir {root}"
+    _make_folders(root, what, created)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in range(1000):
+        if _mkdir(root / (stamp if suffix == 0 else f"{stamp}-{suffix}"), what, created):
+            return created[-1]
+    raise UsageError(f"cannot find a free run folder name under {root}")
+
+
+def _out_folder(out: Path, force: bool, created: list[Path]) -> Path:
+    """`--out`: a new or empty folder, or one that holds a run (replaced only with --force)."""
+    what = f"--out {out}"
+    found = files.status(out, what, UsageError)
+    if found is None:
+        _make_folders(out, what, created)
+        return out
+    if not stat.S_ISDIR(found.st_mode):
+        raise UsageError(f"{what}: is a file, not a folder; choose a folder")
+    if holds_run(out):
+        if not force:
+            raise UsageError(
+                f"--out {out} already holds a run; use --resume {out} to continue it, --force to replace it, "
+                "or choose another folder"
+            )
+        return out
+    try:
+        others = sorted(set(os.listdir(out)) - {LOCK})
+    except OSError as exc:
+        raise UsageError(files.describe_error(what, exc)) from None
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise UsageError(
+            f"{what}: not a lstmcli run, and not empty ({shown}); a new run goes into an empty or new folder, "
+            "choose another --out"
+        )
+    return out
+
+
+@contextlib.contextmanager
+def new_run(out: Path | None, root: Path, force: bool, settings: dict[str, Any]) -> Iterator[Path]:
+    """The folder of a new run, locked, with config.json written: `out`, or a dated one under `root`.
+
+    With `force`, the run already in `out` is replaced (its files removed, metrics.json first). If anything
+    fails before config.json is written, what this made (the lock, new folders) is removed again.
+    """
+    created: list[Path] = []
+    run = _new_dated_folder(root, created) if out is None else _out_folder(out, force, created)
+    lock = RunLock(run)
+    try:
+        with lock.held():
+            try:
+                if force:
+                    _remove_run_files(run)
+                write_json(run / CONFIG, settings)
+            except OSError as exc:
+                detail = exc.strerror or exc
+                raise UsageError(f"--out {run}: cannot write there ({detail}); choose a writable folder") from None
+            created.clear()  # the run exists now: from here on a failure leaves it resumable
+            yield run
+    finally:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _remove_run_files(run: Path) -> None:
+    """What `--force` removes: the run's own files (checked regular by the lock holder) and its TensorBoard logs."""
+    for name in REPLACED_BY_FORCE:
+        with contextlib.suppress(FileNotFoundError):
+            (run / name).unlink()
+    if os.path.lexists(run / TENSORBOARD):
+        shutil.rmtree(run / TENSORBOARD)
+
+
+def check_run_files(run: Path) -> None:
+    """Refuse a run folder whose own files are links or special files: writing them would write elsewhere
+    (through the link) or into a device or FIFO. Its tensorboard/ must hold only TensorBoard's event files."""
+    for name in (*RUN_FILES, CURVES, CONFUSION, LOCK):
+        found = files.status(run / name, str(run / name), UsageError, follow=False)
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            raise UsageError(
+                f"{run / name}: is {files.kind(found.st_mode)}, not a regular file; lstmcli writes a run's files "
+                "only as regular files of its own: remove it, or choose another folder"
+            )
+    logs = run / TENSORBOARD
+    found = files.status(logs, str(logs), UsageError, follow=False)
+    if found is None:
+        return
+    if not stat.S_ISDIR(found.st_mode):
+        raise UsageError(f"{logs}: is {files.kind(found.st_mode)}, not the run's own folder of TensorBoard logs; "
+                         "remove it, or choose another folder")  # fmt: skip
+    for folder, subfolders, names in os.walk(logs):
+        for name in subfolders + names:
+            entry = Path(folder) / name
+            mode = os.lstat(entry).st_mode
+            if not (stat.S_ISDIR(mode) or (stat.S_ISREG(mode) and name.startswith("events.out.tfevents."))):
+                raise UsageError(
+                    f"{logs} holds {entry.relative_to(logs)}, which is not a TensorBoard event file lstmcli wrote; "
+                    "move it away, or choose another folder"
+                )
 
 
 def remove_stale_temporaries(path: Path) -> None:
     """Delete what a process killed in mid-write left behind. Only safe while holding the run's lock."""
-    for pattern in TEMPORARY_PATTERNS:
-        for stale in path.glob(pattern):
+    for name in os.listdir(path):
+        if STALE.fullmatch(name) and not stat.S_ISDIR(os.lstat(path / name).st_mode):
             with contextlib.suppress(OSError):
-                stale.unlink()
+                (path / name).unlink()
+
+
+class RunLock:
+    """An exclusive lock on a run, so that two processes never write it at once; the file holds the pid.
+
+    On POSIX it is flock, which the kernel releases when the process dies, so a SIGKILLed run never leaves
+    a stale lock. The file is opened with O_NOFOLLOW and checked to be a regular file, and emptied only
+    once the lock is held. filelock was measured as the alternative: 3.20.x opens the lock with O_TRUNC
+    (every refused contender would wipe the holder's pid) and follows no links only since 3.20.1; 4.3.1
+    refuses links and does not truncate but keeps no pid and locks a FIFO without a word. Neither adds
+    anything here but a dependency, so fcntl stays, with msvcrt's byte-range lock where fcntl is missing.
+    """
+
+    def __init__(self, run: Path) -> None:
+        self.run, self.path = run, run / LOCK
+        self.fd: int | None = None
+        self.created = False
+
+    def _open(self) -> int:
+        flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            try:
+                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                self.created = True
+            except FileExistsError:
+                fd = os.open(self.path, flags)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK):
+                raise UsageError(f"{self.path}: is a symbolic link; lstmcli never writes through links in a run "
+                                 "folder: remove it, or choose another folder") from None  # fmt: skip
+            raise UsageError(f"{self.run}: cannot write there ({exc.strerror}); choose a writable folder") from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise UsageError(f"{self.path}: is {files.kind(mode)}, not a regular file; remove it")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        return fd
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the lock for the block. A lock file this call created is removed again when the run is refused
+        here, or when the block fails before config.json exists: a refusal leaves the folder as it was."""
+        fd = self._open()
+        started = False
+        try:
+            self._acquire(fd)
+            check_run_files(self.run)
+            remove_stale_temporaries(self.run)
+            started = True
+            yield
+        except BaseException:
+            if self.created and not (started and (self.run / CONFIG).exists()):
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+            raise
+        finally:
+            os.close(fd)
+
+    def _acquire(self, fd: int) -> None:
+        if not _try_lock(fd):
+            owner = _read_at_start(fd).strip() or "another process"
+            raise UsageError(
+                f"{self.run} is being written by another lstmcli train (pid {owner}); "
+                "wait for it to finish or choose another --out"
+            )
+        try:
+            _write_at_start(fd, str(os.getpid()).encode())
+        except OSError as exc:
+            raise UsageError(f"{self.run}: cannot write there ({exc.strerror}); choose a writable folder") from None
 
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the run so that two processes never write it at once.
-
-    flock is released by the kernel when the process dies, so a SIGKILLed run never leaves a stale lock.
-    """
-    import fcntl
-
-    lock_path = path / LOCK
-    try:
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write there ({exc.strerror}); choose a writable folder") from None
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            raise UsageError(
-                f"{path} is being written by another lstmcli train (pid {owner}); "
-                "wait for it to finish or choose another --out"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        remove_stale_temporaries(path)
+    """Hold the run's lock (RunLock) for the block."""
+    with RunLock(path).held():
         yield
-    finally:
-        handle.close()
+
+
+# Where msvcrt locks its byte: past the pid, so that a refused process can still read who holds the lock.
+WINDOWS_LOCK_OFFSET = 1 << 20
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        os.lseek(fd, WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _read_at_start(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, 32).decode("ascii", "replace")
+
+
+def _write_at_start(fd: int, data: bytes) -> None:
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, data)
+    os.ftruncate(fd, len(data))
 
 
 def is_locked(path: Path) -> bool:
     """Whether a live process holds the run's lock now (a sweep waits for it rather than fail the trial)."""
-    import fcntl
-
     try:
-        handle = open(path / LOCK, "a+")  # noqa: SIM115 - closed below, which releases a lock we took
+        fd = os.open(path / LOCK, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
-        return False  # unwritable: the caller's own attempt reports it
-    with handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-    return False
+        return False  # no lock file, or one we may not open: the caller's own attempt reports it
+    try:
+        return not _try_lock(fd)
+    finally:
+        os.close(fd)  # releases the lock if we took it

@@ -8,12 +8,14 @@ rewrites those files instead (tests/golden/README.md).
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from lstmcli import cli
 from lstmcli import data as dataset
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -140,3 +142,33 @@ def golden(request: pytest.FixtureRequest) -> Golden:
     """Compare with (or, under --update-golden, rewrite) the expected outputs in tests/golden/."""
     config = request.config
     return Golden(bool(config.getoption(UPDATE_GOLDEN)), config.stash[REWRITTEN])
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file and folder under `folder` (files with their SHA-256)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with a file in it, so that a new runs/ folder or a stray file would show."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LSTMCLI_DATA", raising=False)
+    monkeypatch.delenv("LSTMCLI_RUNS", raising=False)
+    (tmp_path / "keep.txt").write_text("untouched")
+    return tmp_path
+
+
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str], *watched: Path) -> str:
+    """Run the CLI; assert exit 2, exactly one line on stderr, nothing on stdout, the disk unchanged."""
+    folders = [Path.cwd(), *watched]
+    before = [snapshot(f) if f.is_dir() else f.stat().st_mtime_ns for f in folders]
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, f"{argv}: exit {code}\n{out}\n{err}"
+    assert "Traceback" not in err and "Traceback" not in out
+    assert out == "", out
+    assert err.count("\n") == 1 and err.startswith("lstmcli: error: "), err
+    assert [snapshot(f) if f.is_dir() else f.stat().st_mtime_ns for f in folders] == before, argv
+    return err

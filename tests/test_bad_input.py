@@ -7,7 +7,6 @@ process, from a scratch working directory whose every file and folder is compare
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import struct
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import mnist_slice
+from conftest import mnist_slice, refused
 
 from lstmcli import cli, rundir
 
@@ -245,38 +244,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, st
     dense = build_model(ModelSpec(cell="rnn", units=4, input_size=28, timesteps=28, classes=0))
     dense.save(root / "no-head.keras")
     return cases
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every file and folder under `folder` (files with their SHA-256)."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-        for p in sorted(folder.rglob("*"))
-    }
-
-
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory with a file in it, so that a new runs/ folder or a stray file would show."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("LSTMCLI_DATA", raising=False)
-    monkeypatch.delenv("LSTMCLI_RUNS", raising=False)
-    (tmp_path / "keep.txt").write_text("untouched")
-    return tmp_path
-
-
-def refused(argv: list[str], capsys: pytest.CaptureFixture[str], *watched: Path) -> str:
-    """Run the CLI; assert exit 2, exactly one line on stderr, nothing on stdout, the disk unchanged."""
-    folders = [Path.cwd(), *watched]
-    before = [snapshot(f) if f.is_dir() else f.stat().st_mtime_ns for f in folders]
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    assert code == 2, f"{argv}: exit {code}\n{out}\n{err}"
-    assert "Traceback" not in err and "Traceback" not in out
-    assert out == "", out
-    assert err.count("\n") == 1 and err.startswith("lstmcli: error: "), err
-    assert [snapshot(f) if f.is_dir() else f.stat().st_mtime_ns for f in folders] == before, argv
-    return err
 
 
 @pytest.mark.parametrize(("argv", "names"), OPTION_CASES, ids=[" ".join(a) for a, _ in OPTION_CASES])

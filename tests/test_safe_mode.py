@@ -195,4 +195,4 @@ def test_every_np_load_in_the_package_refuses_pickles() -> None:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
                 assert not {"pickle", "marshal", "shelve", "dill", "cloudpickle"} & set(names), source.name
-    assert calls >= 3  # data.read_npz and the checkpoint reads
+    assert calls >= 2  # the checkpoint reads; data files go through lstmcli.npzfile, which has no unpickler at all

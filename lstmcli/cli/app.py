@@ -20,6 +20,7 @@ from rich.console import Console
 
 from lstmcli import __version__
 from lstmcli.errors import LstmcliError, UsageError
+from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, ModelSpec
 from lstmcli.runs import SORT_KEYS
@@ -269,8 +270,17 @@ def train(
     data: Annotated[
         str | None, plain("An .npz or IDX folder \\[default: bundled MNIST].", envvar="LSTMCLI_DATA")
     ] = None,
-    out: Annotated[Path | None, plain("Run folder \\[default: a new one under --runs-dir].")] = None,
-    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where new runs go.")] = Path("runs"),
+    out: Annotated[Path | None, plain("Run folder \\[default: a new one under --runs-dir].", parser=expand)] = None,
+    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where new runs go.", parser=expand)] = Path(
+        "runs"
+    ),
+    classes: Annotated[
+        int | None,
+        plain(
+            "Classes the labels 0..K-1 stand for, when the training labels do not show it (some never occur) "
+            "\\[default: largest training label + 1, every class present]."
+        ),
+    ] = None,
     preset: Annotated[
         Preset | None, plain("default, or seed for the article's full schedule \\[default: default].")
     ] = None,
@@ -280,13 +290,16 @@ def train(
             "A TOML file of training options (units, batch_size, learning_rate, steps, preset, ...); options "
             "given here override it; a relative data path is relative to the file.",
             "--config",
+            parser=expand,
         ),
     ] = None,
     tensorboard: Annotated[
         bool,
         typer.Option("--tensorboard", help="Write TensorBoard logs (step-axis scalars, HParams) to RUN/tensorboard."),
     ] = False,
-    resume: Annotated[Path | None, plain("Continue the run in this folder from its last checkpoint.")] = None,
+    resume: Annotated[
+        Path | None, plain("Continue the run in this folder from its last checkpoint.", parser=expand)
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run already in --out.")] = False,
     format: Annotated[TableOrJson, typer.Option("--format", help="Output format of the summary.")] = TableOrJson.table,
     json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
@@ -305,7 +318,7 @@ def train(
         reset_after=reset_after, batch_size=batch_size, learning_rate=learning_rate, schedule=value_of(schedule),
         epochs=epochs, steps=steps, eval_every=eval_every, checkpoint_every=checkpoint_every, order=value_of(order),
         seed=seed, data=data, validation=validation, eval_set=value_of(eval_set), keep=value_of(keep),
-        target_accuracy=target_accuracy,
+        target_accuracy=target_accuracy, classes=classes,
     )  # fmt: skip
     as_json = json_out or format.value == "json"
     reporter = make_reporter(stderr if as_json else stdout, quiet)
@@ -330,7 +343,9 @@ def train(
 @app.command("eval")
 @reports_errors
 def eval_command(
-    target: Annotated[Path, typer.Argument(help="A run directory or a .keras file.", show_default=False)],
+    target: Annotated[
+        Path, typer.Argument(help="A run directory or a .keras file.", show_default=False, parser=expand)
+    ],
     data: Annotated[
         str | None,
         typer.Option(
@@ -344,7 +359,10 @@ def eval_command(
     ] = False,
     plot: Annotated[
         Path | None,
-        plain("Write the confusion-matrix heat map (PNG) here \\[default: RUN/confusion.png for a run directory]."),
+        plain(
+            "Write the confusion-matrix heat map (PNG) here \\[default: RUN/confusion.png for a run directory].",
+            parser=expand,
+        ),
     ] = None,
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
 ) -> None:
@@ -369,7 +387,10 @@ def runs(
     folder: Annotated[
         Path,
         typer.Argument(
-            envvar="LSTMCLI_RUNS", metavar="DIR", help="The folder that holds the runs (searched recursively)."
+            envvar="LSTMCLI_RUNS",
+            metavar="DIR",
+            help="The folder that holds the runs (searched recursively).",
+            parser=expand,
         ),
     ] = Path("runs"),
     sort: Annotated[

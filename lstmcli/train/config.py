@@ -23,6 +23,9 @@ from lstmcli.errors import DataError, LstmcliError, UsageError
 from lstmcli.model.spec import MAX_SIZE, ModelSpec, check_choice
 from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
 
+# Most classes a data set may have (lstmcli.data.MAX_CLASSES, which imports NumPy; this module must not).
+MAX_CLASSES = 10_000
+
 # Options whose flag is not the field's name with dashes.
 FLAGS = {"use_bias": "--bias"}
 
@@ -78,7 +81,7 @@ class TrainConfig(BaseModel):
     eval_set: str = DEFAULT_PRESET["eval_set"]
     keep: str = DEFAULT_PRESET["keep"]
     target_accuracy: float = DEFAULT_PRESET["target_accuracy"]
-    classes: int | None = None
+    classes: int | None = None  # --classes K: the data's labels are 0..K-1, not all present (lstmcli.data)
     data: str | None = None
     preset: str = "default"
 
@@ -91,7 +94,7 @@ class TrainConfig(BaseModel):
             raise ValueError(f"must be a table of {', '.join(MODEL_FIELDS)}")
         return ModelSpec(**_NETWORK.validate_python(value))
 
-    @field_validator("batch_size", "checkpoint_every", "steps", "eval_every", "classes")
+    @field_validator("batch_size", "checkpoint_every", "steps", "eval_every")
     @classmethod
     def _size(cls, value: int | None) -> int | None:
         if value is not None and not 1 <= value <= MAX_SIZE:
@@ -168,6 +171,8 @@ def check_ranges(config: TrainConfig) -> None:
         raise UsageError(f"--validation must be a number of images or a fraction below 1, got {config.validation}")
     if not 0 < config.target_accuracy <= 1:
         raise UsageError(f"--target-accuracy must be in (0, 1], got {config.target_accuracy}")
+    if config.classes is not None and not 2 <= config.classes <= MAX_CLASSES:
+        raise UsageError(f"--classes must be a whole number from 2 to {MAX_CLASSES}, got {config.classes}")
     if not 0 <= config.seed < 2**31:
         raise UsageError(f"--seed must be between 0 and {2**31 - 1}, got {config.seed}")
     for name, choices in (("schedule", SCHEDULES), ("order", ORDERS), ("eval_set", EVAL_SETS), ("keep", KEEPS)):

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lstmcli import data as datasets
-from lstmcli import plots, rundir
+from lstmcli import files, plots, rundir
 from lstmcli.errors import Interrupted, UsageError
 from lstmcli.train.config import TrainConfig, option_names, read_run_config
 from lstmcli.train.reporter import Reporter
@@ -58,8 +57,8 @@ def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:
 def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
     """Load the data and check everything that could refuse the run, before the first write."""
     if config.data is not None:  # the run must find its data again on --resume from anywhere
-        config = config.with_overrides(data=str(Path(config.data).expanduser().absolute()))
-    data = datasets.load(config.data)
+        config = config.with_overrides(data=str(files.user_path(config.data, "--data").absolute()))
+    data = datasets.load(config.data, config.classes)
     held_out = validation_size(config.validation, len(data.y_train))
     config = config.with_overrides(validation=float(held_out))  # config.json records the count held out
     config.total_steps(len(data.y_train) - held_out)
@@ -69,17 +68,6 @@ def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
     check_buildable(spec, "use smaller --units or --layers")
     check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller --units or --layers")
     return config, data
-
-
-def _new_run_folder(out: Path | None, runs_root: Path, force: bool) -> Path:
-    if out is None:
-        return rundir.new_run_dir(runs_root)
-    if out.is_dir() and rundir.holds_run(out) and not force:
-        raise UsageError(
-            f"--out {out} already holds a run; use --resume {out} to continue it, --force to replace it, "
-            "or choose another folder"
-        )
-    return rundir.prepare_out_dir(out)
 
 
 def start(
@@ -97,17 +85,7 @@ def start(
     is saved; whatever it raises stops the run there and leaves it resumable (a sweep prunes trials so).
     """
     config, data = _checked(config)
-    run = _new_run_folder(out, runs_root, force)
-    with rundir.locked(run):
-        try:
-            if force:
-                for name in rundir.REPLACED_BY_FORCE:
-                    with contextlib.suppress(FileNotFoundError):
-                        (run / name).unlink()
-                shutil.rmtree(run / rundir.TENSORBOARD, ignore_errors=True)
-            rundir.write_json(run / rundir.CONFIG, config.to_dict())
-        except OSError as exc:
-            raise UsageError(f"--out {run}: cannot write there ({exc.strerror}); choose a writable folder") from None
+    with rundir.new_run(out, runs_root, force, config.to_dict()) as run:
         return run, _train_and_plot(config, data, run, reporter, False, tensorboard, on_evaluation)
 
 
@@ -129,14 +107,14 @@ def resume(
             f"--resume continues a run with the config it started with; drop {', '.join(named)} "
             "(or start a new run with them)"
         )
-    if not (run / rundir.CONFIG).is_file():
+    if files.status(run / rundir.CONFIG, f"--resume {run}", UsageError, follow=False) is None:
         raise UsageError(f"--resume {run}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
     config, data = _checked(read_run_config(run))
     with rundir.locked(run):
         if (run / rundir.METRICS).exists():
             reporter.message(f"{run} is already complete; nothing to resume")
             if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
-                plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / rundir.CURVES, title=run.name)
+                _plot(run)
             return run, rundir.read_json(run / rundir.METRICS)
         return run, _train_and_plot(config, data, run, reporter, True, tensorboard, on_evaluation)
 
@@ -160,10 +138,22 @@ def _train_and_plot(
             f"lstmcli train --resume {shlex.quote(str(run))}"
         ) from None
     try:  # the run is complete already; a picture that cannot be written must not turn it into a failure
-        plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / rundir.CURVES, title=run.name)
+        _plot(run)
     except (OSError, ValueError) as exc:
         reporter.message(f"could not write {run / rundir.CURVES}: {exc}")
     return metrics
+
+
+def _plot(run: Path) -> None:
+    """Draw curves.png of a complete run; a Ctrl-C here (the last phase) says what is left to do."""
+    try:
+        plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / rundir.CURVES, title=run.name)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted while drawing {rundir.CURVES}; the run is complete. "
+            f"Draw it with: lstmcli train --resume {shlex.quote(str(run))}",
+            130,
+        ) from None
 
 
 def _train(

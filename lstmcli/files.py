@@ -1,0 +1,166 @@
+"""Opening what the user names: paths that say what is wrong with them, regular files only, bounded sizes.
+
+Every reader of lstmcli (data files, TOML, run files, models) opens through `open_regular`, so a FIFO,
+a device or a socket is refused before anything blocks on it or reads it forever, and a file inside a run
+folder is never reached through a symbolic link. Standard library only: the CLI imports it before TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import math
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from lstmcli.errors import DataError, LstmcliError, UsageError
+
+# Deflate emits at least one bit-pair per 258 bytes it outputs, so one compressed byte expands to at most
+# 1032 bytes (zlib's documented limit); a zip member or gzip that declares more than that is lying.
+MAX_DEFLATE_RATIO = 1032
+# At most this share of the memory available may go to reading a data set: training needs the rest.
+MEMORY_SHARE = 0.5
+
+UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
+
+KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a symbolic link",
+}
+
+
+def kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    return KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def expand(text: str | os.PathLike[str]) -> Path:
+    """The path the user meant: `~` and `~user` expanded. ValueError says why there is none."""
+    raw = os.fspath(text)
+    if raw == "":
+        raise ValueError("an empty path; give a file or folder")
+    if "\0" in raw:
+        raise ValueError(f"{raw!r} holds a NUL character, which no path can")
+    if raw.startswith("~"):
+        expanded = os.path.expanduser(raw)
+        if expanded.startswith("~"):  # os.path.expanduser leaves what it cannot expand as it was
+            user = raw[1:].split("/", 1)[0].split(os.sep, 1)[0]
+            why = f"no such user {user!r}" if user else "no home folder (HOME is not set)"
+            raise ValueError(f"cannot expand {raw.split('/', 1)[0]} in {raw}: {why}")
+        raw = expanded
+    return Path(raw)
+
+
+def user_path(text: str | os.PathLike[str], what: str, error: type[LstmcliError] = UsageError) -> Path:
+    """`expand` for the library: a path from an option, a TOML file, config.json or the environment."""
+    try:
+        return expand(text)
+    except ValueError as exc:
+        raise error(f"{what}: {exc}") from None
+
+
+def status(
+    path: Path, what: str, error: type[LstmcliError] = DataError, follow: bool = True
+) -> os.stat_result | None:
+    """The path's status (of the link itself when not `follow`), None when it does not exist; one line for
+    the rest, so that a folder that cannot be entered is not a traceback."""
+    try:
+        return os.stat(path, follow_symlinks=follow)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise error(describe_error(what, exc)) from None
+
+
+def describe_error(what: str, exc: OSError) -> str:
+    """One line for an OSError met on `what`: permission, a link where none is followed, or the system's words."""
+    if exc.errno == errno.EACCES or isinstance(exc, PermissionError):
+        return f"{what}: permission denied (the file, or a folder on its way, is not open to you); fix the permissions"
+    if exc.errno == errno.ELOOP:
+        return f"{what}: a symbolic link where lstmcli follows none (or a loop of links); replace it with the file"
+    return f"{what}: cannot be opened ({exc.strerror or exc})"
+
+
+def open_regular(path: Path, what: str, owned: bool = False, error: type[LstmcliError] = DataError) -> BinaryIO:
+    """Open `path` for reading only if it is a regular file.
+
+    O_NONBLOCK makes the open of a FIFO return at once (a plain open blocks until a writer comes); fstat
+    on the open descriptor then says what it really is, with no window for a swap. `owned` files (those of
+    a run folder) are opened with O_NOFOLLOW: a link there is refused, never followed.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    if owned:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    if not hasattr(os, "O_NONBLOCK"):  # Windows: no FIFOs to block on, but check before opening anyway
+        found = status(path, what, error)
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            raise error(f"{what}: is {kind(found.st_mode)}, not a regular file; give a file")
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise error(f"{what}: no such file") from None
+    except OSError as exc:
+        if owned and exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise error(f"{what}: is a symbolic link; lstmcli never follows links inside a run folder") from None
+        raise error(describe_error(what, exc)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise error(f"{what}: is {kind(mode)}, not a regular file; give a file")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_limited(
+    path: Path, what: str, limit: int, owned: bool = False, error: type[LstmcliError] = DataError
+) -> bytes:
+    """The whole of a small regular file, refused (before reading) when it is larger than `limit` bytes."""
+    with open_regular(path, what, owned, error) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise error(f"{what}: {size:,} bytes, larger than the {human_bytes(limit)} such a file may have")
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise error(f"{what}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > limit:  # grew while we read it
+        raise error(f"{what}: larger than the {human_bytes(limit)} such a file may have")
+    return data
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (Linux's MemAvailable), None when it cannot tell."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, what would take more than MEMORY_SHARE of the memory available."""
+    available = available_memory()
+    if available is not None and nbytes > available * MEMORY_SHARE:
+        raise DataError(
+            f"{what}: needs {human_bytes(nbytes)} of memory, more than half of the {human_bytes(available)} "
+            "available; use a smaller data set or a larger machine"
+        )
+
+
+def human_bytes(n: int) -> str:
+    """A byte count for a message, in the largest binary unit that keeps it at least 1."""
+    exponent = min(int(math.log(n, 1024)) if n > 0 else 0, len(UNITS) - 1)
+    return f"{n:,} bytes" if exponent == 0 else f"{n / 1024**exponent:,.1f} {UNITS[exponent]}"
