@@ -21,13 +21,12 @@ if TYPE_CHECKING:
 # training needs about four copies (weights, gradients, Adam's two moments) plus activations.
 MEMORY_FRACTION = 0.125
 
-# What building a model costs, measured on the 2-core development machine (Keras 3.15, TensorFlow 2.21):
+# The cost model of building a model (the measurements behind the constants: docs/lstm.md, "Verification"):
 # * Sequential.add rebuilds the graph each time, so K stacked layers cost about LAYER_SQUARED * K**2 +
-#   LAYER_LINEAR * K seconds, twice that when Bidirectional (100 layers 2.1 s, 150 layers 6-7 s, 250 layers
-#   12.4 s, 300 layers 14.7 s, whatever the units);
+#   LAYER_LINEAR * K seconds, twice that when Bidirectional, whatever the units;
 # * the orthogonal recurrent initialiser takes a QR decomposition of a (g*n x n) matrix per layer and
-#   direction, about ORTHOGONAL * g * n**3 seconds (LSTM(2000) 2.5 s, LSTM(3000) 9.8 s, LSTM(10000) minutes);
-# * zero-filled weights cost about ZEROS seconds per parameter (LSTM(10000), 401M parameters, 3.0 s).
+#   direction, about ORTHOGONAL * g * n**3 seconds;
+# * zero-filled weights cost about ZEROS seconds per parameter.
 LAYER_SQUARED = 1.8e-4
 LAYER_LINEAR = 1e-2
 ORTHOGONAL = 1e-10
