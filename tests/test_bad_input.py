@@ -282,7 +282,11 @@ def test_bad_data_for_train(
 ) -> None:
     path, names = bad_data[name]
     watched = [path.parent] if path.parent != Path("/proc/self") else []
-    err = refused(["train", "--data", str(path), "--steps", "5", "--out", str(scratch / "run")], capsys, *watched)
+    err = refused(
+        ["train", "--data", str(path), "--steps", "5", "--batch-size", "20", "--out", str(scratch / "run")],
+        capsys,
+        *watched,
+    )
     assert names in err, err
     assert "--data" in err or str(path) in err
     assert not (scratch / "run").exists()
@@ -370,7 +374,7 @@ def test_output_folder_that_cannot_be_written(
         "in /sys": ["--out", "/sys/lstmcli-test-run"],
         "runs dir under a regular file": ["--runs-dir", str(scratch / "file" / "runs")],
     }[where]
-    err = refused(["train", "--data", str(valid), "--steps", "5", *out], capsys)
+    err = refused(["train", "--data", str(valid), "--steps", "5", "--batch-size", "20", *out], capsys)
     assert "choose" in err  # says what to do
 
 

@@ -204,7 +204,7 @@ def test_fifo_as_model_or_run_file(
     assert "config.json" in err and "not a regular file" in err
     run = tmp_path / "unfinished"
     run.mkdir()
-    rundir.write_json(run / rundir.CONFIG, {"data": str(valid), "steps": 5})
+    rundir.write_json(run / rundir.CONFIG, {"data": str(valid), "steps": 5, "batch_size": 20})
     fifo(run / rundir.CHECKPOINT)
     err = refused(["train", "--resume", str(run)], capsys, tmp_path)
     assert "checkpoint.npz" in err and "not a regular file" in err
@@ -264,7 +264,7 @@ def world(tmp_path: Path, valid: Path) -> Iterator[Path]:
     locked = folder / "locked"
     locked.mkdir(mode=0o700)
     shutil.copy(valid, locked / "data.npz")
-    rundir.write_json(locked / rundir.CONFIG, {"data": str(folder / "valid.npz")})
+    rundir.write_json(locked / rundir.CONFIG, {"data": str(folder / "valid.npz"), "batch_size": 20})
     (folder / "no-entry").mkdir(mode=0o644)  # readable, not enterable
     yield folder
     shutil.rmtree(folder)
@@ -288,7 +288,8 @@ def test_folders_that_cannot_be_read_or_entered(world: Path) -> None:
         "data in a locked folder": (["train", "--data", str(world / "locked" / "data.npz")], "permission denied"),
         "IDX folder not enterable": (["train", "--data", str(world / "no-entry")], "permission denied"),
         "out under a locked folder": (
-            ["train", "--data", str(world / "valid.npz"), "--out", str(world / "locked" / "run")], "permission denied"
+            ["train", "--batch-size", "20", "--data", str(world / "valid.npz"), "--out", str(world / "locked" / "run")],
+            "permission denied",
         ),
         "eval target in a locked folder": (["eval", str(world / "locked" / "model.keras")], "permission denied"),
         "resume a locked folder": (["train", "--resume", str(world / "locked")], "permission denied"),
@@ -309,7 +310,7 @@ def test_folders_that_cannot_be_read_or_entered(world: Path) -> None:
 def fake_run(folder: Path, data: Path) -> Path:
     """A run folder as a kill right after config.json leaves it: resumable, nothing trained yet."""
     folder.mkdir(parents=True)
-    rundir.write_json(folder / rundir.CONFIG, {"data": str(data), "steps": 5})
+    rundir.write_json(folder / rundir.CONFIG, {"data": str(data), "steps": 5, "batch_size": 20})
     return folder
 
 
@@ -328,8 +329,8 @@ def test_lock_file_that_is_a_symlink(
 ) -> None:
     """The lock was opened with open(path, 'a+') and truncated: through a link, the user's file was emptied."""
     run, victim = run_with_link(tmp_path, valid, rundir.LOCK)
-    argv = ["train", "--resume", str(run)] if how == "resume" else ["train", "--data", str(valid), "--out", str(run),
-                                                                     "--force"]  # fmt: skip
+    force = ["train", "--batch-size", "20", "--data", str(valid), "--out", str(run), "--force"]
+    argv = ["train", "--resume", str(run)] if how == "resume" else force
     err = refused(argv, capsys, tmp_path)
     assert ".lock" in err and "symbolic link" in err
     assert victim.read_text() == "the user's work\n"
@@ -375,7 +376,9 @@ def test_out_on_a_folder_that_is_not_a_run(
     (folder / ".notes.tmp").write_text("draft")
     (folder / "curves.png").write_bytes(b"my own picture")
     for extra in ([], ["--force"]):
-        err = refused(["train", "--data", str(valid), "--out", str(folder), *extra], capsys, tmp_path)
+        err = refused(
+            ["train", "--batch-size", "20", "--data", str(valid), "--out", str(folder), *extra], capsys, tmp_path
+        )
         assert str(folder) in err and "not a lstmcli run" in err and ".notes.tmp" in err
 
 
@@ -385,13 +388,17 @@ def test_force_keeps_a_tensorboard_folder_that_is_not_the_runs(
     run = fake_run(tmp_path / "run", valid)
     (run / rundir.TENSORBOARD).mkdir()
     (run / rundir.TENSORBOARD / "my-notes.txt").write_text("not an event file")
-    err = refused(["train", "--data", str(valid), "--out", str(run), "--force"], capsys, tmp_path)
+    err = refused(["train", "--batch-size", "20", "--data", str(valid), "--out", str(run), "--force"], capsys, tmp_path)
     assert "tensorboard" in err and "my-notes.txt" in err
     shutil.rmtree(run / rundir.TENSORBOARD)
     elsewhere = tmp_path / "logs"
     elsewhere.mkdir()
     (run / rundir.TENSORBOARD).symlink_to(elsewhere)
-    err = refused(["train", "--data", str(valid), "--out", str(run), "--force", "--tensorboard"], capsys, tmp_path)
+    err = refused(
+        ["train", "--batch-size", "20", "--data", str(valid), "--out", str(run), "--force", "--tensorboard"],
+        capsys,
+        tmp_path,
+    )
     assert "tensorboard" in err and "symbolic link" in err
 
 
@@ -405,8 +412,8 @@ def test_failed_start_on_a_full_disk_leaves_nothing(
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, hard))
     try:
         codes = [
-            cli.main(["train", "--data", str(valid), "--out", str(tmp_path / "new" / "run")]),
-            cli.main(["train", "--data", str(valid), "--runs-dir", str(tmp_path / "runs")]),
+            cli.main(["train", "--batch-size", "20", "--data", str(valid), "--out", str(tmp_path / "new" / "run")]),
+            cli.main(["train", "--batch-size", "20", "--data", str(valid), "--runs-dir", str(tmp_path / "runs")]),
         ]
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
@@ -616,7 +623,9 @@ def test_ctrl_c_while_drawing_the_curves_says_so(
 
     monkeypatch.setattr(run, "_train", lambda *_args, **_kwargs: {"steps": 5})
     monkeypatch.setattr(plots, "learning_curves", interrupted)
-    code = cli.main(["train", "--data", str(valid), "--steps", "5", "--out", str(tmp_path / "run"), "--quiet"])
+    code = cli.main(
+        ["train", "--batch-size", "20", "--data", str(valid), "--steps", "5", "--out", str(tmp_path / "run"), "--quiet"]
+    )
     err = capsys.readouterr().err
     assert code == 130
     assert err.count("\n") == 1 and err.startswith("lstmcli: error: interrupted"), err

@@ -89,7 +89,7 @@ def test_sorting(runs_folder: Path, capsys) -> None:
 
 def test_where_filters(runs_folder: Path, capsys) -> None:
     assert [r["run"] for r in run_json(capsys, str(runs_folder), "--where", "cell=gru")] == ["sweep/c-just-started"]
-    both = run_json(capsys, str(runs_folder), "--where", "units=75", "--where", "lr=0.003")
+    both = run_json(capsys, str(runs_folder), "--where", "units=75", "--where", "cell=lstm")
     assert [r["run"] for r in both] == ["a-complete"]
     assert main(["runs", str(runs_folder), "--where", "colour=red"]) == 2
     assert "unknown column 'colour'" in capsys.readouterr().err
