@@ -167,7 +167,7 @@ def _train(
 ) -> dict[str, Any]:
     """The signal handlers go in before TensorFlow loads: a Ctrl-C during start-up is answered with a
     checkpoint and the usual message once the model exists, not a silent exit from inside an import."""
-    from lstmcli.train.session import Session
+    from lstmcli.train.session import Session, finish
 
     signals = StopSignals()
     with signals.installed():
@@ -182,7 +182,7 @@ def _train(
         if signals.received is not None and state.step < session.schedule.total:
             raise interrupted(run, state.step, session.schedule.total, signals.received)
     try:
-        return session.finish(state, tensorboard)
+        return finish(session, state, tensorboard)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted while saving the final model; the checkpoint at step {state.step} is kept. "

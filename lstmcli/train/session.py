@@ -111,25 +111,26 @@ class Session:
             return fit(self.step, self.checkpoint, state, self.schedule, self._evaluate, self.reporter,
                        stop_requested, on_row, on_saved, on_evaluation)  # fmt: skip
 
-    def finish(self, state: RunState, tensorboard: Path | None) -> dict[str, Any]:
-        """Save the kept model and the final metrics (the test set's only use); complete once metrics.json exists."""
-        kept_step = state.step
-        if self.config.keep == "best" and state.best_weights is not None:
-            self.step.model.set_weights(state.best_weights)
-            kept_step = state.best_step or state.step
-        test = self.measure("test")
-        with rundir.atomic_path(self.run / rundir.MODEL) as tmp:
-            self.step.model.save(tmp)
-        metrics = final_metrics(self, state, test, kept_step)
-        if state.history and kept_step == state.step:
-            state.history[-1].update(test_loss=test["loss"], test_accuracy=test["accuracy"])
-            rundir.write_history(self.run / rundir.HISTORY, state.history)
-        if tensorboard is not None:
-            from lstmcli.train.tensorboard import log_final
 
-            log_final(tensorboard, metrics)
-        rundir.write_json(self.run / rundir.METRICS, metrics)
-        return metrics
+def finish(session: Session, state: RunState, tensorboard: Path | None) -> dict[str, Any]:
+    """Save the kept model and the final metrics (the test set's only use); complete once metrics.json exists."""
+    kept_step = state.step
+    if session.config.keep == "best" and state.best_weights is not None:
+        session.step.model.set_weights(state.best_weights)
+        kept_step = state.best_step or state.step
+    test = session.measure("test")
+    with rundir.atomic_path(session.run / rundir.MODEL) as tmp:
+        session.step.model.save(tmp)
+    metrics = final_metrics(session, state, test, kept_step)
+    if state.history and kept_step == state.step:
+        state.history[-1].update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+        rundir.write_history(session.run / rundir.HISTORY, state.history)
+    if tensorboard is not None:
+        from lstmcli.train.tensorboard import log_final
+
+        log_final(tensorboard, metrics)
+    rundir.write_json(session.run / rundir.METRICS, metrics)
+    return metrics
 
 
 def final_metrics(session: Session, state: RunState, test: dict[str, Any], kept_step: int) -> dict[str, Any]:
