@@ -141,6 +141,10 @@ class Npz:
         with self._member(name) as stream:
             return self._header(name, stream)
 
+    def _header(self, name: str, stream: IO[bytes]) -> Layout:
+        info = self.members[name]
+        return npy_header(f"{self.what}: {info.filename}", info.file_size, stream)
+
     def read(self, name: str) -> np.ndarray:
         """The member's array; it must hold exactly what its header declares (the CRC is checked at its end)."""
         with self._member(name) as stream:
@@ -156,50 +160,49 @@ class Npz:
                 raise DataError(f"{where} holds more than its header declares")
             return array
 
-    def _header(self, name: str, stream: IO[bytes]) -> Layout:
-        """Parse the .npy header with NumPy's reader, then check the declared size against the entry's."""
-        info = self.members[name]
-        where = f"{self.what}: {info.filename}"
-        magic = stream.read(8)
-        if not magic.startswith(NPY_MAGIC):
-            if magic.startswith(PICKLE):
-                raise DataError(f"{where} holds a pickle (Python objects), which lstmcli never loads; save arrays")
-            raise DataError(f"{where} is not an .npy array (it does not start with \\x93NUMPY); save it with np.savez")
-        if len(magic) < 8 or magic[6:8] not in (b"\x01\x00", b"\x02\x00", b"\x03\x00"):
-            raise DataError(f"{where} has an unknown .npy format version; save it with np.savez")
-        width = 2 if magic[6] == 1 else 4
-        size_bytes = stream.read(width)
-        length = int.from_bytes(size_bytes, "little") if len(size_bytes) == width else -1
-        if not 0 <= length <= MAX_HEADER:
-            raise DataError(f"{where} has a damaged .npy header (length {length}); re-create the file")
-        header = stream.read(length)
-        try:
-            buffer = io.BytesIO(NPY_MAGIC + b"\x02\x00" + len(header).to_bytes(4, "little") + header)
-            np.lib.format.read_magic(buffer)
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer, max_header_size=MAX_HEADER)
-        except Exception as exc:  # ValueError, SyntaxError, tokenize errors: whatever a damaged header raises
-            detail = " ".join(str(exc).split())[:120] or type(exc).__name__
-            raise DataError(f"{where} has a damaged .npy header ({detail}); re-create the file") from None
-        layout = Layout(tuple(shape), dtype, bool(fortran))
-        self._check_dtype(where, dtype)
-        if any(d < 0 for d in layout.shape):
-            raise DataError(f"{where} has a negative size in its shape {layout.shape}")
-        held = info.file_size - 8 - width - length
-        if layout.nbytes != held:
-            raise DataError(
-                f"{where} declares {layout.describe()} values of {dtype} ({layout.nbytes:,} bytes) but holds "
-                f"{max(held, 0):,} bytes; the file is truncated or not what it claims"
-            )
-        return layout
 
-    @staticmethod
-    def _check_dtype(where: str, dtype: np.dtype) -> None:
-        if dtype.hasobject:
-            raise DataError(
-                f"{where} holds Python objects (pickles), which lstmcli never loads; save plain numeric arrays"
-            )
-        if dtype.names is not None or dtype.subdtype is not None or dtype.itemsize == 0:
-            raise DataError(f"{where} has dtype {dtype}; save plain arrays of numbers")
+def npy_header(where: str, file_size: int, stream: IO[bytes]) -> Layout:
+    """Parse the .npy header with NumPy's reader, then check the declared size against the entry's."""
+    magic = stream.read(8)
+    if not magic.startswith(NPY_MAGIC):
+        if magic.startswith(PICKLE):
+            raise DataError(f"{where} holds a pickle (Python objects), which lstmcli never loads; save arrays")
+        raise DataError(f"{where} is not an .npy array (it does not start with \\x93NUMPY); save it with np.savez")
+    if len(magic) < 8 or magic[6:8] not in (b"\x01\x00", b"\x02\x00", b"\x03\x00"):
+        raise DataError(f"{where} has an unknown .npy format version; save it with np.savez")
+    width = 2 if magic[6] == 1 else 4
+    size_bytes = stream.read(width)
+    length = int.from_bytes(size_bytes, "little") if len(size_bytes) == width else -1
+    if not 0 <= length <= MAX_HEADER:
+        raise DataError(f"{where} has a damaged .npy header (length {length}); re-create the file")
+    header = stream.read(length)
+    try:
+        buffer = io.BytesIO(NPY_MAGIC + b"\x02\x00" + len(header).to_bytes(4, "little") + header)
+        np.lib.format.read_magic(buffer)
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer, max_header_size=MAX_HEADER)
+    except Exception as exc:  # ValueError, SyntaxError, tokenize errors: whatever a damaged header raises
+        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise DataError(f"{where} has a damaged .npy header ({detail}); re-create the file") from None
+    layout = Layout(tuple(shape), dtype, bool(fortran))
+    check_dtype(where, dtype)
+    if any(d < 0 for d in layout.shape):
+        raise DataError(f"{where} has a negative size in its shape {layout.shape}")
+    held = file_size - 8 - width - length
+    if layout.nbytes != held:
+        raise DataError(
+            f"{where} declares {layout.describe()} values of {dtype} ({layout.nbytes:,} bytes) but holds "
+            f"{max(held, 0):,} bytes; the file is truncated or not what it claims"
+        )
+    return layout
+
+
+def check_dtype(where: str, dtype: np.dtype) -> None:
+    if dtype.hasobject:
+        raise DataError(
+            f"{where} holds Python objects (pickles), which lstmcli never loads; save plain numeric arrays"
+        )
+    if dtype.names is not None or dtype.subdtype is not None or dtype.itemsize == 0:
+        raise DataError(f"{where} has dtype {dtype}; save plain arrays of numbers")
 
 
 def read_npz(path: Path, what: str, owned: bool = False) -> dict[str, np.ndarray]:
