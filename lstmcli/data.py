@@ -26,7 +26,7 @@ from typing import IO, Protocol
 import numpy as np
 
 from lstmcli import files
-from lstmcli.errors import DataError
+from lstmcli.errors import DataError, brief
 from lstmcli.npzfile import Layout, Npz, read_exactly
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -316,9 +316,7 @@ class IdxFile:
             except DataError:
                 raise
             except (OSError, EOFError, zlib.error) as exc:
-                raise DataError(
-                    f"{self.what}: cannot be read or unzipped ({_first_line(exc)}); check the file"
-                ) from None
+                raise DataError(f"{self.what}: cannot be read or unzipped ({brief(exc)}); check the file") from None
 
     def _mismatch(self, layout: Layout, held: str) -> DataError:
         return DataError(
@@ -399,9 +397,3 @@ def _labels(y: np.ndarray, key: str, source: str) -> np.ndarray:
     if y.max() >= MAX_CLASSES:
         raise DataError(f"{source}: {key} has label {y.max():g}; labels out of range (at most {MAX_CLASSES - 1})")
     return y.astype(np.int32)
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception's text on one line, short enough for an error message."""
-    text = " ".join(str(exc).split())
-    return text[:200] or type(exc).__name__

@@ -16,6 +16,12 @@ def one_line(text: str) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def brief(value: BaseException | str, limit: int = 200) -> str:
+    """An exception's (or a text's) message folded onto one line and cut short, to quote inside an error line."""
+    text = " ".join(str(value).split())[:limit]
+    return text or (type(value).__name__ if isinstance(value, BaseException) else "no detail")
+
+
 class LstmcliError(Exception):
     """Base class: `str(error)` is the whole message the user sees, always one line.
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lstmcli import files, rundir
-from lstmcli.errors import CheckFailed, DataError, UsageError
+from lstmcli.errors import CheckFailed, DataError, UsageError, brief
 
 if TYPE_CHECKING:
     import keras
@@ -154,16 +154,14 @@ def load_keras(path: Path, unsafe: bool = False) -> keras.Model:
                 f"{path}: the model carries code (e.g. a Lambda layer) that safe mode will not run; "
                 "pass --unsafe only if you trust where the file came from"
             ) from None
-        raise DataError(f"{path}: not a loadable .keras model ({first_line(text)}); save or copy it again") from None
+        raise DataError(f"{path}: not a loadable .keras model ({brief(text)}); save or copy it again") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise DataError(
-            f"{path}: corrupt or truncated .keras file ({type(exc).__name__}: {first_line(str(exc))}); "
-            "save or copy it again"
+            f"{path}: corrupt or truncated .keras file ({type(exc).__name__}: {brief(exc)}); save or copy it again"
         ) from None
     except Exception as exc:
         raise DataError(
-            f"{path}: not a loadable .keras model ({type(exc).__name__}: {first_line(str(exc))}); "
-            "save or copy it again"
+            f"{path}: not a loadable .keras model ({type(exc).__name__}: {brief(exc)}); save or copy it again"
         ) from None
     return model
 
@@ -195,12 +193,6 @@ def check_probabilities(probs: np.ndarray, path: Path) -> None:
         )
 
 
-def first_line(text: str) -> str:
-    """The exception text on one line (Keras spreads some messages over several), short enough to read."""
-    flat = " ".join(text.split())
-    return flat[:200] + ("..." if len(flat) > 200 else "") if flat else "no detail"
-
-
 def evaluate(
     target: Path, data_path: str | None = None, unsafe: bool = False, min_accuracy: float | None = None,
     plot: Path | None = None, draw: bool = True,
@@ -222,10 +214,13 @@ def evaluate(
         plot = target / rundir.CONFUSION
     if plot is not None and draw:
         check_plot_path(plot)
-    settings: dict[str, Any] = {}
+    run_data, classes = None, None
     if data_path is None and is_run and files.status(target / rundir.CONFIG, str(target), follow=False) is not None:
-        settings = rundir.read_json(target / rundir.CONFIG)  # the run's own data, and its --classes
-    data = datasets.load(settings.get("data") if data_path is None else data_path, settings.get("classes"))
+        from lstmcli.train.config import read_run_config
+
+        config = read_run_config(target)  # validated as --resume validates it: the run's data and its --classes
+        run_data, classes = config.data, config.classes
+    data = datasets.load(data_path or run_data, classes)
     runtime.tensorflow()
     model = load_model(model_path, unsafe=unsafe)
     check_compatible(model, data.x_test, data.classes, model_path)

@@ -65,9 +65,7 @@ def user_path(text: str | os.PathLike[str], what: str, error: type[LstmcliError]
         raise error(f"{what}: {exc}") from None
 
 
-def status(
-    path: Path, what: str, error: type[LstmcliError] = DataError, follow: bool = True
-) -> os.stat_result | None:
+def status(path: Path, what: str, error: type[LstmcliError] = DataError, follow: bool = True) -> os.stat_result | None:
     """The path's status (of the link itself when not `follow`), None when it does not exist; one line for
     the rest, so that a folder that cannot be entered is not a traceback."""
     try:

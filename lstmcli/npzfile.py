@@ -24,7 +24,7 @@ from typing import IO
 import numpy as np
 
 from lstmcli import files
-from lstmcli.errors import DataError
+from lstmcli.errors import DataError, brief
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -109,8 +109,9 @@ class Npz:
         self.handle.close()
 
     def damaged(self, exc: BaseException) -> DataError:
-        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-        return DataError(f"{self.what}: not a readable .npz (truncated or corrupt: {detail}); check or re-create it")
+        return DataError(
+            f"{self.what}: not a readable .npz (truncated or corrupt: {brief(exc)}); check or re-create it"
+        )
 
     @contextmanager
     def _member(self, name: str) -> Iterator[IO[bytes]]:
@@ -181,8 +182,7 @@ def npy_header(where: str, file_size: int, stream: IO[bytes]) -> Layout:
         np.lib.format.read_magic(buffer)
         shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer, max_header_size=MAX_HEADER)
     except Exception as exc:  # ValueError, SyntaxError, tokenize errors: whatever a damaged header raises
-        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
-        raise DataError(f"{where} has a damaged .npy header ({detail}); re-create the file") from None
+        raise DataError(f"{where} has a damaged .npy header ({brief(exc, 120)}); re-create the file") from None
     layout = Layout(tuple(shape), dtype, bool(fortran))
     check_dtype(where, dtype)
     if any(d < 0 for d in layout.shape):
@@ -198,9 +198,7 @@ def npy_header(where: str, file_size: int, stream: IO[bytes]) -> Layout:
 
 def check_dtype(where: str, dtype: np.dtype) -> None:
     if dtype.hasobject:
-        raise DataError(
-            f"{where} holds Python objects (pickles), which lstmcli never loads; save plain numeric arrays"
-        )
+        raise DataError(f"{where} holds Python objects (pickles), which lstmcli never loads; save plain numeric arrays")
     if dtype.names is not None or dtype.subdtype is not None or dtype.itemsize == 0:
         raise DataError(f"{where} has dtype {dtype}; save plain arrays of numbers")
 

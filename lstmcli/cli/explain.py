@@ -220,5 +220,3 @@ def convention_note(counts: ParamCount) -> str:
         f"ever reaches the gates, so it acts as Keras's single b and the two models compute the same functions, "
         f"but PyTorch counts {per} more parameters per layer and direction{times}: {both}."
     )
-
-

@@ -335,8 +335,15 @@ def _groups_table(report: dict[str, Any], root: Path) -> Table:
     for name in ("n", "best val acc", "test acc", "test loss", "seconds"):
         out.add_column(name, justify="right")
     for g in report["groups"]:
-        cells = [_spread(g, metric, spec) for metric, spec in
-                 (("best_val_accuracy", ".4f"), ("test_accuracy", ".4f"), ("test_loss", ".4f"), ("seconds", ".1f"))]
+        cells = [
+            _spread(g, metric, spec)
+            for metric, spec in (
+                ("best_val_accuracy", ".4f"),
+                ("test_accuracy", ".4f"),
+                ("test_loss", ".4f"),
+                ("seconds", ".1f"),
+            )
+        ]
         out.add_row(*[_number(g.get(k), "") for k in keys], str(g["n"]), *cells)  # fmt: skip
     return out
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from lstmcli.errors import DataError, UsageError
+from lstmcli.errors import DataError, UsageError, brief
 from lstmcli.model.count import count
 from lstmcli.model.files import FileLayer, FileReport
 from lstmcli.model.memory import Memory, recurrent_cost
@@ -55,7 +55,6 @@ def read_pt(path: Path) -> Shapes:
             f"{path}: reading .pt/.pth needs PyTorch (pip install 'lstmcli[torch]'); "
             "or save the state dict with safetensors, which lstmcli reads without it"
         ) from None
-    from lstmcli.evaluate import first_line
 
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
@@ -65,7 +64,7 @@ def read_pt(path: Path) -> Shapes:
                 f"{path}: refused, the file carries Python objects other than tensors, and lstmcli loads .pt files "
                 "with weights_only=True only (never unpickling arbitrary objects); save model.state_dict() instead"
             ) from None
-        why = f"{type(exc).__name__}: {first_line(str(exc))}"
+        why = f"{type(exc).__name__}: {brief(exc)}"
         raise DataError(f"{path}: corrupt or not a PyTorch file ({why}); save or copy it again") from None
     shapes: Shapes = {}
     _flatten(loaded, "", shapes, torch.Tensor)

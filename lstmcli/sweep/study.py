@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from lstmcli.errors import DataError, UsageError
+from lstmcli.errors import DataError, UsageError, brief
 from lstmcli.sweep import DEFAULT_HEARTBEAT
 from lstmcli.sweep.space import Space
 
@@ -160,8 +160,9 @@ def open_storage(where: Location, heartbeat: int | None = DEFAULT_HEARTBEAT, cre
 
 
 def first_line(exc: BaseException) -> str:
+    """A database error's first line only (SQLAlchemy appends the SQL and a help link below it)."""
     text = str(getattr(exc, "orig", None) or exc).strip()
-    return " ".join(text.splitlines()[0].split())[:300] if text else type(exc).__name__
+    return brief(text.splitlines()[0], 300) if text else type(exc).__name__
 
 
 def check_sqlite(path: Path) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from lstmcli import rundir
 from lstmcli.data import Dataset
-from lstmcli.errors import CheckFailed, DataError
+from lstmcli.errors import CheckFailed, DataError, brief
 from lstmcli.model.spec import MAX_SIZE
 
 
@@ -110,10 +110,9 @@ class Checkpoint:
         except FileNotFoundError:
             raise DataError(f"{self.path.parent}: no checkpoint to resume from; start a new run instead") from None
         except Exception as exc:
-            detail = " ".join(str(exc).split())[:200]
             raise DataError(
-                f"{self.path}: checkpoint unreadable or not from this run's config ({type(exc).__name__}: {detail}); "
-                "start again with --force"
+                f"{self.path}: checkpoint unreadable or not from this run's config "
+                f"({type(exc).__name__}: {brief(exc)}); start again with --force"
             ) from None
         if recorded != self.data_sha256:
             raise DataError(

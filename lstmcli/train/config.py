@@ -132,9 +132,7 @@ class TrainConfig(BaseModel):
     def model_spec(self, timesteps: int, features: int, classes: int) -> ModelSpec:
         """The network for data of this shape. Short sequences are unrolled into one graph (faster steps,
         docs/performance.md); long ones stay rolled to bound the graph's size."""
-        return replace(
-            self.model, input_size=features, timesteps=timesteps, classes=classes, unroll=timesteps <= 64
-        )
+        return replace(self.model, input_size=features, timesteps=timesteps, classes=classes, unroll=timesteps <= 64)
 
     def to_dict(self) -> dict[str, Any]:
         settings = {f: getattr(self, f) for f in type(self).model_fields}
@@ -182,7 +180,7 @@ def check_ranges(config: TrainConfig) -> None:
 
 def from_preset(name: str, **overrides: Any) -> TrainConfig:
     """The preset's settings, with any option the user gave on top."""
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:  # a TOML file may say `preset = []`
         raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     settings = dict(PRESETS[name], preset=name)
     if overrides.get("steps") is not None:

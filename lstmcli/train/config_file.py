@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli import files
-from lstmcli.errors import UsageError
+from lstmcli.errors import UsageError, brief
 from lstmcli.train.config import MODEL_FIELDS, TrainConfig, from_preset
 
 if sys.version_info >= (3, 11):
@@ -28,7 +28,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 32
 INT64 = range(-(2**63), 2**63)
-
 
 
 def _short(value: Any) -> str:
@@ -87,8 +86,7 @@ def _parse(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:  # ValueError: an int of 4,300+ digits
-        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise UsageError(f"{what}: not valid TOML ({detail})") from None
+        raise UsageError(f"{what}: not valid TOML ({brief(exc)})") from None
 
 
 KEYS = (*MODEL_FIELDS, *(name for name in TrainConfig.model_fields if name != "model"))

@@ -191,7 +191,6 @@ def _train(
         ) from None
 
 
-
 def configure(config_file: Path | None, preset: str | None, options: dict[str, Any]) -> TrainConfig:
     """The configuration of a new run: the preset, then the TOML file, then the options given."""
     from lstmcli.train import config_file as toml_settings
