@@ -317,3 +317,15 @@ def test_median_pruning_stops_a_poor_trial(small_npz: Path, tmp_path: Path, caps
     assert main(["sweep", "list", "--runs-dir", str(runs), "--format", "json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert [(s["name"], s["trials"], s["complete"]) for s in listing["sweeps"]] == [("pruned", 2, 1)]
+
+
+@pytest.mark.parametrize("argv", [["sweep", "list", "--runs-dir", ""], ["sweep", "show", "x", "--runs-dir", ""],
+                                  ["sweep", "list", "--runs-dir", "~lstmcli-no-such-user/r"]])  # fmt: skip
+def test_sweep_paths_go_through_the_path_parser(argv: list[str], tmp_path: Path, monkeypatch, capsys) -> None:
+    """An empty or unexpandable path is one line and exit 2, as for train (it listed the current folder)."""
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("empty path" in err or "no such user" in err)
+    assert list(tmp_path.iterdir()) == []

@@ -490,42 +490,28 @@ def sweep_run(
             envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: bundled MNIST].", show_default=False
         ),
     ] = None,
-    preset: Annotated[
-        Preset | None, typer.Option(help="The preset under the options \\[default: default].", show_default=False)
-    ] = None,
+    preset: Annotated[Preset | None, plain("The preset under the options \\[default: default].")] = None,
     config_file: Annotated[
         Path | None,
-        typer.Option(
-            "--config", help="A TOML file of training options and a [sweep] table of what varies.", show_default=False
-        ),
+        plain("A TOML file of training options and a [sweep] table of what varies.", "--config", parser=expand),
     ] = None,
-    seeds: Annotated[
-        int | None, typer.Option(help="Run every configuration with seeds 0..N-1 \\[default: 1].", show_default=False)
-    ] = None,
+    seeds: Annotated[int | None, plain("Run every configuration with seeds 0..N-1 \\[default: 1].")] = None,
     search: Annotated[
         Search | None,
-        typer.Option(
-            help="Every configuration of the grid, or a random or TPE search \\[default: grid].", show_default=False
-        ),
+        plain("Every configuration of the grid, or a random or TPE search \\[default: grid]."),
     ] = None,
     trials: Annotated[
         int | None,
-        typer.Option(
-            help=f"Configurations a random or TPE search tries \\[default: {DEFAULT_TRIALS}].", show_default=False
-        ),
+        plain(f"Configurations a random or TPE search tries \\[default: {DEFAULT_TRIALS}]."),
     ] = None,
     budget: Annotated[
         int | None,
-        typer.Option(
-            help="Give each configuration the units whose parameter count is closest to this.", show_default=False
-        ),
+        plain("Give each configuration the units whose parameter count is closest to this."),
     ] = None,
-    prune: Annotated[
-        Prune | None, typer.Option(help="Stop poor trials at an evaluation \\[default: none].", show_default=False)
-    ] = None,
+    prune: Annotated[Prune | None, plain("Stop poor trials at an evaluation \\[default: none].")] = None,
     prune_after: Annotated[
         int | None,
-        typer.Option(help="median: complete trials before any is pruned \\[default: 5].", show_default=False),
+        plain("median: complete trials before any is pruned \\[default: 5]."),
     ] = None,
     storage: Annotated[
         str | None, typer.Option(envvar="LSTMCLI_STORAGE", help=STORAGE_HELP, show_default=False)
@@ -534,7 +520,9 @@ def sweep_run(
     heartbeat: Annotated[
         int, typer.Option(help="Seconds between heartbeats; a trial silent for 3 is re-queued (RDB storages).")
     ] = DEFAULT_HEARTBEAT,
-    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Runs go to DIR/NAME/.")] = Path("runs"),
+    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Runs go to DIR/NAME/.", parser=expand)] = Path(
+        "runs"
+    ),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; only the summary.")] = False,
 ) -> None:
     """Run a sweep: every trial an ordinary run folder; several machines join with the same --storage."""
@@ -567,13 +555,15 @@ def sweep_show(
     storage: Annotated[
         str | None, typer.Option(envvar="LSTMCLI_STORAGE", help=STORAGE_HELP, show_default=False)
     ] = None,
-    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where DIR/NAME/study.db is.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where DIR/NAME/study.db is.", parser=expand)
+    ] = Path("runs"),
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
     plot: Annotated[
         Path | None,
-        typer.Option(
-            help="Write the accuracy plot (PNG) here \\[default: NAME-accuracy.png beside the study file, or here].",
-            show_default=False,
+        plain(
+            "Write the accuracy plot (PNG) here \\[default: NAME-accuracy.png beside the study file, or here].",
+            parser=expand,
         ),
     ] = None,
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
@@ -599,7 +589,9 @@ def sweep_list(
     storage: Annotated[
         str | None, typer.Option(envvar="LSTMCLI_STORAGE", help="An Optuna storage URL to list.", show_default=False)
     ] = None,
-    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="List DIR/*/study.db.")] = Path("runs"),
+    runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="List DIR/*/study.db.", parser=expand)] = Path(
+        "runs"
+    ),
     format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
 ) -> None:
     """The sweeps in a storage, or under a runs folder."""
