@@ -99,6 +99,36 @@ def _create_exclusive(path: Path) -> int:
     return os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
 
 
+class WriteFailed(OSError):
+    """A run file that could not be written (a full disk, a folder made read-only or removed): the OSError
+    that the caller reports, with the file it was for and the space it needed, which the system error lacks."""
+
+    def __init__(self, path: Path, cause: OSError, needed: int, free: int | None) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        self.path, self.needed, self.free = path, needed, free
+
+    def describe(self) -> str:
+        """`checkpoint.npz: No space left on device, about N bytes needed, M free`."""
+        text = f"{self.path.name}: {self.strerror}"
+        if self.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            text += f", about {self.needed:,} bytes needed"
+            text += "" if self.free is None else f", {self.free:,} bytes free"
+        return text
+
+
+def _write_failed(path: Path, tmp: Path, cause: OSError) -> WriteFailed:
+    """What a failed write of `path` through `tmp` needed: at least what it had written and the old file's size."""
+    sizes = [0]
+    for candidate in (tmp, path):
+        with contextlib.suppress(OSError):
+            sizes.append(os.lstat(candidate).st_size)
+    try:
+        free: int | None = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    return WriteFailed(path, cause, max(sizes), free)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path to fill; then fsync it, rename it over `path` and fsync the folder.
@@ -118,6 +148,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.close(fd)
         _replaceable(path)
         os.replace(tmp, path)
+    except WriteFailed:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.ENOENT, errno.EACCES):
+            raise
+        raise _write_failed(path, tmp, exc) from exc
     finally:
         with contextlib.suppress(OSError):  # never hide the error that brought us here
             tmp.unlink()

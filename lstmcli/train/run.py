@@ -132,7 +132,10 @@ def _train_and_plot(
         board = run / rundir.TENSORBOARD if tensorboard else None
         metrics = _train(config, data, run, reporter, resume, board, on_evaluation)
     except OSError as exc:  # disk full, folder removed or made read-only while training
-        detail = f"{exc.strerror or exc}" + (f": {Path(exc.filename).name}" if exc.filename else "")
+        if isinstance(exc, rundir.WriteFailed):
+            detail = exc.describe()
+        else:
+            detail = f"{exc.strerror or exc}" + (f": {Path(exc.filename).name}" if exc.filename else "")
         raise UsageError(
             f"cannot write in {run} ({detail}); the last checkpoint is kept. Make room or fix the folder, then: "
             f"lstmcli train --resume {shlex.quote(str(run))}"
