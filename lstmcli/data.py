@@ -369,14 +369,14 @@ def _images(x: np.ndarray, key: str, source: str) -> np.ndarray:
         x = x[..., 0]
     if x.dtype == np.uint8:
         return x
-    if x.dtype.kind == "f":
-        x = x.astype(np.float32)
+    if x.dtype.kind == "f":  # checked in the file's own precision: a float64 past float32's range stays finite
         if not np.isfinite(x).all():
             raise DataError(f"{source}: {key} contains NaN or infinite values; clean the data first")
         if x.min() < 0 or x.max() > 255:
             raise DataError(
                 f"{source}: {key} has values outside 0..255 ({x.min():g} to {x.max():g}); scale pixels to 0..255"
             )
+        x = x.astype(np.float32)
         return x / 255.0 if x.max() > 1.0 else x
     if x.min() < 0 or x.max() > 255:
         raise DataError(f"{source}: {key} has integer pixels outside 0..255; use uint8 images")

@@ -10,6 +10,46 @@ Exit codes (the same for every command, documented in docs/reference.md):
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def warnings_held() -> Iterator[list[warnings.WarningMessage]]:
+    """Keep Python's warnings (NumPy's, Keras's, torch's, SQLAlchemy's) off the terminal, in the list yielded.
+
+    lstmcli speaks in results and one-line errors: a problem worth telling the user is an error with what to do,
+    and a library's warning with its source line is noise in a script's stderr. `--debug` shows what was held.
+    """
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("default")
+        yield held
+
+
+def _escaped(char: str) -> str:
+    """A character no font or UTF-8 stream can carry: a byte of a name that is not UTF-8 (Python holds it as a
+    lone surrogate, U+DC80..U+DCFF) as `\\xff`, any other lone surrogate as `\\udXXX`."""
+    code = ord(char)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with the bytes of a name that are not UTF-8 escaped: Linux accepts any bytes in a name, a font or a
+    UTF-8 terminal does not."""
+    return "".join(_escaped(c) if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+
+
+def _escape_in_stream(error: UnicodeError) -> tuple[str, int]:
+    """The codec error handler `lstmcli-names`: what `printable` does, for text already on its way out."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return "".join(_escaped(c) for c in error.object[error.start : error.end]), error.end
+
+
+codecs.register_error("lstmcli-names", _escape_in_stream)
+
 
 def one_line(text: str) -> str:
     """`text` with every control character (a newline in a file name, a zip member's name) escaped."""

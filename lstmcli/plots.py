@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lstmcli import rundir
+from lstmcli.errors import printable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -61,7 +62,7 @@ def learning_curves(history: Sequence[dict[str, float]], path: Path, title: str 
         accuracy_axes.set_title(f"final test accuracy {tested[-1]['test_accuracy']:.4f}", fontsize="medium")
         loss_axes.set_title(f"final test loss {tested[-1]['test_loss']:.4f}", fontsize="medium")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(printable(title))
     return _save(figure, path)
 
 
@@ -104,7 +105,7 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], path: Path, title: str = 
                     axes.text(column, row, str(counts[row, column]), ha="center", va="center", color=colour,
                               fontsize="small")  # fmt: skip
     accuracy = np.trace(counts) / max(int(counts.sum()), 1)
-    axes.set_title(title or f"confusion matrix, accuracy {accuracy:.4f} ({int(counts.sum()):,} images)")
+    axes.set_title(printable(title) or f"confusion matrix, accuracy {accuracy:.4f} ({int(counts.sum()):,} images)")
     return _save(figure, path)
 
 
@@ -136,5 +137,5 @@ def sweep_accuracy(configurations: Sequence[dict[str, Any]], path: Path, title: 
         axes.grid(True, alpha=0.3)
         axes.legend(title="cell")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(printable(title))
     return _save(figure, path)

@@ -168,6 +168,7 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str], *watched: Path)
     out, err = capsys.readouterr()
     assert code == 2, f"{argv}: exit {code}\n{out}\n{err}"
     assert "Traceback" not in err and "Traceback" not in out
+    assert "Warning" not in err, err  # no Python warning reaches the terminal (lstmcli.errors.warnings_held)
     assert out == "", out
     assert err.count("\n") == 1 and err.startswith("lstmcli: error: "), err
     assert [snapshot(f) if f.is_dir() else f.stat().st_mtime_ns for f in folders] == before, argv

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
@@ -19,7 +20,7 @@ import typer
 from rich.console import Console
 
 from lstmcli import __version__
-from lstmcli.errors import LstmcliError, UsageError
+from lstmcli.errors import LstmcliError, UsageError, warnings_held
 from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, ModelSpec
@@ -610,8 +611,23 @@ def sweep_list(
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: usage errors become one line and exit 2, like every other bad input.
 
-    Typer's own handler draws a multi-line panel; scripts and CI logs read one line more easily.
+    Typer's own handler draws a multi-line panel; scripts and CI logs read one line more easily. A name that
+    Linux allows but that is not UTF-8 is printed escaped rather than ending in an encoding error.
     """
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="lstmcli-names")
+    with warnings_held() as held:
+        try:
+            return _run(argv)
+        finally:
+            if STATE["debug"]:
+                for w in held:
+                    text = warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
+                    stderr.print(text, end="", markup=False, highlight=False)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, prog_name="lstmcli", standalone_mode=False)
     except typer.Abort:
