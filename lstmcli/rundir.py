@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lstmcli import files
+from lstmcli import files, records
 from lstmcli.errors import DataError, UsageError
 
 CONFIG = "config.json"
@@ -58,10 +58,7 @@ REPLACED_BY_FORCE = (METRICS, *RUN_FILES, CURVES, CONFUSION)
 # Run files are small; these bound what a reader takes in before it refuses one as damaged.
 MAX_JSON_BYTES = 16 << 20
 MAX_HISTORY_BYTES = 256 << 20
-HISTORY_FIELDS = (
-    "step", "epoch", "seconds", "learning_rate", "train_loss", "train_accuracy",
-    "val_loss", "val_accuracy", "test_loss", "test_accuracy",
-)  # fmt: skip
+HISTORY_FIELDS = records.FIELDS
 
 
 def temporary_name(path: Path) -> Path:
@@ -206,7 +203,8 @@ def read_history(path: Path) -> list[dict[str, float]]:
     text = files.read_limited(path, str(path), MAX_HISTORY_BYTES, owned=True, error=RunFileError)
     try:
         reader = csv.DictReader(io.StringIO(text.decode("utf-8"), newline=""))
-        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in reader]
+        rows = [{str(k): v for k, v in row.items() if v not in (None, "")} for row in reader]
+        return records.history(rows, strict=False)
     except (UnicodeDecodeError, ValueError, TypeError, csv.Error) as exc:
         raise RunFileError(f"{path}: not a history written by lstmcli ({' '.join(str(exc).split())[:200]})") from None
 

@@ -69,12 +69,12 @@ def describe(run: Path, root: Path) -> dict[str, Any]:
         return row | _final(run)
     try:
         history = rundir.read_history(run / rundir.HISTORY)
-    except (OSError, ValueError, LstmcliError):
-        history = []
-    held_out = [r["val_accuracy"] for r in history if isinstance(r.get("val_accuracy"), float)]
+    except LstmcliError as exc:  # rows validated field by field (lstmcli.records): a damaged one says why
+        return {**row, "status": "damaged", "problem": str(exc)}
+    held_out = [r["val_accuracy"] for r in history if "val_accuracy" in r]
     return row | {
         "status": "incomplete",
-        "steps": int(history[-1]["step"]) if history and isinstance(history[-1].get("step"), float) else 0,
+        "steps": int(history[-1]["step"]) if history else 0,
         "best_val_accuracy": max(held_out, default=None),
         "seconds": history[-1].get("seconds") if history else None,
     }

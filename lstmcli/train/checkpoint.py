@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli import rundir
+from lstmcli import records, rundir
 from lstmcli.data import Dataset
 from lstmcli.errors import CheckFailed, DataError, brief
 from lstmcli.model.spec import MAX_SIZE
@@ -153,19 +153,12 @@ def saved_step(path: Path) -> int | None:
         return None
 
 
-def _is_row(row: object) -> bool:
-    return (
-        isinstance(row, dict)
-        and isinstance(row.get("step"), int)
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row.values())
-    )
-
-
 def state_from(arrays: dict[str, np.ndarray]) -> RunState:
     """The RunState a checkpoint's arrays describe; ValueError when its history is not a list of rows."""
     history = json.loads(str(arrays["history"]))
-    if not isinstance(history, list) or not all(_is_row(r) for r in history):
-        raise ValueError("history is not a list of rows of numbers with a step")
+    if not isinstance(history, list):
+        raise ValueError("history is not a list of rows")
+    history = records.history(history, strict=True)
     step, elapsed = arrays["step"], arrays["elapsed"]
     if step.shape != () or step.dtype.kind not in "iu" or not 0 <= int(step) <= MAX_SIZE:
         raise ValueError(f"step is {step!r}, not a whole number of steps")
