@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstmcli import cli
-from lstmcli import data as dataset
+from lstmcli import cli, datasets
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -26,8 +25,8 @@ TEST_SLICE = 500
 
 @pytest.fixture(scope="session")
 def mnist_arrays() -> dict[str, np.ndarray]:
-    with np.load(dataset.bundled_path(), allow_pickle=False) as npz:
-        return {k: npz[k] for k in dataset.KEYS}
+    with np.load(datasets.bundled_path(), allow_pickle=False) as npz:
+        return {k: npz[k] for k in datasets.KEYS}
 
 
 def mnist_slice(arrays: dict[str, np.ndarray], train: int, test: int, stride: int = 1) -> dict[str, np.ndarray]:

@@ -32,8 +32,7 @@ import pytest
 from conftest import mnist_slice, refused, snapshot
 from test_bad_input import idx_bytes, write_idx_folder
 
-from lstmcli import cli, rundir
-from lstmcli import data as dataset
+from lstmcli import cli, datasets, rundir
 from lstmcli.errors import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +116,7 @@ def test_npz_member_whose_header_promises_more_than_it_holds(tmp_path: Path, arr
     members = {f"{k}.npy": npy(v) for k, v in arrays.items()}
     path = npz_members(tmp_path / "liar.npz", {**members, "x_test.npy": npy_header((10**9, 28, 28)) + b"\0" * 100})
     with pytest.raises(DataError, match=r"x_test.*declares 1,000,000,000 x 28 x 28 values") as error:
-        dataset.load(path)
+        datasets.load(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
@@ -539,7 +538,7 @@ def test_zip_member_declaring_more_than_deflate_can_hold(tmp_path: Path, arrays:
     path = tmp_path / "liar.npz"
     path.write_bytes(zip_of(members))
     with pytest.raises(DataError, match=r"x_test.*declares 3,221,225,472 bytes.*at most"):
-        dataset.load(path)
+        datasets.load(path)
 
 
 def test_data_larger_than_memory_is_refused_before_reading(
@@ -549,7 +548,7 @@ def test_data_larger_than_memory_is_refused_before_reading(
 
     monkeypatch.setattr(files, "available_memory", lambda: 10_000)
     with pytest.raises(DataError, match=r"needs .* of memory"):
-        dataset.load(valid)
+        datasets.load(valid)
 
 
 # 7. Labels ---------------------------------------------------------------------------------------------------
@@ -582,10 +581,10 @@ def test_labels_that_define_another_problem(
 
 def test_classes_says_what_is_meant(tmp_path: Path, arrays: dict[str, np.ndarray]) -> None:
     path = labelled(tmp_path, arrays, np.arange(60) % 9, np.arange(20) % 10)
-    data = dataset.load(path, classes=10)
+    data = datasets.load(path, classes=10)
     assert data.classes == 10
     with pytest.raises(DataError, match=r"labels 0-8.*--classes 5"):
-        dataset.load(path, classes=5)
+        datasets.load(path, classes=5)
 
 
 def test_classes_option(

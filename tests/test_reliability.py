@@ -395,7 +395,7 @@ def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path)
 
 def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp_path: Path) -> None:
     """The last line of defence: save_checkpoint refuses non-finite weights, whatever produced them."""
-    from lstmcli import data as dataset
+    from lstmcli import datasets
     from lstmcli.train.checkpoint import RunState
     from lstmcli.train.session import Session
 
@@ -403,7 +403,7 @@ def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp
     shutil.copytree(reference, run)
     before = snapshot(run)
     config = from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS)
-    session = Session(config, dataset.load(tiny_npz), run, Quiet())  # builds; compiles only when first called
+    session = Session(config, datasets.load(tiny_npz), run, Quiet())  # builds; compiles only when first called
     weight = session.step.model.weights[0]
     weight.assign(np.full(weight.shape, np.nan, np.float32))
     with pytest.raises(CheckFailed, match=r"weights became NaN or infinite by step 7; .*\(step 400\) is kept"):

@@ -75,7 +75,7 @@ def test_lambda_model_is_refused_in_safe_mode(
 ) -> None:
     path, marker = lambda_model
     with pytest.raises(DataError, match="carries code"):
-        from lstmcli.evaluate import load_model
+        from lstmcli.model.load import load_model
 
         load_model(path)
     code = cli.main(["eval", str(path), "--data", str(data_7x7)])
@@ -104,7 +104,7 @@ def test_config_naming_a_python_function_is_refused_even_with_unsafe(
     lambda_model: tuple[Path, Path], tmp_path: Path
 ) -> None:
     """A config.json edited to make a layer's activation os.system: Keras only resolves its own objects."""
-    from lstmcli.evaluate import load_model
+    from lstmcli.model.load import load_model
 
     with zipfile.ZipFile(lambda_model[0]) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}

@@ -197,14 +197,14 @@ def params(
     from lstmcli.model.spec import ModelSpec
 
     if model is not None:
-        from lstmcli.model import files
+        from lstmcli.model import reader
 
         if given(ctx, (*SPEC_OPTIONS, "budget")):
             wrong = ", ".join(given(ctx, (*SPEC_OPTIONS, "budget")))
             raise UsageError(f"{wrong}: describe a model by hand, so they do not apply to the model file {model}")
-        report = files.read(model, unsafe, timesteps, batch_size or 1)
+        report = reader.read(model, unsafe, timesteps, batch_size or 1)
         render.file_view(report, format.value, stdout)
-        files.check(report)
+        reader.judge(report)
         return
     if unsafe:
         raise UsageError("--unsafe applies to reading a model file (lstmcli params MODEL.keras --unsafe)")
@@ -219,11 +219,11 @@ def params(
             raise UsageError(f"{wrong}: not with --budget, which finds the units")
         render.budget_view(answer(spec, budget, convention.value), format.value, stdout)
         return
-    from lstmcli.model import verify as verification
+    from lstmcli.model.verify import examine, judge
 
-    outcome = verification.run(spec, convention.value, verify, batch_size)
+    outcome = examine(spec, convention.value, verify, batch_size)
     render.params_view(outcome, format.value, explain, stdout)
-    verification.check(outcome)
+    judge(outcome)
 
 
 @app.command()

@@ -4,7 +4,7 @@ of each recurrent layer checked against that layer's own count_params().
 Covered by the closed form: LSTM, GRU (either reset_after), SimpleRNN, keras.layers.RNN around their cells,
 and Bidirectional around any of them (with the same cell both ways). Every other layer is counted by Keras
 and shown as such, so the total is always the model's count_params(). Loading goes through
-lstmcli.evaluate.load_keras: safe mode unless --unsafe, one line for every kind of damaged file.
+lstmcli.model.load.load_keras: safe mode unless --unsafe, one line for every kind of damaged file.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lstmcli import runtime
 from lstmcli.errors import UsageError
 from lstmcli.model.count import count
-from lstmcli.model.files import FileLayer, FileReport
+from lstmcli.model.load import load_keras, resolve_model_path
 from lstmcli.model.memory import LayerCost, Memory, recurrent_cost
+from lstmcli.model.report import FileLayer, FileReport
 from lstmcli.model.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -176,9 +178,6 @@ def model_timesteps(model: keras.Model, asked: int | None) -> tuple[int, str | N
 
 def read(target: Path, unsafe: bool, timesteps: int | None, batch: int) -> FileReport:
     """Load the model (safe mode unless `unsafe`) and describe every layer, with memory for `batch` sequences."""
-    from lstmcli import runtime
-    from lstmcli.evaluate import load_keras, resolve_model_path
-
     path = resolve_model_path(target)
     runtime.tensorflow()
     model = load_keras(path, unsafe)

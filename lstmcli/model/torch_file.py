@@ -20,8 +20,8 @@ from typing import Any
 
 from lstmcli.errors import DataError, UsageError, brief
 from lstmcli.model.count import count
-from lstmcli.model.files import FileLayer, FileReport
 from lstmcli.model.memory import Memory, recurrent_cost
+from lstmcli.model.report import FileLayer, FileReport
 from lstmcli.model.spec import ModelSpec
 
 NAME = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)"

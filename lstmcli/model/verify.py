@@ -27,13 +27,6 @@ class Outcome:
         return "PyTorch" if self.counts.convention == "pytorch" else "Keras"
 
 
-def make_spec(
-    cell: str, units: int, input_size: int, timesteps: int, layers: int,
-    bidirectional: bool, use_bias: bool, reset_after: bool, classes: int,
-) -> ModelSpec:  # fmt: skip
-    return ModelSpec(cell, units, input_size, timesteps, layers, bidirectional, use_bias, reset_after, classes)
-
-
 def keras_count(spec: ModelSpec) -> int:
     """count_params() of the factory's model: the number the closed form must equal."""
     from lstmcli import runtime
@@ -43,7 +36,7 @@ def keras_count(spec: ModelSpec) -> int:
     return int(build_model(spec, cheap=True).count_params())
 
 
-def run(spec: ModelSpec, convention: str, verify: bool, batch: int | None = None) -> Outcome:
+def examine(spec: ModelSpec, convention: str, verify: bool, batch: int | None = None) -> Outcome:
     """Count `spec` in closed form, verify it where that answers in seconds, and add memory for `batch`."""
     counts = count(spec, convention)
     memory = None if batch is None else spec_memory(counts, batch)
@@ -66,6 +59,7 @@ def run(spec: ModelSpec, convention: str, verify: bool, batch: int | None = None
     return Outcome(counts, keras_count(spec), None, memory=memory)
 
 
-def check(outcome: Outcome) -> None:
+def judge(outcome: Outcome) -> None:
+    """Exit 1 when the framework's count differs from the closed form."""
     if outcome.verified is not None and outcome.verified != outcome.counts.total:
         raise CheckFailed(f"closed form {outcome.counts.total:,} but {outcome.framework} counts {outcome.verified:,}")

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lstmcli.errors import CheckFailed, Interrupted, LstmcliError, UsageError
+from lstmcli.signals import StopSignals
 from lstmcli.sweep import DEFAULT_HEARTBEAT, results
 from lstmcli.sweep.space import Space, check, check_name
-from lstmcli.train.run import StopSignals
 
 MAX_WORKERS = 64
 WATCH_PERIOD = 1.0  # seconds between looks at the storage for the progress display

@@ -35,18 +35,19 @@ from optuna.trial import TrialState
 from lstmcli import rundir
 from lstmcli.errors import DataError, Interrupted, LstmcliError, UsageError
 from lstmcli.model.count import count
+from lstmcli.signals import StopSignals
 from lstmcli.sweep import study as studies
 from lstmcli.sweep.space import DataShape, Space, folder_name, train_config
 from lstmcli.train.config import TrainConfig, read_run_config
 from lstmcli.train.reporter import Quiet
-from lstmcli.train.run import OnEvaluation, StopSignals
+from lstmcli.train.run import OnEvaluation
 
 POLL = 1.0  # seconds between looks at the queue while other workers' trials are still running
 
 
 def data_facts(path: str | None) -> tuple[DataShape, str]:
     """The sizes a sweep checks its configurations against, and the SHA-256 every worker must share."""
-    from lstmcli import data as datasets
+    from lstmcli import datasets
     from lstmcli.train.checkpoint import data_fingerprint
 
     data = datasets.load(path)

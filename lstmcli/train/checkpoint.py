@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lstmcli import rundir
-from lstmcli.data import Dataset
+from lstmcli.datasets import Dataset
 from lstmcli.errors import CheckFailed, DataError, brief
 from lstmcli.model.spec import MAX_SIZE
 

@@ -23,7 +23,7 @@ from lstmcli.errors import DataError, LstmcliError, UsageError
 from lstmcli.model.spec import MAX_SIZE, ModelSpec, check_choice
 from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
 
-# Most classes a data set may have (lstmcli.data.MAX_CLASSES, which imports NumPy; this module must not).
+# Most classes a data set may have (lstmcli.datasets.MAX_CLASSES, which imports NumPy; this module must not).
 MAX_CLASSES = 10_000
 
 # Options whose flag is not the field's name with dashes.
@@ -81,7 +81,7 @@ class TrainConfig(BaseModel):
     eval_set: str = DEFAULT_PRESET["eval_set"]
     keep: str = DEFAULT_PRESET["keep"]
     target_accuracy: float = DEFAULT_PRESET["target_accuracy"]
-    classes: int | None = None  # --classes K: the data's labels are 0..K-1, not all present (lstmcli.data)
+    classes: int | None = None  # --classes K: the data's labels are 0..K-1, not all present (lstmcli.datasets)
     data: str | None = None
     preset: str = "default"
 

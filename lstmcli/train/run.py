@@ -6,43 +6,20 @@ changes and before TensorFlow is imported, so a refusal is quick and leaves the 
 
 from __future__ import annotations
 
-import contextlib
 import shlex
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from lstmcli import data as datasets
-from lstmcli import files, plots, rundir
+from lstmcli import datasets, files, plots, rundir
 from lstmcli.errors import Interrupted, UsageError
+from lstmcli.signals import StopSignals
 from lstmcli.train.config import TrainConfig, option_names, read_run_config
 from lstmcli.train.reporter import Reporter
 from lstmcli.train.split import validation_size
 
 # Called with (step, validation accuracy) at each validation evaluation, once its checkpoint is saved.
 OnEvaluation = Callable[[int, float], None]
-
-
-class StopSignals:
-    """Turn SIGINT/SIGTERM into a flag the loop checks between chunks, so the checkpoint is clean."""
-
-    EXIT_CODES: ClassVar[dict[int, int]] = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.received = signum
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[StopSignals]:
-        previous = {sig: signal.signal(sig, self._handle) for sig in self.EXIT_CODES}
-        try:
-            yield self
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from lstmcli import rundir
-from lstmcli.data import Dataset
+from lstmcli.datasets import Dataset
 from lstmcli.model.count import count
+from lstmcli.model.predict import make_predictor
 from lstmcli.train.checkpoint import Checkpoint, RunState
 from lstmcli.train.config import TrainConfig
 from lstmcli.train.loop import Schedule, fit
@@ -32,8 +33,6 @@ class Session:
     """Builds the model and step for `config` on `data`, and trains, evaluates and saves them in `run`."""
 
     def __init__(self, config: TrainConfig, data: Dataset, run: Path, reporter: Reporter) -> None:
-        from lstmcli.evaluate import make_predictor
-
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
         split = stratified_split(data.y_train, validation_size(config.validation, len(data.y_train)), config.seed)
         self.validation = (data.x_train[split.validation], data.y_train[split.validation])

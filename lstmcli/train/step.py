@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli.data import Dataset
+from lstmcli.datasets import Dataset
 from lstmcli.model.spec import ModelSpec
 from lstmcli.train.config import TrainConfig
 
