@@ -51,6 +51,7 @@ def _raise(exc: OSError) -> None:
 
 def describe(run: Path, root: Path) -> dict[str, Any]:
     """One row: where the run is, its config, and its final (or latest) figures; damaged runs say so."""
+    # Here, not at the top: `lstmcli --help` imports this module for its sort keys, and pydantic costs start-up time.
     from lstmcli.train.config import read_run_config
 
     name = str(run.relative_to(root)) if run != root else run.name

@@ -52,7 +52,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Pa
     """A complete 200-step run on the small slice, shared by the eval and report tests."""
     from lstmcli.cli.progress import Quiet
     from lstmcli.train.config import from_preset
-    from lstmcli.train.run import start
+    from lstmcli.train.runner import start
 
     out = tmp_path_factory.mktemp("runs") / "run"
     config = from_preset("default", steps=200, eval_every=50, data=str(small_npz))

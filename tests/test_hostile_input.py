@@ -69,12 +69,12 @@ def watchdog() -> Iterator[None]:
 @pytest.fixture
 def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     """Refusals come before training: reaching it fails the test (and keeps old code from training for long)."""
-    from lstmcli.train import run
+    from lstmcli.train import runner
 
     def reached(*_args: object, **_kwargs: object) -> None:
         pytest.fail("training started: the input was not refused")
 
-    monkeypatch.setattr(run, "_train", reached)
+    monkeypatch.setattr(runner, "_train", reached)
 
 
 def npz_members(path: Path, members: dict[str, bytes]) -> Path:
@@ -615,12 +615,12 @@ def test_ctrl_c_while_drawing_the_curves_says_so(
     tmp_path: Path, valid: Path, scratch: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lstmcli import plots
-    from lstmcli.train import run
+    from lstmcli.train import runner
 
     def interrupted(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run, "_train", lambda *_args, **_kwargs: {"steps": 5})
+    monkeypatch.setattr(runner, "_train", lambda *_args, **_kwargs: {"steps": 5})
     monkeypatch.setattr(plots, "learning_curves", interrupted)
     code = cli.main(
         ["train", "--batch-size", "20", "--data", str(valid), "--steps", "5", "--out", str(tmp_path / "run"), "--quiet"]

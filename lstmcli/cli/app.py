@@ -311,7 +311,7 @@ def train(
     from lstmcli import rundir
     from lstmcli.cli.progress import make_reporter
     from lstmcli.cli.render import print_json, train_summary
-    from lstmcli.train import run as runs
+    from lstmcli.train import runner
 
     options = dict(
         cell=value_of(cell), units=units, layers=layers, bidirectional=bidirectional, use_bias=bias,
@@ -324,10 +324,10 @@ def train(
     reporter = make_reporter(stderr if as_json else stdout, quiet)
     if resume is not None:
         given = {**options, "preset": preset, "config": config_file, "out": out}
-        run, metrics = runs.resume(resume, reporter, tensorboard, given)
+        run, metrics = runner.resume(resume, reporter, tensorboard, given)
     else:
-        config = runs.configure(config_file, value_of(preset), options)
-        run, metrics = runs.start(config, out, runs_dir, reporter, force, tensorboard)
+        config = runner.configure(config_file, value_of(preset), options)
+        run, metrics = runner.start(config, out, runs_dir, reporter, force, tensorboard)
     if as_json:
         print_json({**metrics, "run": str(run)})
     elif quiet:
@@ -410,10 +410,10 @@ def runs(
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
 ) -> None:
     """Compare the runs under a folder: config, seed, parameters, validation and test accuracy."""
-    from lstmcli import runs as run_list
     from lstmcli.cli.render import print_csv, print_json, print_wide, runs_table
+    from lstmcli.runs import compare
 
-    report = run_list.compare(folder, sort.value, reverse, where or [], group_by)
+    report = compare(folder, sort.value, reverse, where or [], group_by)
     if format.value == "json":
         print_json(report)
     elif format.value == "csv":

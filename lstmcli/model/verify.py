@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lstmcli import runtime
 from lstmcli.errors import CheckFailed
+from lstmcli.model import torch_reference
 from lstmcli.model.count import ParamCount, count
+from lstmcli.model.factory import build_model, check_buildable, verification_refused
 from lstmcli.model.memory import Memory, spec_memory
 from lstmcli.model.spec import ModelSpec
 
@@ -29,9 +32,6 @@ class Outcome:
 
 def keras_count(spec: ModelSpec) -> int:
     """count_params() of the factory's model: the number the closed form must equal."""
-    from lstmcli import runtime
-    from lstmcli.model.factory import build_model
-
     runtime.tensorflow()
     return int(build_model(spec, cheap=True).count_params())
 
@@ -42,15 +42,11 @@ def examine(spec: ModelSpec, convention: str, verify: bool, batch: int | None = 
     memory = None if batch is None else spec_memory(counts, batch)
     if not verify:
         return Outcome(counts, None, None, memory=memory)
-    from lstmcli.model.factory import check_buildable, verification_refused
-
     check_buildable(spec)
     refused = verification_refused(spec, "PyTorch" if convention == "pytorch" else "Keras")
     if refused:
         return Outcome(counts, None, None, refused, memory)
     if convention == "pytorch":
-        from lstmcli.model import torch_reference
-
         torch_total = torch_reference.count(spec)
         note = (
             None if torch_total is not None else "PyTorch is not installed (pip install 'lstmcli[torch]'); not verified"

@@ -22,10 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import optuna
+from optuna.trial import TrialState
+
+from lstmcli import plots
 from lstmcli.errors import CheckFailed, Interrupted, LstmcliError, UsageError
 from lstmcli.signals import StopSignals
-from lstmcli.sweep import DEFAULT_HEARTBEAT, results
+from lstmcli.sweep import DEFAULT_HEARTBEAT, results, studies
 from lstmcli.sweep.space import Space, check, check_name
+from lstmcli.sweep.worker import Worker, data_facts, every
 
 MAX_WORKERS = 64
 WATCH_PERIOD = 1.0  # seconds between looks at the storage for the progress display
@@ -71,8 +76,6 @@ class Watch:
     @contextlib.contextmanager
     def in_background(self) -> Iterator[None]:
         """Poll from a thread while this thread runs a worker (signals need the main thread)."""
-        from lstmcli.sweep.worker import every
-
         with every(WATCH_PERIOD, self.poll, "sweep-watch"):
             yield
         self.poll()
@@ -80,9 +83,6 @@ class Watch:
 
 def run(request: Request, watcher: Watcher) -> dict[str, Any]:
     """Run the sweep until no trial is left; return its report. Raises Interrupted on SIGINT/SIGTERM."""
-    from lstmcli.sweep import study as studies
-    from lstmcli.sweep.worker import Worker, data_facts
-
     name, space = check_name(request.name), request.space
     if not 1 <= request.workers <= MAX_WORKERS:
         raise UsageError(f"--workers {request.workers}: give 1 to {MAX_WORKERS}")
@@ -120,9 +120,6 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
 
 def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None, draw: bool = True) -> dict[str, Any]:
     """`sweep show`: the report of sweep `name` from its storage alone, and its accuracy plot (PNG)."""
-    from lstmcli import plots
-    from lstmcli.sweep import study as studies
-
     where = studies.locate(storage, runs_dir, check_name(name))
     opened = studies.open_storage(where, None, create=False)
     with studies.database_errors(where):
@@ -141,8 +138,6 @@ def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = Non
 
 def listing(storage: str | None, runs_dir: Path) -> dict[str, Any]:
     """`sweep list`: the studies in a storage, or in every DIR/*/study.db under the runs folder."""
-    from lstmcli.sweep import study as studies
-
     if storage is not None:
         places = [studies.locate(storage, runs_dir, "list")]
     elif not runs_dir.is_dir():
@@ -162,11 +157,6 @@ def listing(storage: str | None, runs_dir: Path) -> dict[str, Any]:
 
 
 def _studies_in(where: Any) -> list[dict[str, Any]]:
-    import optuna
-    from optuna.trial import TrialState
-
-    from lstmcli.sweep import study as studies
-
     opened = studies.open_storage(where, None, create=False)
     rows = []
     with studies.database_errors(where):

@@ -6,7 +6,7 @@ for. Here a worker only ever runs trials the study holds, popped WAITING -> RUNN
 (Optuna's own exactly-once mechanism), and it stays until no trial is waiting or running anywhere, so that a
 trial whose worker died (re-queued after its heartbeat stopped) is still picked up.
 
-Each trial trains through lstmcli.train.run, in DIR/NAME/<configuration>-seed<k>/: `eval`, `runs` and
+Each trial trains through lstmcli.train.runner, in DIR/NAME/<configuration>-seed<k>/: `eval`, `runs` and
 `train --resume` work on it. A trial re-queued after its worker died resumes that folder where it can be
 reached, and starts again where it cannot. SIGINT/SIGTERM stop the trial at a checkpoint, mark it failed and
 re-queue it, and end the worker with 130/143.
@@ -32,24 +32,24 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from lstmcli import rundir
+from lstmcli import datasets, rundir
 from lstmcli.errors import DataError, Interrupted, LstmcliError, UsageError
 from lstmcli.model.count import count
 from lstmcli.signals import StopSignals
-from lstmcli.sweep import study as studies
+from lstmcli.sweep import studies
 from lstmcli.sweep.space import DataShape, Space, folder_name, train_config
+from lstmcli.train import runner
+from lstmcli.train.checkpoint import data_fingerprint, saved_step
 from lstmcli.train.config import TrainConfig, read_run_config
 from lstmcli.train.reporter import Quiet
-from lstmcli.train.run import OnEvaluation
+from lstmcli.train.runner import OnEvaluation
+from lstmcli.train.split import validation_size
 
 POLL = 1.0  # seconds between looks at the queue while other workers' trials are still running
 
 
 def data_facts(path: str | None) -> tuple[DataShape, str]:
     """The sizes a sweep checks its configurations against, and the SHA-256 every worker must share."""
-    from lstmcli import datasets
-    from lstmcli.train.checkpoint import data_fingerprint
-
     data = datasets.load(path)
     return DataShape(data.timesteps, data.features, data.classes, len(data.y_train)), data_fingerprint(data)
 
@@ -262,9 +262,6 @@ def train_trial(
     worker: Worker, config: TrainConfig, run: Path, previous: Any, on_evaluation: OnEvaluation
 ) -> tuple[Path, dict[str, Any], int | None]:
     """Resume the trial's run where one is reachable (its last folder, or ours), else start it in ours."""
-    from lstmcli.train import run as runs
-    from lstmcli.train.checkpoint import saved_step
-
     candidates = [run]
     if isinstance(previous, str) and Path(previous).is_absolute() and Path(previous).name == run.name:
         candidates.insert(0, Path(previous))
@@ -273,16 +270,14 @@ def train_trial(
             check_same(folder, config, worker.shape)
             wait_unlocked(folder, worker.stop)
             step = saved_step(folder / rundir.CHECKPOINT)
-            return (*runs.resume(folder, Quiet(), on_evaluation=on_evaluation), step)
+            return (*runner.resume(folder, Quiet(), on_evaluation=on_evaluation), step)
     if run.is_dir():
         wait_unlocked(run, worker.stop)
-    return (*runs.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation), None)
+    return (*runner.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation), None)
 
 
 def check_same(folder: Path, config: TrainConfig, shape: DataShape) -> None:
     """A folder of this name must hold this trial's run (the data may sit elsewhere on another machine)."""
-    from lstmcli.train.split import validation_size
-
     def comparable(c: TrainConfig) -> dict[str, Any]:
         return {**c.to_dict(), "data": None, "validation": validation_size(c.validation, shape.train_size)}
 

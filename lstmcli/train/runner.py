@@ -13,9 +13,12 @@ from typing import Any
 
 from lstmcli import datasets, files, plots, rundir
 from lstmcli.errors import Interrupted, UsageError
+from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable
 from lstmcli.signals import StopSignals
-from lstmcli.train.config import TrainConfig, option_names, read_run_config
+from lstmcli.train import config_file
+from lstmcli.train.config import TrainConfig, from_preset, option_names, read_run_config
 from lstmcli.train.reporter import Reporter
+from lstmcli.train.session import Session, finish
 from lstmcli.train.split import validation_size
 
 # Called with (step, validation accuracy) at each validation evaluation, once its checkpoint is saved.
@@ -39,8 +42,6 @@ def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
     held_out = validation_size(config.validation, len(data.y_train))
     config = config.with_overrides(validation=float(held_out))  # config.json records the count held out
     config.total_steps(len(data.y_train) - held_out)
-    from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable
-
     spec = config.model_spec(data.timesteps, data.features, data.classes)
     check_buildable(spec, "use smaller --units or --layers")
     check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller --units or --layers")
@@ -144,8 +145,6 @@ def _train(
 ) -> dict[str, Any]:
     """The signal handlers go in before TensorFlow loads: a Ctrl-C during start-up is answered with a
     checkpoint and the usual message once the model exists, not a silent exit from inside an import."""
-    from lstmcli.train.session import Session, finish
-
     signals = StopSignals()
     with signals.installed():
         session = Session(config, data, run, reporter)
@@ -156,8 +155,8 @@ def _train(
         state = session.restore() if resume else session.begin()
         if signals.received is None:
             state = session.fit(state, lambda: signals.received is not None, tensorboard, on_evaluation)
-        if signals.received is not None and state.step < session.schedule.total:
-            raise interrupted(run, state.step, session.schedule.total, signals.received)
+        if signals.received is not None and state.step < session.plan.total:
+            raise interrupted(run, state.step, session.plan.total, signals.received)
     try:
         return finish(session, state, tensorboard)
     except KeyboardInterrupt:
@@ -168,11 +167,8 @@ def _train(
         ) from None
 
 
-def configure(config_file: Path | None, preset: str | None, options: dict[str, Any]) -> TrainConfig:
+def configure(toml: Path | None, preset: str | None, options: dict[str, Any]) -> TrainConfig:
     """The configuration of a new run: the preset, then the TOML file, then the options given."""
-    from lstmcli.train import config_file as toml_settings
-    from lstmcli.train.config import from_preset
-
-    settings = toml_settings.load(config_file) if config_file is not None else {}
-    preset_name, merged = toml_settings.merge(settings, dict(options, preset=preset))
+    settings = config_file.load(toml) if toml is not None else {}
+    preset_name, merged = config_file.merge(settings, dict(options, preset=preset))
     return from_preset(preset_name, **merged)
