@@ -27,6 +27,7 @@ import numpy as np
 
 from lstmcli import files
 from lstmcli.errors import DataError, brief
+from lstmcli.model.spec import MAX_CLASSES
 from lstmcli.npzfile import Layout, Npz, read_exactly
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -49,7 +50,6 @@ IDX_FILES = {
 # IDX type codes (third byte of the magic number) -> big-endian NumPy dtype.
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
-MAX_CLASSES = 10_000
 # How far past its declared end a gzipped IDX file is read, to say how much more it holds.
 EXTRA_COUNTED = 1 << 20
 
@@ -84,14 +84,21 @@ def bundled_path() -> Path:
     return Path(str(resources.files("lstmcli") / "datafiles" / "mnist.npz"))
 
 
-def array_sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+def arrays_sha256(*arrays: np.ndarray, layout: bool = False) -> str:
+    """SHA-256 over the arrays' bytes (C order), each preceded by its dtype and shape when `layout`: the one
+    fingerprint of the package (MNIST's published hashes, a run's data, its validation split)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if layout:
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def verify_mnist(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Check the bundled copy against the published array hashes (once per load; cheap next to training)."""
     for key, expected in MNIST_SHA256.items():
-        if array_sha256(arrays[key]) != expected:
+        if arrays_sha256(arrays[key]) != expected:
             raise DataError(
                 f"{path}: the bundled MNIST array {key} does not match its published SHA-256; "
                 "the installation is damaged, reinstall lstmcli"

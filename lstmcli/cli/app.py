@@ -22,7 +22,7 @@ from lstmcli import __version__
 from lstmcli.errors import LstmcliError, UsageError
 from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
-from lstmcli.model.spec import CELLS, ModelSpec
+from lstmcli.model.spec import CELLS, DEFAULT_TIMESTEPS, ModelSpec
 from lstmcli.runs import SORT_KEYS
 from lstmcli.sweep import DEFAULT_HEARTBEAT, DEFAULT_TRIALS, PRUNERS, SEARCHES
 from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
@@ -208,7 +208,7 @@ def params(
         return
     if unsafe:
         raise UsageError("--unsafe applies to reading a model file (lstmcli params MODEL.keras --unsafe)")
-    steps = 28 if timesteps is None else timesteps
+    steps = DEFAULT_TIMESTEPS if timesteps is None else timesteps
     spec = ModelSpec(cell.value, units, input, steps, layers, bidirectional, not no_bias, reset_after, classes,
                      proj_size=proj_size)  # fmt: skip
     if budget is not None:

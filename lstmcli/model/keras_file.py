@@ -20,7 +20,7 @@ from lstmcli.model.count import count
 from lstmcli.model.load import load_keras, resolve_model_path
 from lstmcli.model.memory import LayerCost, Memory, recurrent_cost
 from lstmcli.model.report import FileLayer, FileReport
-from lstmcli.model.spec import ModelSpec
+from lstmcli.model.spec import DEFAULT_TIMESTEPS, ModelSpec
 
 if TYPE_CHECKING:
     import keras
@@ -31,7 +31,6 @@ NO_PRODUCTS = {"Embedding", "BatchNormalization", "LayerNormalization", "GroupNo
 # Layers whose kernel meets every position of the input once: mult-adds = kernel entries x positions.
 PRODUCTS = {"Dense", "Conv1D", "Conv2D", "Conv3D"}
 CONV = {"Conv1D", "Conv2D", "Conv3D"}
-DEFAULT_TIMESTEPS = 28
 
 Shape = tuple[int, ...]
 

@@ -28,6 +28,12 @@ GATES: dict[str, tuple[str, ...]] = {
 # Largest value accepted for a size-like option. Beyond this the closed form still answers, but
 # nothing sensible can be built; the memory check in factory/training gives the precise reason.
 MAX_SIZE = 10**9
+# Most classes a data set (and so a classifier trained here) may have.
+MAX_CLASSES = 10_000
+# Sequence length where neither the user nor a model file gives one: MNIST's 28 rows.
+DEFAULT_TIMESTEPS = 28
+# The torch.nn class of each cell, as PyTorch names it.
+TORCH_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 
 def check_positive(name: str, value: int, *, allow_zero: bool = False) -> int:
@@ -55,7 +61,7 @@ class ModelSpec:
     cell: str = "lstm"
     units: int = 75
     input_size: int = 28
-    timesteps: int = 28
+    timesteps: int = DEFAULT_TIMESTEPS
     layers: int = 1
     bidirectional: bool = False
     use_bias: bool = True

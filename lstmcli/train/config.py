@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import typing
 from collections.abc import Iterable
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,8 @@ from typing_extensions import TypedDict
 
 from lstmcli import rundir
 from lstmcli.errors import DataError, LstmcliError, UsageError
-from lstmcli.model.spec import MAX_SIZE, ModelSpec, check_choice
+from lstmcli.model.spec import MAX_CLASSES, MAX_SIZE, ModelSpec, check_choice
 from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
-
-# Most classes a data set may have (lstmcli.datasets.MAX_CLASSES, which imports NumPy; this module must not).
-MAX_CLASSES = 10_000
 
 # Options whose flag is not the field's name with dashes.
 FLAGS = {"use_bias": "--bias"}
@@ -199,5 +196,3 @@ def read_run_config(run: Path) -> TrainConfig:
     except (LstmcliError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: not a valid lstmcli configuration ({exc}); start a new run instead") from None
 
-
-MODEL_DEFAULTS = {f.name: f.default for f in fields(ModelSpec) if f.name in MODEL_FIELDS}

@@ -64,7 +64,10 @@ def fit(
     while state.step < plan.total:
         end = next_boundary(state.step, plan.total, plan.eval_every, plan.checkpoint_every)
         chunk_loss, chunk_correct = step.run(state.step, end - state.step)
-        if not math.isfinite(chunk_loss) or not step.weights_finite():
+        evaluated = end % plan.eval_every == 0 or end == plan.total
+        saving = evaluated or end % plan.checkpoint_every == 0 or stop_requested()
+        # A chunk that ends in a save has its weights checked by Checkpoint.save (once, not twice).
+        if not math.isfinite(chunk_loss) or (not saving and not step.weights_finite()):
             what = f"the loss became {chunk_loss}" if not math.isfinite(chunk_loss) else "the weights became NaN"
             raise CheckFailed(
                 f"{what} between steps {state.step} and {end}; stopped, and the last good checkpoint "
@@ -84,7 +87,6 @@ def fit(
             "train_loss": train_loss,
             "train_accuracy": train_accuracy,
         }
-        evaluated = state.step % plan.eval_every == 0 or state.step == plan.total
         if evaluated:
             row.update(evaluate(state))
             state.elapsed = base_elapsed + time.monotonic() - started
@@ -92,7 +94,7 @@ def fit(
         state.history.append(row)
         state.reset_sums()
         on_row(row)
-        if evaluated or state.step % plan.checkpoint_every == 0 or stop_requested():
+        if saving or stop_requested():
             checkpoint.save(state)
             on_saved(state)
         if evaluated and on_evaluation is not None and "val_accuracy" in row:

@@ -6,11 +6,11 @@ looks at the test set; the test set is evaluated once, at the end (and by `lstmc
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from lstmcli.datasets import arrays_sha256
 from lstmcli.errors import UsageError
 
 # Mixed into the seed so the split's permutation is not the batch order's (which uses [seed, pass]).
@@ -26,7 +26,7 @@ class Split:
 
     def fingerprint(self) -> str:
         """SHA-256 of the held-out indices: a resumed run must hold out exactly the same images."""
-        return hashlib.sha256(np.ascontiguousarray(self.validation, dtype=np.int64).tobytes()).hexdigest()
+        return arrays_sha256(np.asarray(self.validation, dtype=np.int64))
 
 
 def validation_size(requested: float, train_size: int) -> int:
