@@ -116,8 +116,8 @@ def load(path: str | Path | None = None, classes: int | None = None) -> Dataset:
             arrays = {key: reader.read(key) for key in KEYS}
         verify_mnist(arrays, source)
         return validate(arrays, "bundled MNIST", classes)
-    source = files.user_path(path, "--data", DataError)
-    found = files.status(source, f"--data {source}")
+    source = files.user_path(path, field="data")
+    found = files.status(source, str(source), field="data")
     if found is None:
         raise DataError(f"--data {source}: no such file or folder; give an .npz file or a folder of IDX files")
     if stat.S_ISDIR(found.st_mode):
@@ -274,7 +274,7 @@ def ranges(labels: np.ndarray, most: int = 8) -> str:
 def find_idx(folder: Path, stem: str) -> Path:
     """The file for `stem` in an IDX folder, raw or gzipped; it is checked for being a regular file on opening."""
     for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if files.status(candidate, f"--data {candidate}", follow=False) is not None:
+        if files.status(candidate, str(candidate), follow=False, field="data") is not None:
             return candidate
     # Some mirrors name the files with a dot before idx (train-images.idx3-ubyte).
     for candidate in sorted(folder.glob(stem.replace("-idx", ".idx") + "*")):

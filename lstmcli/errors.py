@@ -10,6 +10,9 @@ Exit codes (the same for every command, documented in docs/reference.md):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 
 def one_line(text: str) -> str:
     """`text` with every control character (a newline in a file name, a zip member's name) escaped."""
@@ -22,17 +25,41 @@ def brief(value: BaseException | str, limit: int = 200) -> str:
     return text or (type(value).__name__ if isinstance(value, BaseException) else "no detail")
 
 
+def literal(text: object) -> str:
+    """`text` (a path, a value from a file) as it must appear in a message that names fields: braces doubled."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
+class _Named(dict):  # type: ignore[type-arg]
+    """The mapping str.format_map reads a message's `{field}` places from: every field named by `name`."""
+
+    def __init__(self, name: Callable[[str], str]) -> None:
+        super().__init__()
+        self.name = name
+
+    def __missing__(self, field: str) -> str:
+        return self.name(field)
+
+
 class LstmcliError(Exception):
     """Base class: `str(error)` is the whole message the user sees, always one line.
 
     Messages quote names and values taken from files and paths; escaping their control characters here
-    keeps every message one line whatever the input holds.
+    keeps every message one line whatever the input holds. With `fields=True` the message is a template
+    whose `{field}` places name a field of the library (`units`, `batch_size`, `out`): `str(error)` says the
+    field's own name, and the command line renders the same error with its flags (lstmcli.cli.errors).
+    Anything else put into such a template goes through `literal`.
     """
 
     exit_code = 2
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__(one_line(str(message)))
+    def __init__(self, message: str = "", *, fields: bool = False) -> None:
+        self.template = str(message) if fields else literal(message)
+        super().__init__(self.render(str))
+
+    def render(self, name: Callable[[str], str]) -> str:
+        """The message with each field it mentions called `name(field)`."""
+        return one_line(self.template.format_map(_Named(name)))
 
 
 class UsageError(LstmcliError):
@@ -56,6 +83,24 @@ class CheckFailed(LstmcliError):
 class Interrupted(LstmcliError):
     """Training was stopped by a signal after saving a checkpoint."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, exit_code: int, *, fields: bool = False) -> None:
+        super().__init__(message, fields=fields)
         self.exit_code = exit_code
+
+
+class FieldError(UsageError):
+    """A value given for a field (of a ModelSpec, a TrainConfig, an argument of a library call) that cannot
+    be used: `field` names it, and the message (a template, see LstmcliError) says what is wrong and what to do."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message, fields=True)
+
+
+class FileError(DataError):
+    """A file or folder that cannot be used as it is: `path` is the file, the message (a template, see
+    LstmcliError) says what is wrong with it and what to do."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = Path(path)
+        super().__init__(message, fields=True)

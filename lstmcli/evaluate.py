@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lstmcli import datasets, files, plots, rundir, runtime
-from lstmcli.errors import CheckFailed, DataError, UsageError
+from lstmcli.errors import CheckFailed, DataError, FieldError, FileError, literal
 from lstmcli.metrics import summarize
 from lstmcli.model.load import load_model, resolve_model_path
 from lstmcli.model.predict import make_predictor
@@ -28,14 +28,16 @@ TEST_METRICS = ("loss", "accuracy", "macro_f1")
 
 def check_plot_path(plot: Path) -> None:
     """The PNG goes to a new file or replaces a regular one; a device, FIFO, folder or link is left alone."""
-    folder = files.status(plot.parent, f"--plot {plot}", UsageError)
+    folder = files.status(plot.parent, str(plot), field="plot")
+    where = files.label(str(plot), "plot")
     if folder is None or not stat.S_ISDIR(folder.st_mode):
-        raise UsageError(f"--plot {plot}: no folder {plot.parent} to write it in")
-    found = files.status(plot, f"--plot {plot}", UsageError, follow=False)
+        raise FileError(plot, f"{where}: no folder {literal(plot.parent)} to write it in")
+    found = files.status(plot, str(plot), follow=False, field="plot")
     if found is not None and not stat.S_ISREG(found.st_mode):
-        raise UsageError(
-            f"--plot {plot}: is {files.kind(found.st_mode)}, not a regular file; lstmcli replaces only regular "
-            "files: choose another path, or --no-plot"
+        raise FileError(
+            plot,
+            f"{where}: is {files.kind(found.st_mode)}, not a regular file; lstmcli replaces only regular "
+            "files: choose another path, or {no_plot}",
         )
 
 
@@ -76,7 +78,7 @@ def evaluate(
     `min_accuracy`, the result says whether it passed; `judge` turns a failure into exit 1.
     """
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
-        raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
+        raise FieldError("min_accuracy", f"{{min_accuracy}} must be between 0 and 1, got {min_accuracy}")
     model_path = resolve_model_path(target)
     is_run = model_path != target
     if plot is None and draw and is_run:
@@ -107,11 +109,16 @@ def _draw_confusion(result: dict[str, Any], plot: Path) -> None:
     try:
         plots.confusion_heatmap(result["confusion_matrix"], plot)
     except OSError as exc:
-        raise UsageError(f"--plot {plot}: cannot write it ({exc.strerror}); choose another path or --no-plot") from None
+        where = files.label(str(plot), "plot")
+        raise FileError(
+            plot, f"{where}: cannot write it ({literal(exc.strerror)}); choose another path or {{no_plot}}"
+        ) from None
     result["plot"] = str(plot)
 
 
 def judge(result: dict[str, Any]) -> None:
     """Exit 1 (CheckFailed) when the result carries an accuracy gate it did not pass."""
     if result.get("passed") is False:
-        raise CheckFailed(f"accuracy {result['test_accuracy']:.4f} is below --min-accuracy {result['min_accuracy']}")
+        raise CheckFailed(
+            f"accuracy {result['test_accuracy']:.4f} is below {{min_accuracy}} {result['min_accuracy']}", fields=True
+        )

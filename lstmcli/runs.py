@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli import rundir
-from lstmcli.errors import DataError, LstmcliError, UsageError
+from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
 
 # The columns of a row, in table order; `runs --sort`, `--where` and `--group-by` take these names.
 COLUMNS = (
@@ -171,7 +171,7 @@ def compare(
             raise UsageError(f"unknown column {key!r}; choose from {', '.join(COLUMNS)}")
     for condition in where or []:
         if "=" not in condition:
-            raise UsageError(f"--where {condition!r}: write KEY=VALUE, e.g. --where cell=gru")
+            raise FieldError("where", f"{{where}} {literal(repr(condition))}: write KEY=VALUE, e.g. {{where}} cell=gru")
     rows = [describe(run, root) for run in find_runs(root)]
     rows = [r for r in rows if all(_matches(r, c) for c in where or [])]
     report: dict[str, Any] = {"schema_version": 1, "folder": str(root), "runs": _sort(rows, sort, reverse)}

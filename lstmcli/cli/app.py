@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from lstmcli import __version__
+from lstmcli.cli import errors
 from lstmcli.errors import LstmcliError, UsageError
 from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
@@ -99,8 +100,8 @@ def reports_errors(command: F) -> F:
         except LstmcliError as exc:
             if STATE["debug"]:
                 raise
-            error_line(str(exc))
-            raise typer.Exit(exc.exit_code) from None
+            error_line(errors.message(exc))
+            raise typer.Exit(errors.exit_code(exc)) from None
 
     return wrapper  # type: ignore[return-value]
 

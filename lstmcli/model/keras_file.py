@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lstmcli import runtime
-from lstmcli.errors import UsageError
+from lstmcli.errors import FieldError
 from lstmcli.model.count import count
 from lstmcli.model.load import load_keras, resolve_model_path
 from lstmcli.model.memory import LayerCost, Memory, recurrent_cost
@@ -164,12 +164,15 @@ def describe(layer: Any, timesteps: int, shapes: dict[int, Shape]) -> tuple[File
 
 
 def model_timesteps(model: keras.Model, asked: int | None) -> tuple[int, str | None]:
-    """The sequence length to use: the model's own, or --timesteps (28 by default) where its time axis is open."""
+    """The sequence length to use: the model's own, or `asked` (DEFAULT_TIMESTEPS when None) where its time
+    axis is open."""
     shape = model.inputs[0].shape if len(model.inputs) else ()
     own = shape[1] if len(shape) >= 2 else None
     if own is not None:
         if asked is not None and asked != own:
-            raise UsageError(f"the model reads sequences of {own} steps; --timesteps {asked} does not apply to it")
+            raise FieldError(
+                "timesteps", f"the model reads sequences of {own} steps; {{timesteps}} {asked} does not apply to it"
+            )
         return int(own), None
     steps = DEFAULT_TIMESTEPS if asked is None else asked
     return steps, f"the model takes sequences of any length; shapes and memory for --timesteps {steps}"

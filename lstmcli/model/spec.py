@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lstmcli.errors import UsageError
+from lstmcli.errors import FieldError, literal
 
 CELLS = ("lstm", "gru", "rnn")
 # The Keras class of each cell, as tables and model files name it.
@@ -36,21 +36,22 @@ DEFAULT_TIMESTEPS = 28
 TORCH_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 
-def check_positive(name: str, value: int, *, allow_zero: bool = False) -> int:
-    """Reject sizes a network cannot have, naming the option so the user knows what to change."""
+def check_positive(field: str, value: int, *, allow_zero: bool = False) -> int:
+    """Reject sizes a network cannot have, naming the field so the user knows what to change."""
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"{name} must be a whole number, got {value!r}")
+        raise FieldError(field, f"{{{field}}} must be a whole number, got {literal(repr(value))}")
     if value < low:
-        raise UsageError(f"{name} must be at least {low}, got {value}")
+        raise FieldError(field, f"{{{field}}} must be at least {low}, got {value}")
     if value > MAX_SIZE:
-        raise UsageError(f"{name} is {value:,}, which is absurd; use at most {MAX_SIZE:,}")
+        raise FieldError(field, f"{{{field}}} is {value:,}, which is absurd; use at most {MAX_SIZE:,}")
     return value
 
 
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+def check_choice(field: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise UsageError(f"unknown {name.lstrip('-')} {value!r}; choose one of {', '.join(choices)}")
+        shown = f"{field.replace('_', '-')} {literal(repr(value))}"
+        raise FieldError(field, f"unknown {shown}; choose one of {', '.join(choices)}")
     return value
 
 
@@ -73,19 +74,23 @@ class ModelSpec:
     proj_size: int = 0
 
     def __post_init__(self) -> None:
-        check_choice("--cell", self.cell, CELLS)
-        check_positive("--units", self.units)
-        check_positive("--input", self.input_size)
-        check_positive("--timesteps", self.timesteps)
-        check_positive("--layers", self.layers)
-        check_positive("--classes", self.classes, allow_zero=True)
+        check_choice("cell", self.cell, CELLS)
+        check_positive("units", self.units)
+        check_positive("input_size", self.input_size)
+        check_positive("timesteps", self.timesteps)
+        check_positive("layers", self.layers)
+        check_positive("classes", self.classes, allow_zero=True)
         if self.layers > 1000:
-            raise UsageError(f"--layers is {self.layers:,}, which is absurd; use at most 1000")
-        check_positive("--proj-size", self.proj_size, allow_zero=True)
+            raise FieldError("layers", f"{{layers}} is {self.layers:,}, which is absurd; use at most 1000")
+        check_positive("proj_size", self.proj_size, allow_zero=True)
         if self.proj_size and self.cell != "lstm":
-            raise UsageError(f"--proj-size exists only for LSTM (torch.nn.LSTM); not for --cell {self.cell}")
+            raise FieldError(
+                "proj_size", f"{{proj_size}} exists only for LSTM (torch.nn.LSTM); not for {{cell}} {self.cell}"
+            )
         if self.proj_size >= self.units:
-            raise UsageError(f"--proj-size must be smaller than --units ({self.units}), got {self.proj_size}")
+            raise FieldError(
+                "proj_size", f"{{proj_size}} must be smaller than {{units}} ({self.units}), got {self.proj_size}"
+            )
 
     @property
     def directions(self) -> int:

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli import datasets, files, plots, rundir
-from lstmcli.errors import Interrupted, UsageError
+from lstmcli.errors import DataError, FieldError, FileError, Interrupted, UsageError, literal
 from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable
 from lstmcli.signals import StopSignals
 from lstmcli.train import config_file
-from lstmcli.train.config import TrainConfig, from_preset, option_names, read_run_config
+from lstmcli.train.config import TrainConfig, from_preset, read_run_config
 from lstmcli.train.reporter import Reporter
 from lstmcli.train.session import Session, finish
 from lstmcli.train.split import validation_size
@@ -37,14 +37,14 @@ def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:
 def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
     """Load the data and check everything that could refuse the run, before the first write."""
     if config.data is not None:  # the run must find its data again on --resume from anywhere
-        config = config.with_overrides(data=str(files.user_path(config.data, "--data").absolute()))
+        config = config.with_overrides(data=str(files.user_path(config.data, field="data").absolute()))
     data = datasets.load(config.data, config.classes)
     held_out = validation_size(config.validation, len(data.y_train))
     config = config.with_overrides(validation=float(held_out))  # config.json records the count held out
     config.total_steps(len(data.y_train) - held_out)
     spec = config.model_spec(data.timesteps, data.features, data.classes)
-    check_buildable(spec, "use smaller --units or --layers")
-    check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller --units or --layers")
+    check_buildable(spec, "use smaller {units} or {layers}")
+    check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller {units} or {layers}")
     return config, data
 
 
@@ -79,14 +79,15 @@ def resume(
     `given` holds the training options the caller was also handed: a resume would ignore them, so it
     refuses them by name rather than silently train something else.
     """
-    named = option_names(k for k, v in (given or {}).items() if v is not None)
+    named = [k for k, v in (given or {}).items() if v is not None]
     if named:
-        raise UsageError(
-            f"--resume continues a run with the config it started with; drop {', '.join(named)} "
-            "(or start a new run with them)"
+        raise FieldError(
+            named[0],
+            f"{{resume}} continues a run with the config it started with; drop {', '.join(f'{{{k}}}' for k in named)} "
+            "(or start a new run with them)",
         )
-    if files.status(run / rundir.CONFIG, f"--resume {run}", UsageError, follow=False) is None:
-        raise UsageError(f"--resume {run}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
+    if files.status(run / rundir.CONFIG, str(run), follow=False, field="resume") is None:
+        raise FileError(run, f"{{resume}} {literal(run)}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
     config, data = _checked(read_run_config(run))
     with rundir.locked(run):
         if (run / rundir.METRICS).exists():
@@ -117,7 +118,7 @@ def _train_and_plot(
         ) from None
     try:  # the run is complete already; a picture that cannot be written must not turn it into a failure
         _plot(run)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, DataError) as exc:  # ValueError: what matplotlib raises on odd figures
         reporter.message(f"could not write {run / rundir.CURVES}: {exc}")
     return metrics
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lstmcli.datasets import arrays_sha256
-from lstmcli.errors import UsageError
+from lstmcli.errors import FieldError
 
 # Mixed into the seed so the split's permutation is not the batch order's (which uses [seed, pass]).
 SPLIT_STREAM = 0x5A11D
@@ -34,12 +34,15 @@ def validation_size(requested: float, train_size: int) -> int:
     if requested < 1:
         size = round(requested * train_size)
     elif requested != int(requested):
-        raise UsageError(f"--validation {requested:g}: give a whole number of images or a fraction below 1")
+        raise FieldError(
+            "validation", f"{{validation}} {requested:g}: give a whole number of images or a fraction below 1"
+        )
     else:
         size = int(requested)
     if size >= train_size:
-        raise UsageError(
-            f"--validation {requested:g} holds out {size:,} of the {train_size:,} training images, leaving none "
+        raise FieldError(
+            "validation",
+            f"{{validation}} {requested:g} holds out {size:,} of the {train_size:,} training images, leaving none "
             "to train on; hold out fewer"
         )
     return size
