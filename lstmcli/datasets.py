@@ -26,7 +26,7 @@ from typing import IO, Protocol
 import numpy as np
 
 from lstmcli import files
-from lstmcli.errors import DataError, brief
+from lstmcli.errors import DataError, FileError, brief, literal
 from lstmcli.model.spec import MAX_CLASSES
 from lstmcli.npzfile import Layout, Npz, read_exactly
 
@@ -108,7 +108,7 @@ def verify_mnist(arrays: dict[str, np.ndarray], path: Path) -> None:
 def load(path: str | Path | None = None, classes: int | None = None) -> Dataset:
     """Load and validate `path` (an .npz file or an IDX folder); None means the bundled MNIST.
 
-    `classes` (--classes) says how many classes there are when the training labels do not show it.
+    `classes` says how many classes there are when the training labels do not show it.
     """
     if path is None:
         source = bundled_path()
@@ -119,10 +119,11 @@ def load(path: str | Path | None = None, classes: int | None = None) -> Dataset:
     source = files.user_path(path, field="data")
     found = files.status(source, str(source), field="data")
     if found is None:
-        raise DataError(f"--data {source}: no such file or folder; give an .npz file or a folder of IDX files")
+        where = files.label(str(source), "data")
+        raise FileError(source, f"{where}: no such file or folder; give an .npz file or a folder of IDX files")
     if stat.S_ISDIR(found.st_mode):
         return load_from(IdxFolder(source), str(source), classes)
-    with NpzData(source, f"--data {source}") as reader:
+    with NpzData(source, str(source), field="data") as reader:
         return load_from(reader, str(source), classes)
 
 
@@ -137,14 +138,15 @@ class Reader(Protocol):
 class NpzData(Npz):
     """A Keras-layout .npz: the four arrays by name, refused at once when one is missing."""
 
-    def __init__(self, path: Path, what: str) -> None:
-        super().__init__(path, what)
+    def __init__(self, path: Path, what: str, field: str | None = None) -> None:
+        super().__init__(path, what, field=field)
         missing = [key for key in KEYS if key not in self.members]
         if missing:
             self.close()
+            found = literal(", ".join(self.members) or "nothing")
             raise DataError(
-                f"{what}: missing {', '.join(missing)} (found {', '.join(self.members) or 'nothing'}); "
-                f"an .npz needs the keys {', '.join(KEYS)}"
+                f"{self.what}: missing {', '.join(missing)} (found {found}); an .npz needs the keys {', '.join(KEYS)}",
+                fields=True,
             )
 
 
@@ -174,7 +176,7 @@ def load_from(reader: Reader, source: str, classes: int | None = None) -> Datase
     """
     layouts = {key: reader.layout(key) for key in KEYS}
     check_layouts(layouts, source)
-    files.check_memory(sum(layout.nbytes for layout in layouts.values()), source)
+    files.check_memory(sum(layout.nbytes for layout in layouts.values()), literal(source))
     y_train, y_test = (_labels(reader.read(key), key, source) for key in ("y_train", "y_test"))
     count = label_classes(y_train, y_test, source, classes)
     x_train, x_test = (_images(reader.read(key), key, source) for key in ("x_train", "x_test"))
@@ -225,7 +227,7 @@ def _label_shape(layout: Layout, key: str, source: str) -> tuple[int, ...]:
 
 
 def label_classes(y_train: np.ndarray, y_test: np.ndarray, source: str, classes: int | None) -> int:
-    """The number of classes: K when the training labels are exactly 0..K-1, or --classes.
+    """The number of classes: K when the training labels are exactly 0..K-1, or `classes`.
 
     Labels like {42} or 0..9 plus one 255 would otherwise define another problem in silence (43 or 256
     classes, most never seen), and a test label that training never has can never be predicted.
@@ -236,8 +238,9 @@ def label_classes(y_train: np.ndarray, y_test: np.ndarray, source: str, classes:
         for key, labels in (("y_train", present), ("y_test", tested)):
             if labels[-1] >= classes:
                 raise DataError(
-                    f"{source}: {key} has the labels {ranges(labels)}, which do not fit --classes {classes} "
-                    f"(0..{classes - 1}); labels out of range"
+                    f"{literal(source)}: {key} has the labels {ranges(labels)}, which do not fit {{classes}} {classes} "
+                    f"(0..{classes - 1}); labels out of range",
+                    fields=True,
                 )
         _two_classes(present, source)
     else:
@@ -245,15 +248,18 @@ def label_classes(y_train: np.ndarray, y_test: np.ndarray, source: str, classes:
         if len(present) != classes:
             missing = np.setdiff1d(np.arange(classes), present)
             raise DataError(
-                f"{source}: y_train has the labels {ranges(present)}, not 0..K-1 with every class present "
-                f"(missing {ranges(missing)}); renumber them, or pass --classes K to say there are K classes"
+                f"{literal(source)}: y_train has the labels {ranges(present)}, not 0..K-1 with every class present "
+                f"(missing {ranges(missing)}); renumber them, or pass {{classes}} K to say there are K classes",
+                fields=True,
             )
         _two_classes(present, source)
         unseen = np.setdiff1d(tested, present)
         if len(unseen):
             raise DataError(
-                f"{source}: y_test has labels {ranges(unseen)} that y_train never has (it has {ranges(present)}); "
-                "labels out of range: every test label must occur in training, or pass --classes K"
+                f"{literal(source)}: y_test has labels {ranges(unseen)} that y_train never has (it has "
+                f"{ranges(present)}); labels out of range: every test label must occur in training, or pass "
+                "{classes} K",
+                fields=True,
             )
     return classes
 
@@ -279,7 +285,8 @@ def find_idx(folder: Path, stem: str) -> Path:
     # Some mirrors name the files with a dot before idx (train-images.idx3-ubyte).
     for candidate in sorted(folder.glob(stem.replace("-idx", ".idx") + "*")):
         return candidate
-    raise DataError(f"--data {folder}: no {stem} (or {stem}.gz); an IDX folder needs {', '.join(IDX_FILES.values())}")
+    where = files.label(str(folder), "data")
+    raise FileError(folder, f"{where}: no {stem} (or {stem}.gz); an IDX folder needs {', '.join(IDX_FILES.values())}")
 
 
 class IdxFolder:
@@ -308,11 +315,11 @@ class IdxFile:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path, self.what = path, f"--data {path}"
+        self.path, self.what = path, files.label(str(path), "data")  # a message template
 
     @contextmanager
     def _stream(self) -> Iterator[tuple[IO[bytes], int]]:
-        with files.open_regular(self.path, self.what) as handle:
+        with files.open_regular(self.path, str(self.path), field="data") as handle:
             size = os.fstat(handle.fileno()).st_size
             try:
                 if self.path.suffix == ".gz":
@@ -323,27 +330,30 @@ class IdxFile:
             except DataError:
                 raise
             except (OSError, EOFError, zlib.error) as exc:
-                raise DataError(f"{self.what}: cannot be read or unzipped ({brief(exc)}); check the file") from None
+                why = f"{self.what}: cannot be read or unzipped ({literal(brief(exc))}); check the file"
+                raise DataError(why, fields=True) from None
 
     def _mismatch(self, layout: Layout, held: str) -> DataError:
         return DataError(
             f"{self.what}: the header says {' x '.join(map(str, layout.shape))} values ({layout.nbytes:,} bytes) but "
-            f"the file holds {held} bytes after it; the file is truncated or not what it claims"
+            f"the file holds {held} bytes after it; the file is truncated or not what it claims",
+            fields=True,
         )
 
     def _header(self, stream: IO[bytes], size: int) -> Layout:
         magic = stream.read(4)
         if len(magic) < 4:
-            raise DataError(f"{self.what}: too short to be an IDX file ({len(magic)} bytes)")
+            raise DataError(f"{self.what}: too short to be an IDX file ({len(magic)} bytes)", fields=True)
         zero, dtype_code, ndim = magic[0] | magic[1], magic[2], magic[3]
         if zero != 0 or dtype_code not in IDX_DTYPES or not 1 <= ndim <= 4:
             raise DataError(
                 f"{self.what}: bad IDX magic number 0x{magic.hex()} (expected 0x00000803 for images, "
-                "0x00000801 for labels); is it really an IDX file?"
+                "0x00000801 for labels); is it really an IDX file?",
+                fields=True,
             )
         sizes = stream.read(4 * ndim)
         if len(sizes) < 4 * ndim:
-            raise DataError(f"{self.what}: truncated IDX header")
+            raise DataError(f"{self.what}: truncated IDX header", fields=True)
         layout = Layout(struct.unpack(f">{ndim}I", sizes), np.dtype(IDX_DTYPES[dtype_code]))
         header = 4 + 4 * ndim
         if self.path.suffix != ".gz" and size - header != layout.nbytes:
@@ -351,7 +361,8 @@ class IdxFile:
         if self.path.suffix == ".gz" and header + layout.nbytes > size * files.MAX_DEFLATE_RATIO:
             raise DataError(
                 f"{self.what}: the header says {' x '.join(map(str, layout.shape))} values ({layout.nbytes:,} bytes), "
-                f"more than a gzip of {size:,} bytes can hold; the file is damaged or forged"
+                f"more than a gzip of {size:,} bytes can hold; the file is damaged or forged",
+                fields=True,
             )
         return layout
 

@@ -10,6 +10,7 @@ Exit codes (the same for every command, documented in docs/reference.md):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,15 +31,8 @@ def literal(text: object) -> str:
     return str(text).replace("{", "{{").replace("}", "}}")
 
 
-class _Named(dict):  # type: ignore[type-arg]
-    """The mapping str.format_map reads a message's `{field}` places from: every field named by `name`."""
-
-    def __init__(self, name: Callable[[str], str]) -> None:
-        super().__init__()
-        self.name = name
-
-    def __missing__(self, field: str) -> str:
-        return self.name(field)
+# A field's place in a message template, or a doubled brace (a literal one).
+_PLACE = re.compile(r"\{\{|\}\}|\{([a-z_][a-z0-9_]*)\}")
 
 
 class LstmcliError(Exception):
@@ -59,7 +53,11 @@ class LstmcliError(Exception):
 
     def render(self, name: Callable[[str], str]) -> str:
         """The message with each field it mentions called `name(field)`."""
-        return one_line(self.template.format_map(_Named(name)))
+        def place(match: re.Match[str]) -> str:
+            whole = match.group(0)
+            return whole[0] if match.group(1) is None else name(match.group(1))
+
+        return one_line(_PLACE.sub(place, self.template))  # never fails, whatever braces a message holds
 
 
 class UsageError(LstmcliError):

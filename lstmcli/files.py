@@ -159,12 +159,14 @@ def available_memory() -> int | None:
 
 
 def check_memory(nbytes: int, what: str) -> None:
-    """Refuse, before allocating, what would take more than MEMORY_SHARE of the memory available."""
+    """Refuse, before allocating, what would take more than MEMORY_SHARE of the memory available; `what`
+    names it as a message template (`label`)."""
     available = available_memory()
     if available is not None and nbytes > available * MEMORY_SHARE:
         raise DataError(
             f"{what}: needs {human_bytes(nbytes)} of memory, more than half of the {human_bytes(available)} "
-            "available; use a smaller data set or a larger machine"
+            "available; use a smaller data set or a larger machine",
+            fields=True,
         )
 
 

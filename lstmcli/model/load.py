@@ -79,7 +79,7 @@ def check_archive(path: Path) -> None:
                 f"{path}: {info.filename} declares {info.file_size:,} bytes from {info.compress_size:,}; "
                 "not a model Keras saved (damaged, forged or a zip bomb)"
             )
-    files.check_memory(sum(info.file_size for info in members), str(path))
+    files.check_memory(sum(info.file_size for info in members), files.label(str(path)))
 
 
 def load_model(path: Path, unsafe: bool = False) -> keras.Model:
