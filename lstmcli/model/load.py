@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstmcli import files, rundir
-from lstmcli.errors import DataError, brief
+from lstmcli.errors import DataError, FileError, brief, literal
 
 if TYPE_CHECKING:
     import keras
@@ -103,9 +103,10 @@ def load_keras(path: Path, unsafe: bool = False) -> keras.Model:
     except ValueError as exc:
         text = str(exc)
         if "safe_mode" in text or "unsafe" in text.lower() or "lambda" in text.lower():
-            raise DataError(
-                f"{path}: the model carries code (e.g. a Lambda layer) that safe mode will not run; "
-                "pass --unsafe only if you trust where the file came from"
+            raise FileError(
+                path,
+                f"{literal(path)}: the model carries code (e.g. a Lambda layer) that safe mode will not run; "
+                "pass {unsafe} only if you trust where the file came from",
             ) from None
         raise DataError(f"{path}: not a loadable .keras model ({brief(text)}); save or copy it again") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, TypeError, AttributeError, IndexError) as exc:

@@ -26,7 +26,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lstmcli import plots
-from lstmcli.errors import CheckFailed, Interrupted, LstmcliError, UsageError
+from lstmcli.errors import CheckFailed, FieldError, FileError, Interrupted, LstmcliError, literal
 from lstmcli.signals import StopSignals
 from lstmcli.sweep import DEFAULT_HEARTBEAT, results, studies
 from lstmcli.sweep.space import Space, check, check_name
@@ -85,9 +85,9 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
     """Run the sweep until no trial is left; return its report. Raises Interrupted on SIGINT/SIGTERM."""
     name, space = check_name(request.name), request.space
     if not 1 <= request.workers <= MAX_WORKERS:
-        raise UsageError(f"--workers {request.workers}: give 1 to {MAX_WORKERS}")
+        raise FieldError("workers", f"{{workers}} {request.workers}: give 1 to {MAX_WORKERS}")
     if not 1 <= request.heartbeat <= 3600:
-        raise UsageError(f"--heartbeat {request.heartbeat}: give 1 to 3600 seconds")
+        raise FieldError("heartbeat", f"{{heartbeat}} {request.heartbeat}: give 1 to 3600 seconds")
     where = studies.locate(request.storage, request.runs_dir, name)
     shape, data_sha256 = data_facts(space.fixed.get("data"))
     check(space, shape)
@@ -131,7 +131,8 @@ def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = Non
         try:
             plots.sweep_accuracy(report["configurations"], plot, title=f"sweep {name}")
         except OSError as exc:
-            raise UsageError(f"--plot {plot}: cannot write it ({exc.strerror}); choose another path") from None
+            why = f"{{plot}} {literal(plot)}: cannot write it ({literal(exc.strerror)}); choose another path"
+            raise FileError(plot, why) from None
         report["plot"] = str(plot)
     return report
 
@@ -141,7 +142,7 @@ def listing(storage: str | None, runs_dir: Path) -> dict[str, Any]:
     if storage is not None:
         places = [studies.locate(storage, runs_dir, "list")]
     elif not runs_dir.is_dir():
-        raise UsageError(f"--runs-dir {runs_dir}: no such folder")
+        raise FileError(runs_dir, f"{{runs_dir}} {literal(runs_dir)}: no such folder")
     else:
         files = sorted(p for p in runs_dir.glob(f"*/{studies.STUDY_FILE}") if not p.parent.name.startswith("."))
         places = [studies.Location(f"sqlite:///{p.absolute()}", str(p), p.absolute()) for p in files]
@@ -179,7 +180,8 @@ def _make(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"--runs-dir: cannot create {folder} ({exc.strerror}); choose a writable folder") from None
+        why = f"{{runs_dir}}: cannot create {literal(folder)} ({literal(exc.strerror)}); choose a writable folder"
+        raise FileError(folder, why) from None
 
 
 def judge(report: dict[str, Any]) -> None:
@@ -237,7 +239,8 @@ def _processes(request: Request, watch: Watch) -> int:
     settings = {"storage": request.storage, "name": request.name, "runs_dir": str(request.runs_dir.absolute()),
                 "data": None if data is None else str(Path(data).expanduser().absolute()),
                 "heartbeat_s": request.heartbeat}  # fmt: skip
-    command = [sys.executable, "-m", "lstmcli.sweep.worker", json.dumps(settings)]
+    # The worker process's entry is the command line's (its errors are said as `lstmcli` says them).
+    command = [sys.executable, "-m", "lstmcli.cli.worker", json.dumps(settings)]
     processes: list[subprocess.Popen[str]] = []
     forwarded = _Forwarded(processes)
     with forwarded.installed():

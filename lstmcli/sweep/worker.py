@@ -11,13 +11,13 @@ Each trial trains through lstmcli.train.runner, in DIR/NAME/<configuration>-seed
 reached, and starts again where it cannot. SIGINT/SIGTERM stop the trial at a checkpoint, mark it failed and
 re-queue it, and end the worker with 130/143.
 
-`python -m lstmcli.sweep.worker SETTINGS_JSON` runs one worker process (what `sweep run --workers K` starts).
+`python -m lstmcli.cli.worker SETTINGS_JSON` runs `serve` in a worker process (what `sweep run --workers K`
+starts); the command line's edge there says its errors as `lstmcli` does.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -33,7 +33,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lstmcli import datasets, rundir
-from lstmcli.errors import DataError, Interrupted, LstmcliError, UsageError
+from lstmcli.errors import DataError, FieldError, FileError, Interrupted, LstmcliError, literal
 from lstmcli.model.count import count
 from lstmcli.signals import StopSignals
 from lstmcli.sweep import studies
@@ -282,7 +282,9 @@ def check_same(folder: Path, config: TrainConfig, shape: DataShape) -> None:
         return {**c.to_dict(), "data": None, "validation": validation_size(c.validation, shape.train_size)}
 
     if comparable(read_run_config(folder)) != comparable(config):
-        raise UsageError(f"{folder} holds a run of another configuration; move it away or use another --runs-dir")
+        raise FileError(
+            folder, f"{literal(folder)} holds a run of another configuration; move it away or use another {{runs_dir}}"
+        )
 
 
 def wait_unlocked(folder: Path, stop: StopSignals) -> None:
@@ -317,7 +319,7 @@ def serve(storage: str | None, name: str, runs_dir: Path, data: str | None, hear
     study, stored, data_sha256 = studies.attach(opened, where, name)
     shape, sha = data_facts(data)
     if sha != data_sha256:
-        raise UsageError(f"--data: not the data sweep {name} was started with (its SHA-256 differs)")
+        raise FieldError("data", f"{{data}}: not the data sweep {literal(name)} was started with (its SHA-256 differs)")
     fixed = {k: v for k, v in stored.fixed.items() if k != "data"} | ({"data": data} if data else {})
     signals = StopSignals()
     with signals.installed(), studies.database_errors(where):
@@ -325,17 +327,3 @@ def serve(storage: str | None, name: str, runs_dir: Path, data: str | None, hear
         worker = Worker(study, opened, replace(stored, fixed=fixed), shape, folder, signals, where.journal)
         return worker.work()
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry of a worker process; its one argument is a JSON object of serve's keywords."""
-    try:
-        settings = json.loads((argv if argv is not None else sys.argv[1:])[0])
-        settings["runs_dir"] = Path(settings["runs_dir"])
-        return serve(**settings)
-    except LstmcliError as exc:
-        print(f"lstmcli: error: {exc}", file=sys.stderr, flush=True)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

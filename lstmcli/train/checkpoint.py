@@ -16,7 +16,7 @@ import numpy as np
 
 from lstmcli import files, rundir
 from lstmcli.datasets import Dataset, arrays_sha256
-from lstmcli.errors import CheckFailed, DataError, brief
+from lstmcli.errors import CheckFailed, DataError, brief, literal
 from lstmcli.model.spec import MAX_SIZE
 from lstmcli.npzfile import Npz, read_npz
 
@@ -91,7 +91,8 @@ class Checkpoint:
         if not all(np.isfinite(arrays[f"model_{i}"]).all() for i in range(len(self.model.weights))):
             raise CheckFailed(
                 f"the weights became NaN or infinite by step {state.step}; stopped, and the last good checkpoint "
-                f"(step {self.saved_step()}) is kept; try a lower --learning-rate"
+                f"(step {self.saved_step()}) is kept; try a lower {{learning_rate}}",
+                fields=True,
             )
         rundir.atomic_write(self.path, lambda handle: np.savez(handle, **arrays))
 
@@ -107,18 +108,21 @@ class Checkpoint:
         except Exception as exc:
             reason = str(exc).removeprefix(f"{self.path}: ") if isinstance(exc, DataError) else None
             raise DataError(
-                f"{self.path}: checkpoint unreadable or not from this run's config "
-                f"({reason or f'{type(exc).__name__}: {brief(exc)}'}); start again with --force"
+                f"{literal(self.path)}: checkpoint unreadable or not from this run's config "
+                f"({literal(reason or f'{type(exc).__name__}: {brief(exc)}')}); start again with {{force}}",
+                fields=True,
             ) from None
         if recorded != self.data_sha256:
             raise DataError(
-                f"{self.data.source}: not the data this run was trained on (its SHA-256 differs from the "
-                "checkpoint's); resume with the same data, or start again with --force"
+                f"{literal(self.data.source)}: not the data this run was trained on (its SHA-256 differs from the "
+                "checkpoint's); resume with the same data, or start again with {force}",
+                fields=True,
             )
         if split != self.split_sha256:
             raise DataError(
-                f"{self.path}: the run held out a different validation split than this configuration does; "
-                "resume it with the config.json it started with, or start again with --force"
+                f"{literal(self.path)}: the run held out a different validation split than this configuration does; "
+                "resume it with the config.json it started with, or start again with {force}",
+                fields=True,
             )
         return state
 

@@ -71,7 +71,8 @@ def fit(
             what = f"the loss became {chunk_loss}" if not math.isfinite(chunk_loss) else "the weights became NaN"
             raise CheckFailed(
                 f"{what} between steps {state.step} and {end}; stopped, and the last good checkpoint "
-                f"(step {checkpoint.saved_step()}) is kept; try a lower --learning-rate"
+                f"(step {checkpoint.saved_step()}) is kept; try a lower {{learning_rate}}",
+                fields=True,
             )
         state.add(chunk_loss, chunk_correct, end - state.step)
         train_loss, train_accuracy = state.train_means()
