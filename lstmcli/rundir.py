@@ -373,10 +373,10 @@ class RunLock:
     def _acquire(self, fd: int) -> None:
         if not _try_lock(fd):
             owner = _read_at_start(fd).strip() or "another process"
-            raise FileError(
-                self.run,
+            raise UsageError(  # not the folder's fault: someone else is using it
                 f"{literal(self.run)} is being written by another lstmcli train (pid {literal(owner)}); "
                 "wait for it to finish or choose another {out}",
+                fields=True,
             )
         try:
             _write_at_start(fd, str(os.getpid()).encode())

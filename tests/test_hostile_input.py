@@ -33,6 +33,7 @@ from conftest import mnist_slice, refused, snapshot
 from test_bad_input import idx_bytes, write_idx_folder
 
 from lstmcli import cli, datasets, rundir
+from lstmcli.cli import errors
 from lstmcli.errors import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -583,8 +584,9 @@ def test_classes_says_what_is_meant(tmp_path: Path, arrays: dict[str, np.ndarray
     path = labelled(tmp_path, arrays, np.arange(60) % 9, np.arange(20) % 10)
     data = datasets.load(path, classes=10)
     assert data.classes == 10
-    with pytest.raises(DataError, match=r"labels 0-8.*--classes 5"):
+    with pytest.raises(DataError, match=r"labels 0-8.*classes 5") as info:
         datasets.load(path, classes=5)
+    assert "which do not fit --classes 5" in errors.message(info.value)  # as the command line says it
 
 
 def test_classes_option(
