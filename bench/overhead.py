@@ -7,7 +7,7 @@ startup  whole processes: `lstmcli --help`, `lstmcli params --no-verify` and `py
          (this interpreter), one untimed run each (page cache, .pyc files), then --rounds interleaved rounds;
          medians. Target: each lstmcli command at most 0.1x the import.
 eval     in one worker process, on the model `lstmcli train` builds (untrained: a forward pass takes as long
-         whatever the weights) or on --model: lstmcli's evaluation (lstmcli.evaluate.make_predictor and
+         whatever the weights) or on --model: lstmcli's evaluation (lstmcli.model.predict.make_predictor and
          lstmcli.metrics.summarize on the raw uint8 test images, all that `lstmcli eval` does once the model is
          loaded) against Keras model.evaluate(x, y, batch_size=50) on images already scaled to float32 (that
          scaling is not timed); one untimed call each, then --rounds alternating calls; medians. Target:
@@ -48,13 +48,13 @@ def measure_startup(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def worker_eval(args: argparse.Namespace) -> dict[str, Any]:
-    from lstmcli import data as dataset
-    from lstmcli import runtime
-    from lstmcli.evaluate import load_model, make_predictor, resolve_model_path
+    from lstmcli import datasets, runtime
     from lstmcli.metrics import summarize
+    from lstmcli.model.load import load_model, resolve_model_path
+    from lstmcli.model.predict import make_predictor
 
     runtime.tensorflow(seed=0)
-    data = dataset.load()
+    data = datasets.load()
     if args.model:
         model = load_model(resolve_model_path(Path(args.model)))
     else:

@@ -113,11 +113,11 @@ def ops_per_step(step: Any) -> int:
 
 
 def worker_lstmcli(args: argparse.Namespace) -> dict[str, Any]:
-    from lstmcli import data as dataset
+    from lstmcli import datasets
     from lstmcli.train.config import from_preset
     from lstmcli.train.step import CompiledStep
 
-    data = dataset.load()
+    data = datasets.load()
     config = from_preset("seed", batch_size=args.batch, seed=0)
     spec = config.model_spec(data.timesteps, data.features, data.classes)
     step = CompiledStep(config, spec, data, config.total_steps(len(data.y_train)))
@@ -126,11 +126,10 @@ def worker_lstmcli(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def worker_keras(args: argparse.Namespace) -> dict[str, Any]:
-    from lstmcli import data as dataset
-    from lstmcli import runtime
+    from lstmcli import datasets, runtime
 
     tf = runtime.tensorflow(seed=0)  # lstmcli's thread policy, which is also the fastest measured for this loop
-    data = dataset.load()
+    data = datasets.load()
     x, y = common.article_arrays(data, "train")
     model = common.article_model(data)
 
@@ -147,13 +146,13 @@ def worker_torch(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from torch import nn
 
-    from lstmcli import data as dataset
+    from lstmcli import datasets
     from lstmcli.runtime import cores
 
     torch.set_num_threads(cores())
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
-    data = dataset.load()
+    data = datasets.load()
     x = torch.from_numpy(data.x_train.astype(np.float32) / np.float32(data.scale))
     y = torch.from_numpy(data.y_train.astype(np.int64))
     lstm, head = nn.LSTM(data.features, common.ARTICLE_UNITS, batch_first=True), nn.Linear(common.ARTICLE_UNITS, 10)

@@ -32,11 +32,10 @@ TARGET_RATIO, TARGET_FINAL, TARGET_MEMORY_GB = 0.2, 0.985, 2.0  # GB = 10^9 byte
 
 
 def worker_article(args: argparse.Namespace) -> dict[str, Any]:
-    from lstmcli import data as dataset
-    from lstmcli import runtime
+    from lstmcli import datasets, runtime
 
     runtime.tensorflow(seed=0)  # lstmcli's thread policy, which is also the fastest measured for this loop
-    data = dataset.load()
+    data = datasets.load()
     x, y = common.article_arrays(data, "train")
     x_test, y_test = common.article_arrays(data, "test")
     model = common.article_model(data)

@@ -6,7 +6,7 @@
 
 Targets (each input is one file, written to a temporary folder and read the way the CLI reads it):
 
-- npz:  the bytes as `--data X.npz` (lstmcli.data.load: zip, .npy headers, layouts, labels, images);
+- npz:  the bytes as `--data X.npz` (lstmcli.datasets.load: zip, .npy headers, layouts, labels, images);
 - idx:  an IDX folder whose one file (chosen, and gzipped or not, by the first byte) is the rest of the bytes;
 - toml: the bytes as `--config X.toml`, then the settings through TrainConfig as `train` does.
 
@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))  # the lstmcli of this checkout, in the parent (re
 TARGETS = ("npz", "idx", "toml")
 # The modules whose lines the report counts: the readers, and the checks their results go through.
 MODULES = {
-    "npz": ("lstmcli/data.py", "lstmcli/npzfile.py", "lstmcli/files.py"),
-    "idx": ("lstmcli/data.py", "lstmcli/files.py"),
+    "npz": ("lstmcli/datasets.py", "lstmcli/npzfile.py", "lstmcli/files.py"),
+    "idx": ("lstmcli/datasets.py", "lstmcli/files.py"),
     "toml": ("lstmcli/train/config_file.py", "lstmcli/train/config.py", "lstmcli/files.py"),
 }
 IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -106,15 +106,15 @@ class Child:
         del path
 
     def _npz(self, data: bytes) -> Path:
-        from lstmcli import data as dataset
+        from lstmcli import datasets
 
         path = self.folder / "data.npz"
         path.write_bytes(data)
-        check_dataset(dataset.load(path))
+        check_dataset(datasets.load(path))
         return path
 
     def _idx(self, data: bytes) -> Path:
-        from lstmcli import data as dataset
+        from lstmcli import datasets
 
         choice, content = (data[0], data[1:]) if data else (0, b"")
         stem = IDX_STEMS[choice % 4]
@@ -124,7 +124,7 @@ class Child:
             if other != stem:
                 (self.folder / other).write_bytes(valid)
         (self.folder / (stem + (".gz" if choice & 4 else ""))).write_bytes(content)
-        check_dataset(dataset.load(self.folder))
+        check_dataset(datasets.load(self.folder))
         return self.folder
 
     def _toml(self, data: bytes) -> Path:
@@ -166,7 +166,7 @@ def child(target: str, corpus: Path, findings: Path, seconds: int) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["lstmcli", "zipfile", "gzip", "tomllib", "numpy.lib.format"]):
-        import lstmcli.data
+        import lstmcli.datasets
         import lstmcli.train.config
         import lstmcli.train.config_file  # noqa: F401
     runner = Child(target, findings)

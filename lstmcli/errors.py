@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -62,17 +64,38 @@ def brief(value: BaseException | str, limit: int = 200) -> str:
     return text or (type(value).__name__ if isinstance(value, BaseException) else "no detail")
 
 
+def literal(text: object) -> str:
+    """`text` (a path, a value from a file) as it must appear in a message that names fields: braces doubled."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
+# A field's place in a message template, or a doubled brace (a literal one).
+_PLACE = re.compile(r"\{\{|\}\}|\{([a-z_][a-z0-9_]*)\}")
+
+
 class LstmcliError(Exception):
     """Base class: `str(error)` is the whole message the user sees, always one line.
 
     Messages quote names and values taken from files and paths; escaping their control characters here
-    keeps every message one line whatever the input holds.
+    keeps every message one line whatever the input holds. With `fields=True` the message is a template
+    whose `{field}` places name a field of the library (`units`, `batch_size`, `out`): `str(error)` says the
+    field's own name, and the command line renders the same error with its flags (lstmcli.cli.errors).
+    Anything else put into such a template goes through `literal`.
     """
 
     exit_code = 2
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__(one_line(str(message)))
+    def __init__(self, message: str = "", *, fields: bool = False) -> None:
+        self.template = str(message) if fields else literal(message)
+        super().__init__(self.render(str))
+
+    def render(self, name: Callable[[str], str]) -> str:
+        """The message with each field it mentions called `name(field)`."""
+        def place(match: re.Match[str]) -> str:
+            whole = match.group(0)
+            return whole[0] if match.group(1) is None else name(match.group(1))
+
+        return one_line(_PLACE.sub(place, self.template))  # never fails, whatever braces a message holds
 
 
 class UsageError(LstmcliError):
@@ -96,6 +119,24 @@ class CheckFailed(LstmcliError):
 class Interrupted(LstmcliError):
     """Training was stopped by a signal after saving a checkpoint."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, exit_code: int, *, fields: bool = False) -> None:
+        super().__init__(message, fields=fields)
         self.exit_code = exit_code
+
+
+class FieldError(UsageError):
+    """A value given for a field (of a ModelSpec, a TrainConfig, an argument of a library call) that cannot
+    be used: `field` names it, and the message (a template, see LstmcliError) says what is wrong and what to do."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message, fields=True)
+
+
+class FileError(DataError):
+    """A file or folder that cannot be used as it is: `path` is the file, the message (a template, see
+    LstmcliError) says what is wrong with it and what to do."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = Path(path)
+        super().__init__(message, fields=True)

@@ -7,163 +7,38 @@ computed exactly as `lstmcli eval` computes it later.
 from __future__ import annotations
 
 import stat
-import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lstmcli import files, rundir
-from lstmcli.errors import CheckFailed, DataError, UsageError, brief
+from lstmcli import datasets, files, plots, rundir, runtime
+from lstmcli.errors import CheckFailed, DataError, FieldError, FileError, literal
+from lstmcli.metrics import summarize
+from lstmcli.model.load import load_model, resolve_model_path
+from lstmcli.model.predict import make_predictor
+from lstmcli.train.config import read_run_config
 
 if TYPE_CHECKING:
     import keras
-
-# Images per forward pass. Keras evaluate(batch_size=50) pays Python and dispatch overhead 200 times
-# for the test set; large batches in one graph pay it a handful of times.
-PREDICT_BATCH = 2500
 
 # The figures of lstmcli.metrics.summarize that `eval` reports with a test_ prefix, named as `train` names them.
 TEST_METRICS = ("loss", "accuracy", "macro_f1")
 
 
-def make_predictor(model: keras.Model, scale: float) -> Callable[[np.ndarray], np.ndarray]:
-    """A function mapping raw images (uint8 or float) to class probabilities, traced once.
-
-    Each batch is split into one slice per tower (lstmcli.runtime.towers), run side by side on the
-    inter-op threads; docs/performance.md compares it with Keras's evaluate().
-    """
-    import tensorflow as tf
-
-    from lstmcli.runtime import towers
-
-    @tf.function(reduce_retracing=True)
-    def forward(slices: list[tf.Tensor]) -> tf.Tensor:
-        return tf.concat([model(tf.cast(part, tf.float32) / scale, training=False) for part in slices], axis=0)
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        out = []
-        for i in range(0, len(x), PREDICT_BATCH):
-            batch = x[i : i + PREDICT_BATCH]
-            slices = [tf.constant(part) for part in np.array_split(batch, min(towers(), len(batch)))]
-            out.append(forward(slices).numpy())
-        return np.concatenate(out)
-
-    return predict
-
-
-def resolve_model_path(target: Path) -> Path:
-    """Accept a run directory or a .keras file; say clearly which it is not.
-
-    The model must be a regular file (a FIFO would block the load forever) holding a plausible zip
-    archive; in a run directory it is the run's own file, never reached through a link. All of this is
-    checked before the data or TensorFlow load.
-    """
-    found = files.status(target, str(target))
-    if found is None:
-        raise DataError(f"{target}: no such run directory or .keras file")
-    if stat.S_ISDIR(found.st_mode):
-        path = target / rundir.MODEL
-        if files.status(path, str(path), follow=False) is None:
-            if files.status(target / rundir.CHECKPOINT, str(target), follow=False) is not None:
-                raise DataError(
-                    f"{target}: this run has not finished (no {rundir.MODEL} yet); "
-                    f"resume it with: lstmcli train --resume {target}"
-                )
-            raise DataError(f"{target}: not a lstmcli run (no {rundir.MODEL}); give a run directory or a .keras file")
-        files.open_regular(path, str(path), owned=True).close()
-        check_archive(path)
-        return path
-    if target.suffix != ".keras":
-        raise DataError(f"{target}: not a .keras model file; give a run directory or a .keras file")
-    check_archive(target)
-    return target
-
-
 def check_plot_path(plot: Path) -> None:
     """The PNG goes to a new file or replaces a regular one; a device, FIFO, folder or link is left alone."""
-    folder = files.status(plot.parent, f"--plot {plot}", UsageError)
+    folder = files.status(plot.parent, str(plot), field="plot")
+    where = files.label(str(plot), "plot")
     if folder is None or not stat.S_ISDIR(folder.st_mode):
-        raise UsageError(f"--plot {plot}: no folder {plot.parent} to write it in")
-    found = files.status(plot, f"--plot {plot}", UsageError, follow=False)
+        raise FileError(plot, f"{where}: no folder {literal(plot.parent)} to write it in")
+    found = files.status(plot, str(plot), follow=False, field="plot")
     if found is not None and not stat.S_ISREG(found.st_mode):
-        raise UsageError(
-            f"--plot {plot}: is {files.kind(found.st_mode)}, not a regular file; lstmcli replaces only regular "
-            "files: choose another path, or --no-plot"
+        raise FileError(
+            plot,
+            f"{where}: is {files.kind(found.st_mode)}, not a regular file; lstmcli replaces only regular "
+            "files: choose another path, or {no_plot}",
         )
-
-
-# config.json and metadata.json of a .keras file are a few KiB; a larger one is not a model Keras saved.
-MAX_JSON_MEMBER = 64 << 20
-
-
-def check_archive(path: Path) -> None:
-    """A .keras file is a zip archive: refuse one that is not, or whose members declare more than deflate
-    can hold, more than the memory available, or JSON members of absurd size (a zip bomb), before Keras
-    inflates any of it."""
-    try:
-        with files.open_regular(path, str(path)) as handle:
-            if handle.read(4) != b"PK\x03\x04":
-                raise DataError(
-                    f"{path}: not a .keras model (a .keras file is a zip archive; this one is not); check the file"
-                )
-            handle.seek(0)
-            with zipfile.ZipFile(handle) as archive:
-                members = archive.infolist()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError):
-        raise DataError(
-            f"{path}: corrupt or truncated .keras file (its zip directory is missing); save or copy it again"
-        ) from None
-    for info in members:
-        deflated = info.compress_type == zipfile.ZIP_DEFLATED
-        if info.file_size > info.compress_size * (files.MAX_DEFLATE_RATIO if deflated else 1) or (
-            info.filename.endswith(".json") and info.file_size > MAX_JSON_MEMBER
-        ):
-            raise DataError(
-                f"{path}: {info.filename} declares {info.file_size:,} bytes from {info.compress_size:,}; "
-                "not a model Keras saved (damaged, forged or a zip bomb)"
-            )
-    files.check_memory(sum(info.file_size for info in members), str(path))
-
-
-def load_model(path: Path, unsafe: bool = False) -> keras.Model:
-    """Load a sequence classifier with Keras's safe mode on unless the user opted out (see load_keras)."""
-    model = load_keras(path, unsafe)
-    if not hasattr(model, "inputs") or len(model.inputs) != 1 or len(model.inputs[0].shape) != 3:
-        raise DataError(f"{path}: not a sequence classifier (expects input of shape (batch, timesteps, features))")
-    return model
-
-
-def load_keras(path: Path, unsafe: bool = False) -> keras.Model:
-    """Load any .keras model with safe mode on unless the user opted out: a file that carries code is refused.
-
-    Every way a file can be damaged ends in one DataError line; `params MODEL` shares it with `eval`.
-    """
-    import keras
-
-    check_archive(path)
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
-    except ValueError as exc:
-        text = str(exc)
-        if "safe_mode" in text or "unsafe" in text.lower() or "lambda" in text.lower():
-            raise DataError(
-                f"{path}: the model carries code (e.g. a Lambda layer) that safe mode will not run; "
-                "pass --unsafe only if you trust where the file came from"
-            ) from None
-        raise DataError(f"{path}: not a loadable .keras model ({brief(text)}); save or copy it again") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise DataError(
-            f"{path}: corrupt or truncated .keras file ({type(exc).__name__}: {brief(exc)}); save or copy it again"
-        ) from None
-    except Exception as exc:
-        raise DataError(
-            f"{path}: not a loadable .keras model ({type(exc).__name__}: {brief(exc)}); save or copy it again"
-        ) from None
-    return model
 
 
 def check_compatible(model: keras.Model, x: np.ndarray, classes: int, path: Path) -> None:
@@ -203,11 +78,7 @@ def evaluate(
     `min_accuracy`, the result says whether it passed; `judge` turns a failure into exit 1.
     """
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
-        raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
-    from lstmcli import data as datasets
-    from lstmcli import runtime
-    from lstmcli.metrics import summarize
-
+        raise FieldError("min_accuracy", f"{{min_accuracy}} must be between 0 and 1, got {min_accuracy}")
     model_path = resolve_model_path(target)
     is_run = model_path != target
     if plot is None and draw and is_run:
@@ -216,8 +87,6 @@ def evaluate(
         check_plot_path(plot)
     run_data, classes = None, None
     if data_path is None and is_run and files.status(target / rundir.CONFIG, str(target), follow=False) is not None:
-        from lstmcli.train.config import read_run_config
-
         config = read_run_config(target)  # validated as --resume validates it: the run's data and its --classes
         run_data, classes = config.data, config.classes
     data = datasets.load(data_path or run_data, classes)
@@ -237,16 +106,19 @@ def evaluate(
 
 
 def _draw_confusion(result: dict[str, Any], plot: Path) -> None:
-    from lstmcli import plots
-
     try:
         plots.confusion_heatmap(result["confusion_matrix"], plot)
     except OSError as exc:
-        raise UsageError(f"--plot {plot}: cannot write it ({exc.strerror}); choose another path or --no-plot") from None
+        where = files.label(str(plot), "plot")
+        raise FileError(
+            plot, f"{where}: cannot write it ({literal(exc.strerror)}); choose another path or {{no_plot}}"
+        ) from None
     result["plot"] = str(plot)
 
 
 def judge(result: dict[str, Any]) -> None:
     """Exit 1 (CheckFailed) when the result carries an accuracy gate it did not pass."""
     if result.get("passed") is False:
-        raise CheckFailed(f"accuracy {result['test_accuracy']:.4f} is below --min-accuracy {result['min_accuracy']}")
+        raise CheckFailed(
+            f"accuracy {result['test_accuracy']:.4f} is below {{min_accuracy}} {result['min_accuracy']}", fields=True
+        )

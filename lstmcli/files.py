@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from lstmcli.errors import DataError, LstmcliError, UsageError
+from lstmcli.errors import DataError, FileError, literal
 
 # Deflate emits at least one bit-pair per 258 bytes it outputs, so one compressed byte expands to at most
 # 1032 bytes (zlib's documented limit); a zip member or gzip that declares more than that is lying.
@@ -57,15 +57,23 @@ def expand(text: str | os.PathLike[str]) -> Path:
     return Path(raw)
 
 
-def user_path(text: str | os.PathLike[str], what: str, error: type[LstmcliError] = UsageError) -> Path:
-    """`expand` for the library: a path from an option, a TOML file, config.json or the environment."""
+def label(what: str, field: str | None = None) -> str:
+    """How a message names a path: `what` as it is, after `{field}` where a field gave it (the command line
+    shows the field's flag there: `--data /x`); a template for lstmcli.errors.LstmcliError."""
+    if field is None:
+        return literal(what)
+    return f"{{{field}}} {literal(what)}" if what else f"{{{field}}}"
+
+
+def user_path(text: str | os.PathLike[str], what: str = "", field: str | None = None) -> Path:
+    """`expand` for the library: a path from an argument, a TOML file, config.json or the environment."""
     try:
         return expand(text)
     except ValueError as exc:
-        raise error(f"{what}: {exc}") from None
+        raise FileError(os.fspath(text), f"{label(what, field)}: {literal(exc)}") from None
 
 
-def status(path: Path, what: str, error: type[LstmcliError] = DataError, follow: bool = True) -> os.stat_result | None:
+def status(path: Path, what: str, follow: bool = True, field: str | None = None) -> os.stat_result | None:
     """The path's status (of the link itself when not `follow`), None when it does not exist; one line for
     the rest, so that a folder that cannot be entered is not a traceback."""
     try:
@@ -73,44 +81,47 @@ def status(path: Path, what: str, error: type[LstmcliError] = DataError, follow:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise error(describe_error(what, exc)) from None
+        raise FileError(path, describe_error(label(what, field), exc)) from None
 
 
-def describe_error(what: str, exc: OSError) -> str:
-    """One line for an OSError met on `what`: permission, a link where none is followed, or the system's words."""
+def describe_error(where: str, exc: OSError) -> str:
+    """What an OSError met on a path means, after `where` (a template: see `label`): permission, a link
+    where none is followed, or the system's words."""
     if exc.errno == errno.EACCES or isinstance(exc, PermissionError):
-        return f"{what}: permission denied (the file, or a folder on its way, is not open to you); fix the permissions"
+        return f"{where}: permission denied (the file, or a folder on its way, is not open to you); fix the permissions"
     if exc.errno == errno.ELOOP:
-        return f"{what}: a symbolic link where lstmcli follows none (or a loop of links); replace it with the file"
-    return f"{what}: cannot be opened ({exc.strerror or exc})"
+        return f"{where}: a symbolic link where lstmcli follows none (or a loop of links); replace it with the file"
+    return f"{where}: cannot be opened ({literal(exc.strerror or exc)})"
 
 
-def open_regular(path: Path, what: str, owned: bool = False, error: type[LstmcliError] = DataError) -> BinaryIO:
+def open_regular(path: Path, what: str, owned: bool = False, field: str | None = None) -> BinaryIO:
     """Open `path` for reading only if it is a regular file.
 
     O_NONBLOCK makes the open of a FIFO return at once (a plain open blocks until a writer comes); fstat
     on the open descriptor then says what it really is, with no window for a swap. `owned` files (those of
     a run folder) are opened with O_NOFOLLOW: a link there is refused, never followed.
     """
+    where = label(what, field)
     flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     if owned:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     if not hasattr(os, "O_NONBLOCK"):  # Windows: no FIFOs to block on, but check before opening anyway
-        found = status(path, what, error)
+        found = status(path, what, field=field)
         if found is not None and not stat.S_ISREG(found.st_mode):
-            raise error(f"{what}: is {kind(found.st_mode)}, not a regular file; give a file")
+            raise FileError(path, f"{where}: is {kind(found.st_mode)}, not a regular file; give a file")
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise error(f"{what}: no such file") from None
+        raise FileError(path, f"{where}: no such file") from None
     except OSError as exc:
         if owned and exc.errno in (errno.ELOOP, errno.EMLINK):
-            raise error(f"{what}: is a symbolic link; lstmcli never follows links inside a run folder") from None
-        raise error(describe_error(what, exc)) from None
+            link = f"{where}: is a symbolic link; lstmcli never follows links inside a run folder"
+            raise FileError(path, link) from None
+        raise FileError(path, describe_error(where, exc)) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise error(f"{what}: is {kind(mode)}, not a regular file; give a file")
+            raise FileError(path, f"{where}: is {kind(mode)}, not a regular file; give a file")
         if hasattr(os, "O_NONBLOCK"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -119,20 +130,19 @@ def open_regular(path: Path, what: str, owned: bool = False, error: type[Lstmcli
         raise
 
 
-def read_limited(
-    path: Path, what: str, limit: int, owned: bool = False, error: type[LstmcliError] = DataError
-) -> bytes:
+def read_limited(path: Path, what: str, limit: int, owned: bool = False, field: str | None = None) -> bytes:
     """The whole of a small regular file, refused (before reading) when it is larger than `limit` bytes."""
-    with open_regular(path, what, owned, error) as handle:
+    where = label(what, field)
+    with open_regular(path, what, owned, field) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > limit:
-            raise error(f"{what}: {size:,} bytes, larger than the {human_bytes(limit)} such a file may have")
+            raise FileError(path, f"{where}: {size:,} bytes, larger than the {human_bytes(limit)} such a file may have")
         try:
             data = handle.read(limit + 1)
         except OSError as exc:
-            raise error(f"{what}: cannot be read ({exc.strerror or exc})") from None
+            raise FileError(path, f"{where}: cannot be read ({literal(exc.strerror or exc)})") from None
     if len(data) > limit:  # grew while we read it
-        raise error(f"{what}: larger than the {human_bytes(limit)} such a file may have")
+        raise FileError(path, f"{where}: larger than the {human_bytes(limit)} such a file may have")
     return data
 
 
@@ -149,12 +159,14 @@ def available_memory() -> int | None:
 
 
 def check_memory(nbytes: int, what: str) -> None:
-    """Refuse, before allocating, what would take more than MEMORY_SHARE of the memory available."""
+    """Refuse, before allocating, what would take more than MEMORY_SHARE of the memory available; `what`
+    names it as a message template (`label`)."""
     available = available_memory()
     if available is not None and nbytes > available * MEMORY_SHARE:
         raise DataError(
             f"{what}: needs {human_bytes(nbytes)} of memory, more than half of the {human_bytes(available)} "
-            "available; use a smaller data set or a larger machine"
+            "available; use a smaller data set or a larger machine",
+            fields=True,
         )
 
 

@@ -24,7 +24,7 @@ from typing import IO
 import numpy as np
 
 from lstmcli import files
-from lstmcli.errors import DataError, brief
+from lstmcli.errors import DataError, brief, literal
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -56,6 +56,7 @@ class Layout:
 
 def read_exactly(stream: IO[bytes], layout: Layout, what: str, short: Callable[[int], DataError]) -> np.ndarray:
     """The array `layout` declares, read in chunks into its own buffer; `short(bytes read)` if the data ends first.
+    `what` is a message template (lstmcli.files.label).
 
     The memory is checked and allocated once, for exactly the declared size, and nothing past it is read.
     """
@@ -76,16 +77,20 @@ def read_exactly(stream: IO[bytes], layout: Layout, what: str, short: Callable[[
 class Npz:
     """One .npz archive, opened as a regular file; members are read one at a time, headers first."""
 
-    def __init__(self, path: Path, what: str, owned: bool = False) -> None:
-        self.path, self.what = path, what
-        self.handle = files.open_regular(path, what, owned)
+    def __init__(self, path: Path, what: str, owned: bool = False, field: str | None = None) -> None:
+        """`what` names the file in messages, after `{field}` when a field gave it (lstmcli.files.label)."""
+        self.path, self.what = path, files.label(what, field)
+        self.handle = files.open_regular(path, what, owned, field)
         try:
             self.size = os.fstat(self.handle.fileno()).st_size
             magic = self.handle.read(6)
             if magic.startswith(NPY_MAGIC):
-                raise DataError(f"{what}: is a single .npy array, not an .npz archive of named arrays")
+                raise DataError(
+                    f"{self.what}: is a single .npy array, not an .npz archive of named arrays",
+                    fields=True,
+                )
             if not magic.startswith(ZIP_MAGIC):
-                raise DataError(f"{what}: not an .npz file (it does not start like a zip archive)")
+                raise DataError(f"{self.what}: not an .npz file (it does not start like a zip archive)", fields=True)
             self.handle.seek(0)
             self.archive = zipfile.ZipFile(self.handle)
         except DataError:
@@ -110,25 +115,32 @@ class Npz:
 
     def damaged(self, exc: BaseException) -> DataError:
         return DataError(
-            f"{self.what}: not a readable .npz (truncated or corrupt: {brief(exc)}); check or re-create it"
+            f"{self.what}: not a readable .npz (truncated or corrupt: {literal(brief(exc))}); check or re-create it",
+            fields=True,
         )
 
     @contextmanager
     def _member(self, name: str) -> Iterator[IO[bytes]]:
         """The member's bytes as a stream that ends at its declared size, after checking that size."""
         info = self.members[name]
-        where = f"{self.what}: {info.filename}"
+        where = f"{self.what}: {literal(info.filename)}"
         if info.flag_bits & 0x1:
-            raise DataError(f"{where} is encrypted; save the arrays with np.savez")
+            raise DataError(f"{where} is encrypted; save the arrays with np.savez", fields=True)
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise DataError(f"{where} uses zip compression method {info.compress_type}; save it with np.savez")
+            raise DataError(
+                f"{where} uses zip compression method {info.compress_type}; save it with np.savez",
+                fields=True,
+            )
         if info.header_offset + info.compress_size > self.size:
-            raise DataError(f"{where} declares {info.compress_size:,} bytes past the end of the file; it is truncated")
+            raise DataError(
+                f"{where} declares {info.compress_size:,} bytes past the end of the file; it is truncated",
+                fields=True,
+            )
         limit = info.compress_size * (files.MAX_DEFLATE_RATIO if info.compress_type else 1)
         if info.file_size > limit:
             raise DataError(
                 f"{where} declares {info.file_size:,} bytes, but its {info.compress_size:,} stored bytes can hold "
-                f"at most {limit:,}; the archive is damaged or forged"
+                f"at most {limit:,}; the archive is damaged or forged", fields=True
             )
         try:
             with self.archive.open(info) as stream:
@@ -144,21 +156,21 @@ class Npz:
 
     def _header(self, name: str, stream: IO[bytes]) -> Layout:
         info = self.members[name]
-        return npy_header(f"{self.what}: {info.filename}", info.file_size, stream)
+        return npy_header(f"{self.what}: {literal(info.filename)}", info.file_size, stream)
 
     def read(self, name: str) -> np.ndarray:
         """The member's array; it must hold exactly what its header declares (the CRC is checked at its end)."""
         with self._member(name) as stream:
             layout = self._header(name, stream)
-            where = f"{self.what}: {self.members[name].filename}"
+            where = f"{self.what}: {literal(self.members[name].filename)}"
             array = read_exactly(
                 stream,
                 layout,
                 where,
-                lambda got: DataError(f"{where} ends after {got:,} of its {layout.nbytes:,} bytes"),
+                lambda got: DataError(f"{where} ends after {got:,} of its {layout.nbytes:,} bytes", fields=True),
             )
             if stream.read(1):
-                raise DataError(f"{where} holds more than its header declares")
+                raise DataError(f"{where} holds more than its header declares", fields=True)
             return array
 
 
@@ -167,45 +179,57 @@ def npy_header(where: str, file_size: int, stream: IO[bytes]) -> Layout:
     magic = stream.read(8)
     if not magic.startswith(NPY_MAGIC):
         if magic.startswith(PICKLE):
-            raise DataError(f"{where} holds a pickle (Python objects), which lstmcli never loads; save arrays")
-        raise DataError(f"{where} is not an .npy array (it does not start with \\x93NUMPY); save it with np.savez")
+            raise DataError(
+                f"{where} holds a pickle (Python objects), which lstmcli never loads; save arrays",
+                fields=True,
+            )
+        raise DataError(
+            f"{where} is not an .npy array (it does not start with \\x93NUMPY); save it with np.savez",
+            fields=True,
+        )
     if len(magic) < 8 or magic[6:8] not in (b"\x01\x00", b"\x02\x00", b"\x03\x00"):
-        raise DataError(f"{where} has an unknown .npy format version; save it with np.savez")
+        raise DataError(f"{where} has an unknown .npy format version; save it with np.savez", fields=True)
     width = 2 if magic[6] == 1 else 4
     size_bytes = stream.read(width)
     length = int.from_bytes(size_bytes, "little") if len(size_bytes) == width else -1
     if not 0 <= length <= MAX_HEADER:
-        raise DataError(f"{where} has a damaged .npy header (length {length}); re-create the file")
+        raise DataError(f"{where} has a damaged .npy header (length {length}); re-create the file", fields=True)
     header = stream.read(length)
     try:
         buffer = io.BytesIO(NPY_MAGIC + b"\x02\x00" + len(header).to_bytes(4, "little") + header)
         np.lib.format.read_magic(buffer)
         shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer, max_header_size=MAX_HEADER)
     except Exception as exc:  # ValueError, SyntaxError, tokenize errors: whatever a damaged header raises
-        raise DataError(f"{where} has a damaged .npy header ({brief(exc, 120)}); re-create the file") from None
+        raise DataError(
+            f"{where} has a damaged .npy header ({literal(brief(exc, 120))}); re-create the file",
+            fields=True,
+        ) from None
     layout = Layout(tuple(shape), dtype, bool(fortran))
     check_dtype(where, dtype)
     if any(d < 0 for d in layout.shape):
-        raise DataError(f"{where} has a negative size in its shape {layout.shape}")
+        raise DataError(f"{where} has a negative size in its shape {layout.shape}", fields=True)
     held = file_size - 8 - width - length
     if layout.nbytes != held:
         raise DataError(
-            f"{where} declares {layout.describe()} values of {dtype} ({layout.nbytes:,} bytes) but holds "
-            f"{max(held, 0):,} bytes; the file is truncated or not what it claims"
+            f"{where} declares {layout.describe()} values of {literal(dtype)} ({layout.nbytes:,} bytes) but holds "
+            f"{max(held, 0):,} bytes; the file is truncated or not what it claims", fields=True
         )
     return layout
 
 
 def check_dtype(where: str, dtype: np.dtype) -> None:
     if dtype.hasobject:
-        raise DataError(f"{where} holds Python objects (pickles), which lstmcli never loads; save plain numeric arrays")
+        raise DataError(
+            f"{where} holds Python objects (pickles), which lstmcli never loads; save plain numeric arrays",
+            fields=True,
+        )
     if dtype.names is not None or dtype.subdtype is not None or dtype.itemsize == 0:
-        raise DataError(f"{where} has dtype {dtype}; save plain arrays of numbers")
+        raise DataError(f"{where} has dtype {literal(dtype)}; save plain arrays of numbers", fields=True)
 
 
 def read_npz(path: Path, what: str, owned: bool = False) -> dict[str, np.ndarray]:
     """Every array of an .npz (a checkpoint), each checked as above, their total against the memory."""
     with Npz(path, what, owned) as npz:
         layouts = {name: npz.layout(name) for name in npz.members}
-        files.check_memory(sum(layout.nbytes for layout in layouts.values()), what)
+        files.check_memory(sum(layout.nbytes for layout in layouts.values()), npz.what)
         return {name: npz.read(name) for name in layouts}

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli import files, records
-from lstmcli.errors import DataError, UsageError
+from lstmcli.errors import FileError, UsageError, literal
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.npz"
@@ -71,11 +71,6 @@ def temporary_name(path: Path) -> Path:
 STALE = re.compile(
     r"\.(?:" + "|".join(Path(n).stem for n in (*RUN_FILES, CURVES, CONFUSION)) + r")\.\d+\.tmp\.[a-z]+|\.write-test-\d+"
 )
-
-
-class RunFileError(DataError, ValueError):
-    """A run file that cannot be read: bad input for the command (exit 2), a bad value for callers that
-    list many runs and skip the unreadable ones (lstmcli.runs catches ValueError)."""
 
 
 def _replaceable(path: Path) -> None:
@@ -178,13 +173,13 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from a run file: a regular file, not a link, of bounded size."""
-    data = files.read_limited(path, str(path), MAX_JSON_BYTES, owned=True, error=RunFileError)
+    data = files.read_limited(path, str(path), MAX_JSON_BYTES, owned=True)
     try:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RunFileError(f"{path}: unreadable or not JSON ({' '.join(str(exc).split())[:200]})") from None
+        raise FileError(path, literal(f"{path}: unreadable or not JSON ({' '.join(str(exc).split())[:200]})")) from None
     if not isinstance(value, dict):
-        raise RunFileError(f"{path}: expected a JSON object")
+        raise FileError(path, literal(f"{path}: expected a JSON object"))
     return value
 
 
@@ -197,80 +192,84 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
-    """The rows of history.csv ([] before the first evaluation); RunFileError if it cannot be read."""
-    if files.status(path, str(path), RunFileError, follow=False) is None:
+    """The rows of history.csv ([] before the first evaluation); FileError if it cannot be read."""
+    if files.status(path, str(path), follow=False) is None:
         return []
-    text = files.read_limited(path, str(path), MAX_HISTORY_BYTES, owned=True, error=RunFileError)
+    text = files.read_limited(path, str(path), MAX_HISTORY_BYTES, owned=True)
     try:
         reader = csv.DictReader(io.StringIO(text.decode("utf-8"), newline=""))
         rows = [{str(k): v for k, v in row.items() if v not in (None, "")} for row in reader]
         return records.history(rows, strict=False)
     except (UnicodeDecodeError, ValueError, TypeError, csv.Error) as exc:
-        raise RunFileError(f"{path}: not a history written by lstmcli ({' '.join(str(exc).split())[:200]})") from None
+        detail = " ".join(str(exc).split())[:200]
+        raise FileError(path, literal(f"{path}: not a history written by lstmcli ({detail})")) from None
 
 
 def holds_run(path: Path) -> bool:
     return any(os.path.lexists(path / name) for name in RUN_FILES)
 
 
-def _mkdir(folder: Path, what: str, created: list[Path]) -> bool:
+def _mkdir(folder: Path, shown: str, field: str, created: list[Path]) -> bool:
     """Make one folder, recording it; False if it exists already (made meanwhile by someone else)."""
     try:
         folder.mkdir()
     except FileExistsError:
         return False
     except OSError as exc:
-        raise UsageError(f"{what}: cannot create it ({exc.strerror}); choose a writable folder") from None
+        why = f"{files.label(shown, field)}: cannot create it ({literal(exc.strerror)}); choose a writable folder"
+        raise FileError(folder, why) from None
     created.append(folder)
     return True
 
 
-def _make_folders(path: Path, what: str, created: list[Path]) -> None:
-    """mkdir -p, recording each folder made (outermost first) so that a refused start can remove them."""
+def _make_folders(path: Path, shown: str, field: str, created: list[Path]) -> None:
+    """mkdir -p, recording each folder made (outermost first) so that a refused start can remove them;
+    errors name the path as `shown`, given by `field`."""
     missing = []
-    while files.status(path, what, UsageError, follow=False) is None and path != path.parent:
+    while files.status(path, shown, follow=False, field=field) is None and path != path.parent:
         missing.append(path)
         path = path.parent
     for folder in reversed(missing):
-        _mkdir(folder, what, created)
+        _mkdir(folder, shown, field, created)
 
 
 def _new_dated_folder(root: Path, created: list[Path]) -> Path:
     """A fresh folder under `root` named by date and time, never one that exists already."""
-    what = f"--runs-dir {root}"
-    _make_folders(root, what, created)
+    _make_folders(root, str(root), "runs_dir", created)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for suffix in range(1000):
-        if _mkdir(root / (stamp if suffix == 0 else f"{stamp}-{suffix}"), what, created):
+        if _mkdir(root / (stamp if suffix == 0 else f"{stamp}-{suffix}"), str(root), "runs_dir", created):
             return created[-1]
     raise UsageError(f"cannot find a free run folder name under {root}")
 
 
 def _out_folder(out: Path, force: bool, created: list[Path]) -> Path:
-    """`--out`: a new or empty folder, or one that holds a run (replaced only with --force)."""
-    what = f"--out {out}"
-    found = files.status(out, what, UsageError)
+    """`out`: a new or empty folder, or one that holds a run (replaced only with `force`)."""
+    where = files.label(str(out), "out")
+    found = files.status(out, str(out), field="out")
     if found is None:
-        _make_folders(out, what, created)
+        _make_folders(out, str(out), "out", created)
         return out
     if not stat.S_ISDIR(found.st_mode):
-        raise UsageError(f"{what}: is a file, not a folder; choose a folder")
+        raise FileError(out, f"{where}: is a file, not a folder; choose a folder")
     if holds_run(out):
         if not force:
-            raise UsageError(
-                f"--out {out} already holds a run; use --resume {out} to continue it, --force to replace it, "
-                "or choose another folder"
+            raise FileError(
+                out,
+                f"{where} already holds a run; use {{resume}} {literal(out)} to continue it, {{force}} to replace it, "
+                "or choose another folder",
             )
         return out
     try:
         others = sorted(set(os.listdir(out)) - {LOCK})
     except OSError as exc:
-        raise UsageError(files.describe_error(what, exc)) from None
+        raise FileError(out, files.describe_error(where, exc)) from None
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-        raise UsageError(
-            f"{what}: not a lstmcli run, and not empty ({shown}); a new run goes into an empty or new folder, "
-            "choose another --out"
+        raise FileError(
+            out,
+            f"{where}: not a lstmcli run, and not empty ({literal(shown)}); a new run goes into an empty or new "
+            "folder, choose another {out}",
         )
     return out
 
@@ -292,8 +291,9 @@ def new_run(out: Path | None, root: Path, force: bool, settings: dict[str, Any])
                     _remove_run_files(run)
                 write_json(run / CONFIG, settings)
             except OSError as exc:
-                detail = exc.strerror or exc
-                raise UsageError(f"--out {run}: cannot write there ({detail}); choose a writable folder") from None
+                where = files.label(str(run), "out")
+                detail = literal(exc.strerror or exc)
+                raise FileError(run, f"{where}: cannot write there ({detail}); choose a writable folder") from None
             created.clear()  # the run exists now: from here on a failure leaves it resumable
             yield run
     finally:
@@ -315,14 +315,14 @@ def check_run_files(run: Path) -> None:
     """Refuse a run folder whose own files are links or special files: writing them would write elsewhere
     (through the link) or into a device or FIFO. Its tensorboard/ must hold only TensorBoard's event files."""
     for name in (*RUN_FILES, CURVES, CONFUSION, LOCK):
-        found = files.status(run / name, str(run / name), UsageError, follow=False)
+        found = files.status(run / name, str(run / name), follow=False)
         if found is not None and not stat.S_ISREG(found.st_mode):
             raise UsageError(
                 f"{run / name}: is {files.kind(found.st_mode)}, not a regular file; lstmcli writes a run's files "
                 "only as regular files of its own: remove it, or choose another folder"
             )
     logs = run / TENSORBOARD
-    found = files.status(logs, str(logs), UsageError, follow=False)
+    found = files.status(logs, str(logs), follow=False)
     if found is None:
         return
     if not stat.S_ISDIR(found.st_mode):
@@ -407,9 +407,10 @@ class RunLock:
     def _acquire(self, fd: int) -> None:
         if not _try_lock(fd):
             owner = _read_at_start(fd).strip() or "another process"
-            raise UsageError(
-                f"{self.run} is being written by another lstmcli train (pid {owner}); "
-                "wait for it to finish or choose another --out"
+            raise UsageError(  # not the folder's fault: someone else is using it
+                f"{literal(self.run)} is being written by another lstmcli train (pid {literal(owner)}); "
+                "wait for it to finish or choose another {out}",
+                fields=True,
             )
         try:
             _write_at_start(fd, str(os.getpid()).encode())

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli import rundir
-from lstmcli.errors import DataError, LstmcliError, UsageError
+from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
 
 # The columns of a row, in table order; `runs --sort`, `--where` and `--group-by` take these names.
 COLUMNS = (
@@ -51,6 +51,7 @@ def _raise(exc: OSError) -> None:
 
 def describe(run: Path, root: Path) -> dict[str, Any]:
     """One row: where the run is, its config, and its final (or latest) figures; damaged runs say so."""
+    # Here, not at the top: `lstmcli --help` imports this module for its sort keys, and pydantic costs start-up time.
     from lstmcli.train.config import read_run_config
 
     name = str(run.relative_to(root)) if run != root else run.name
@@ -170,7 +171,7 @@ def compare(
             raise UsageError(f"unknown column {key!r}; choose from {', '.join(COLUMNS)}")
     for condition in where or []:
         if "=" not in condition:
-            raise UsageError(f"--where {condition!r}: write KEY=VALUE, e.g. --where cell=gru")
+            raise FieldError("where", f"{{where}} {literal(repr(condition))}: write KEY=VALUE, e.g. {{where}} cell=gru")
     rows = [describe(run, root) for run in find_runs(root)]
     rows = [r for r in rows if all(_matches(r, c) for c in where or [])]
     report: dict[str, Any] = {"schema_version": 1, "folder": str(root), "runs": _sort(rows, sort, reverse)}

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstmcli import cli
-from lstmcli import data as dataset
+from lstmcli import cli, datasets
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -26,8 +25,8 @@ TEST_SLICE = 500
 
 @pytest.fixture(scope="session")
 def mnist_arrays() -> dict[str, np.ndarray]:
-    with np.load(dataset.bundled_path(), allow_pickle=False) as npz:
-        return {k: npz[k] for k in dataset.KEYS}
+    with np.load(datasets.bundled_path(), allow_pickle=False) as npz:
+        return {k: npz[k] for k in datasets.KEYS}
 
 
 def mnist_slice(arrays: dict[str, np.ndarray], train: int, test: int, stride: int = 1) -> dict[str, np.ndarray]:
@@ -53,7 +52,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Pa
     """A complete 200-step run on the small slice, shared by the eval and report tests."""
     from lstmcli.cli.progress import Quiet
     from lstmcli.train.config import from_preset
-    from lstmcli.train.run import start
+    from lstmcli.train.runner import start
 
     out = tmp_path_factory.mktemp("runs") / "run"
     config = from_preset("default", steps=200, eval_every=50, data=str(small_npz))

@@ -81,7 +81,7 @@ def idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
 
 
 def write_idx_folder(folder: Path, arrays: dict[str, np.ndarray], gz: bool = False) -> Path:
-    from lstmcli.data import IDX_FILES
+    from lstmcli.datasets import IDX_FILES
 
     folder.mkdir(parents=True, exist_ok=True)
     for key, stem in IDX_FILES.items():

@@ -13,8 +13,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from lstmcli.cli import app, main
-from lstmcli.errors import UsageError
+from lstmcli.cli import app, errors, main
+from lstmcli.errors import FieldError, UsageError
 from lstmcli.model.budget import Fit, answer, closest, closest_units
 from lstmcli.model.count import count
 from lstmcli.model.spec import ModelSpec
@@ -75,8 +75,10 @@ def test_tie_prefers_the_model_within_budget() -> None:
 
 @pytest.mark.parametrize("budget", [0, -5, True, 2.5])
 def test_bad_budgets_are_refused(budget: object) -> None:
-    with pytest.raises(UsageError, match="--budget"):
+    with pytest.raises(FieldError, match=r"^budget must be a whole number") as info:
         closest_units(ModelSpec(), budget)  # type: ignore[arg-type]
+    assert info.value.field == "budget"
+    assert errors.message(info.value).startswith("--budget must be a whole number")
 
 
 def test_huge_budget_says_so() -> None:

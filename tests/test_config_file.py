@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lstmcli import rundir
-from lstmcli.cli import main
+from lstmcli.cli import errors, main
 from lstmcli.errors import UsageError
 from lstmcli.train import config_file
 
@@ -61,8 +61,10 @@ def test_command_line_overrides_the_file() -> None:
     ],
 )
 def test_bad_files_are_refused(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    """The library names fields; the command line's rendering of the same error names their flags."""
+    with pytest.raises(UsageError) as info:
         config_file.load(write(tmp_path, text))
+    assert message in errors.message(info.value)
 
 
 def one_line_error(capsys, argv: list[str]) -> str:

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from conftest import mnist_slice
 
-from lstmcli import data as dataset
+from lstmcli import datasets
 from lstmcli.errors import DataError
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """Encode like the MNIST distribution: magic 0x00 0x00 type ndim, big-endian sizes, big-endian data."""
-    codes = {v: k for k, v in dataset.IDX_DTYPES.items()}
+    codes = {v: k for k, v in datasets.IDX_DTYPES.items()}
     big = array.astype(array.dtype.newbyteorder(">"))
     code = codes[big.dtype.str.replace("|", ">")]
     return bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + big.tobytes()
@@ -24,7 +24,7 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 def write_idx(folder: Path, arrays: dict[str, np.ndarray], gz: set[str] = frozenset(), dotted: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for key, stem in dataset.IDX_FILES.items():
+    for key, stem in datasets.IDX_FILES.items():
         name = stem.replace("-idx", ".idx") if dotted else stem
         data = idx_bytes(arrays[key])
         if key in gz:
@@ -39,15 +39,15 @@ def sample(mnist_arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return mnist_slice(mnist_arrays, 300, 50)
 
 
-def assert_same(data: dataset.Dataset, arrays: dict[str, np.ndarray]) -> None:
-    for key in dataset.KEYS:
+def assert_same(data: datasets.Dataset, arrays: dict[str, np.ndarray]) -> None:
+    for key in datasets.KEYS:
         assert np.array_equal(getattr(data, key), arrays[key]), key
     assert data.x_train.dtype == np.uint8 and data.y_train.dtype == np.int32
     assert data.classes == int(arrays["y_train"].max()) + 1
 
 
 def test_bundled_mnist_is_verified_and_complete() -> None:
-    data = dataset.load()
+    data = datasets.load()
     assert data.x_train.shape == (60_000, 28, 28) and data.x_test.shape == (10_000, 28, 28)
     assert (data.timesteps, data.features, data.classes, data.scale) == (28, 28, 10, 255.0)
     assert data.source == "bundled MNIST"
@@ -57,29 +57,29 @@ def test_damaged_bundled_copy_is_detected(mnist_arrays: dict[str, np.ndarray]) -
     damaged = dict(mnist_arrays, y_test=mnist_arrays["y_test"].copy())
     damaged["y_test"][0] ^= 1
     with pytest.raises(DataError, match=r"y_test does not match its published SHA-256; .* reinstall"):
-        dataset.verify_mnist(damaged, dataset.bundled_path())
+        datasets.verify_mnist(damaged, datasets.bundled_path())
 
 
 def test_npz(sample: dict[str, np.ndarray], tmp_path: Path) -> None:
     np.savez(tmp_path / "plain.npz", **sample)
     np.savez_compressed(tmp_path / "compressed.npz", **sample)
-    assert_same(dataset.load(tmp_path / "plain.npz"), sample)
-    assert_same(dataset.load(str(tmp_path / "compressed.npz")), sample)
+    assert_same(datasets.load(tmp_path / "plain.npz"), sample)
+    assert_same(datasets.load(str(tmp_path / "compressed.npz")), sample)
 
 
 @pytest.mark.parametrize(
     ("gz", "dotted"),
-    [(set(), False), (set(dataset.KEYS), False), ({"x_train", "y_test"}, False), (set(), True)],
+    [(set(), False), (set(datasets.KEYS), False), ({"x_train", "y_test"}, False), (set(), True)],
     ids=["raw", "all gzipped", "some gzipped", "dotted names"],
 )
 def test_idx_folder(sample: dict[str, np.ndarray], tmp_path: Path, gz: set[str], dotted: bool) -> None:
-    assert_same(dataset.load(write_idx(tmp_path / "idx", sample, gz, dotted)), sample)
+    assert_same(datasets.load(write_idx(tmp_path / "idx", sample, gz, dotted)), sample)
 
 
 def test_idx_matches_the_npz_it_came_from(sample: dict[str, np.ndarray], tmp_path: Path) -> None:
     np.savez(tmp_path / "a.npz", **sample)
-    a, b = dataset.load(tmp_path / "a.npz"), dataset.load(write_idx(tmp_path / "idx", sample, set(dataset.KEYS)))
-    for key in dataset.KEYS:
+    a, b = datasets.load(tmp_path / "a.npz"), datasets.load(write_idx(tmp_path / "idx", sample, set(datasets.KEYS)))
+    for key in datasets.KEYS:
         assert np.array_equal(getattr(a, key), getattr(b, key))
 
 
@@ -87,11 +87,11 @@ def test_idx_types_other_than_bytes_are_read_big_endian(tmp_path: Path) -> None:
     values = np.array([[0, 1], [258, 32767]], dtype=np.int16)
     path = tmp_path / "short-idx2"
     path.write_bytes(idx_bytes(values))
-    read = dataset.read_idx(path)
+    read = datasets.read_idx(path)
     assert read.dtype == np.int16 and np.array_equal(read, values)
     floats = np.array([0.5, 0.25], dtype=np.float32)
     path.write_bytes(idx_bytes(floats))
-    assert np.array_equal(dataset.read_idx(path), floats)
+    assert np.array_equal(datasets.read_idx(path), floats)
 
 
 @pytest.mark.parametrize(("height", "width"), [(28, 28), (20, 12), (12, 20), (1, 5), (64, 3)])
@@ -103,7 +103,7 @@ def test_any_image_size_is_height_steps_of_width_features(height: int, width: in
         "x_test": rng.integers(0, 256, (10, height, width), dtype=np.uint8),
         "y_test": (np.arange(10) % 3).astype(np.uint8),
     }
-    for data in (dataset.load(write_idx(tmp_path / "idx", arrays, {"x_test"})), _npz(tmp_path, arrays)):
+    for data in (datasets.load(write_idx(tmp_path / "idx", arrays, {"x_test"})), _npz(tmp_path, arrays)):
         assert (data.timesteps, data.features, data.classes) == (height, width, 3)
         assert np.array_equal(data.x_train, arrays["x_train"])
 
@@ -121,9 +121,9 @@ def test_model_for_non_square_images_reads_rows_as_timesteps(tmp_path: Path) -> 
     assert model.outputs[0].shape[-1] == 4
 
 
-def _npz(folder: Path, arrays: dict[str, np.ndarray], name: str = "data.npz") -> dataset.Dataset:
+def _npz(folder: Path, arrays: dict[str, np.ndarray], name: str = "data.npz") -> datasets.Dataset:
     np.savez(folder / name, **arrays)
-    return dataset.load(folder / name)
+    return datasets.load(folder / name)
 
 
 def test_accepted_variants(sample: dict[str, np.ndarray], tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_bad_npz_is_a_data_error_naming_the_file(
     arrays = {k: v for k, v in {**sample, **change}.items() if not (isinstance(v, str) and v == "drop")}
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DataError, match=message) as error:
-        dataset.load(tmp_path / "bad.npz")
+        datasets.load(tmp_path / "bad.npz")
     assert str(tmp_path / "bad.npz") in str(error.value)
     assert "\n" not in str(error.value)
 
@@ -193,15 +193,15 @@ def test_bad_idx_file(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "train-labels-idx1-ubyte"
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
-        dataset.read_idx(path)
+        datasets.read_idx(path)
     gz = tmp_path / "train-labels-idx1-ubyte.gz"
     gz.write_bytes(gzip.compress(content))
     with pytest.raises(DataError, match=message):
-        dataset.read_idx(gz)
+        datasets.read_idx(gz)
 
 
 def test_idx_gz_that_is_not_gzip(tmp_path: Path) -> None:
     path = tmp_path / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07")
     with pytest.raises(DataError, match="cannot be read or unzipped"):
-        dataset.read_idx(path)
+        datasets.read_idx(path)

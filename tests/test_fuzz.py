@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lstmcli import data as dataset
+from lstmcli import datasets
 from lstmcli.errors import DataError
 
 NPZ_BYTE_CASES = 400
@@ -73,14 +73,14 @@ def check_clean(path: Path, load: Callable[[], Any], outcomes: Counter[str]) -> 
     return result
 
 
-def check_dataset(data: dataset.Dataset) -> None:
+def check_dataset(data: datasets.Dataset) -> None:
     """What loading promises about anything it accepts."""
     assert data.x_train.ndim == data.x_test.ndim == 3
     assert data.x_train.shape[1:] == data.x_test.shape[1:]
     assert len(data.x_train) == len(data.y_train) > 0 and len(data.x_test) == len(data.y_test) > 0
     assert data.x_train.dtype == data.x_test.dtype and data.x_train.dtype in (np.uint8, np.float32)
     assert data.y_train.dtype == data.y_test.dtype == np.int32
-    assert 2 <= data.classes <= dataset.MAX_CLASSES
+    assert 2 <= data.classes <= datasets.MAX_CLASSES
     for y in (data.y_train, data.y_test):
         assert y.min() >= 0 and y.max() < data.classes
     if data.x_train.dtype == np.float32:
@@ -111,7 +111,7 @@ def test_npz_byte_mutations(arrays: dict[str, np.ndarray], tmp_path: Path) -> No
     path = tmp_path / "fuzz.npz"
     for case in range(NPZ_BYTE_CASES):
         path.write_bytes(mutate(bases[case % 2], rng))
-        data = check_clean(path, lambda: dataset.load(path), outcomes)
+        data = check_clean(path, lambda: datasets.load(path), outcomes)
         if data is not None:
             check_dataset(data)
     assert sum(outcomes.values()) == NPZ_BYTE_CASES
@@ -139,7 +139,7 @@ def test_npz_structure_mutations(arrays: dict[str, np.ndarray], tmp_path: Path) 
     path = tmp_path / "structure.npz"
     for _case in range(NPZ_STRUCTURE_CASES):
         content = dict(arrays)
-        for key in rng.sample(dataset.KEYS, rng.randint(1, 2)):
+        for key in rng.sample(datasets.KEYS, rng.randint(1, 2)):
             roll = rng.random()
             if roll < 0.15:
                 del content[key]
@@ -154,7 +154,7 @@ def test_npz_structure_mutations(arrays: dict[str, np.ndarray], tmp_path: Path) 
             else:
                 content[key] = random_array(rng, np_rng)
         np.savez(path, **content)
-        data = check_clean(path, lambda: dataset.load(path), outcomes)
+        data = check_clean(path, lambda: datasets.load(path), outcomes)
         if data is not None:
             check_dataset(data)
     assert sum(outcomes.values()) == NPZ_STRUCTURE_CASES
@@ -167,21 +167,21 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 def test_idx_byte_mutations(arrays: dict[str, np.ndarray], tmp_path: Path) -> None:
     rng = random.Random(1998)
-    files = {key: idx_bytes(arrays[key]) for key in dataset.KEYS}
+    files = {key: idx_bytes(arrays[key]) for key in datasets.KEYS}
     outcomes: Counter[str] = Counter()
     for case in range(IDX_CASES):
         folder = tmp_path / f"case{case}"
         folder.mkdir()
         gz = case % 2 == 1
-        damaged = rng.choice(dataset.KEYS)
-        for key, stem in dataset.IDX_FILES.items():
+        damaged = rng.choice(datasets.KEYS)
+        for key, stem in datasets.IDX_FILES.items():
             content = gzip.compress(files[key], mtime=0) if gz else files[key]
             if key == damaged:
                 content = mutate(content, rng)
             (folder / (f"{stem}.gz" if gz else stem)).write_bytes(content)
-        target = folder / (dataset.IDX_FILES[damaged] + (".gz" if gz else ""))
+        target = folder / (datasets.IDX_FILES[damaged] + (".gz" if gz else ""))
         try:
-            data = dataset.load(folder)
+            data = datasets.load(folder)
         except DataError as error:
             text = str(error)
             assert "\n" not in text and str(folder) in text, text
@@ -211,7 +211,7 @@ def test_keras_mutations(keras_file: bytes, tmp_path: Path) -> None:
     model.weights.h5) damaged or missing, which zip's CRC would otherwise catch before Keras sees it."""
     import keras
 
-    from lstmcli.evaluate import load_model
+    from lstmcli.model.load import load_model
 
     rng = random.Random(31337)
     with zipfile.ZipFile(io.BytesIO(keras_file)) as archive:

@@ -32,8 +32,8 @@ import pytest
 from conftest import mnist_slice, refused, snapshot
 from test_bad_input import idx_bytes, write_idx_folder
 
-from lstmcli import cli, rundir
-from lstmcli import data as dataset
+from lstmcli import cli, datasets, rundir
+from lstmcli.cli import errors
 from lstmcli.errors import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,12 +70,12 @@ def watchdog() -> Iterator[None]:
 @pytest.fixture
 def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     """Refusals come before training: reaching it fails the test (and keeps old code from training for long)."""
-    from lstmcli.train import run
+    from lstmcli.train import runner
 
     def reached(*_args: object, **_kwargs: object) -> None:
         pytest.fail("training started: the input was not refused")
 
-    monkeypatch.setattr(run, "_train", reached)
+    monkeypatch.setattr(runner, "_train", reached)
 
 
 def npz_members(path: Path, members: dict[str, bytes]) -> Path:
@@ -117,7 +117,7 @@ def test_npz_member_whose_header_promises_more_than_it_holds(tmp_path: Path, arr
     members = {f"{k}.npy": npy(v) for k, v in arrays.items()}
     path = npz_members(tmp_path / "liar.npz", {**members, "x_test.npy": npy_header((10**9, 28, 28)) + b"\0" * 100})
     with pytest.raises(DataError, match=r"x_test.*declares 1,000,000,000 x 28 x 28 values") as error:
-        dataset.load(path)
+        datasets.load(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
@@ -539,7 +539,7 @@ def test_zip_member_declaring_more_than_deflate_can_hold(tmp_path: Path, arrays:
     path = tmp_path / "liar.npz"
     path.write_bytes(zip_of(members))
     with pytest.raises(DataError, match=r"x_test.*declares 3,221,225,472 bytes.*at most"):
-        dataset.load(path)
+        datasets.load(path)
 
 
 def test_data_larger_than_memory_is_refused_before_reading(
@@ -549,7 +549,7 @@ def test_data_larger_than_memory_is_refused_before_reading(
 
     monkeypatch.setattr(files, "available_memory", lambda: 10_000)
     with pytest.raises(DataError, match=r"needs .* of memory"):
-        dataset.load(valid)
+        datasets.load(valid)
 
 
 # 7. Labels ---------------------------------------------------------------------------------------------------
@@ -582,10 +582,11 @@ def test_labels_that_define_another_problem(
 
 def test_classes_says_what_is_meant(tmp_path: Path, arrays: dict[str, np.ndarray]) -> None:
     path = labelled(tmp_path, arrays, np.arange(60) % 9, np.arange(20) % 10)
-    data = dataset.load(path, classes=10)
+    data = datasets.load(path, classes=10)
     assert data.classes == 10
-    with pytest.raises(DataError, match=r"labels 0-8.*--classes 5"):
-        dataset.load(path, classes=5)
+    with pytest.raises(DataError, match=r"labels 0-8.*classes 5") as info:
+        datasets.load(path, classes=5)
+    assert "which do not fit --classes 5" in errors.message(info.value)  # as the command line says it
 
 
 def test_classes_option(
@@ -616,12 +617,12 @@ def test_ctrl_c_while_drawing_the_curves_says_so(
     tmp_path: Path, valid: Path, scratch: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lstmcli import plots
-    from lstmcli.train import run
+    from lstmcli.train import runner
 
     def interrupted(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run, "_train", lambda *_args, **_kwargs: {"steps": 5})
+    monkeypatch.setattr(runner, "_train", lambda *_args, **_kwargs: {"steps": 5})
     monkeypatch.setattr(plots, "learning_curves", interrupted)
     code = cli.main(
         ["train", "--batch-size", "20", "--data", str(valid), "--steps", "5", "--out", str(tmp_path / "run"), "--quiet"]

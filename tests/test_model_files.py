@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from lstmcli.cli import app, main
 from lstmcli.errors import DataError, UsageError
-from lstmcli.model import files
+from lstmcli.model import reader
 
 runner = CliRunner()
 
@@ -117,7 +117,7 @@ def test_zoo_is_big_enough() -> None:
 @pytest.mark.parametrize("name", list(ZOO))
 def test_keras_file_counts_equal_count_params(keras_zoo: dict[str, tuple[Any, Path, int]], name: str) -> None:
     model, path, covered = keras_zoo[name]
-    report = files.read(path, False, None, 3)
+    report = reader.read(path, False, None, 3)
     assert report.framework == "Keras"
     assert report.total == model.count_params()
     assert sum(layer.params for layer in report.layers) == report.total  # the rows partition the count
@@ -130,7 +130,7 @@ def test_keras_file_counts_equal_count_params(keras_zoo: dict[str, tuple[Any, Pa
         predicted = [shape for d in layer.counts.directions for _, shape in d.shapes]
         assert predicted == [shape for _, shape in layer.tensors], layer.name
     assert report.mismatches == ()
-    files.check(report)
+    reader.judge(report)
 
 
 def test_memory_shapes_are_what_keras_computes(keras_zoo: dict[str, tuple[Any, Path, int]]) -> None:
@@ -139,7 +139,7 @@ def test_memory_shapes_are_what_keras_computes(keras_zoo: dict[str, tuple[Any, P
     import keras
 
     model, path, _ = keras_zoo["conv1d-gru-open-length"]
-    report = files.read(path, False, 9, 2)
+    report = reader.read(path, False, 9, 2)
     probe = keras.Model(model.inputs, [model.get_layer(c.name).output for c in report.memory.layers])
     real = [tuple(a.shape) for a in probe(np.zeros((2, 9, 4), dtype="float32"))]
     assert real == [(2, *c.output) for c in report.memory.layers]
@@ -152,7 +152,7 @@ def test_memory_shapes_are_what_keras_computes(keras_zoo: dict[str, tuple[Any, P
 def test_fixed_length_model_refuses_another_timesteps(keras_zoo: dict[str, tuple[Any, Path, int]]) -> None:
     _, path, _ = keras_zoo["lstm"]
     with pytest.raises(UsageError, match="sequences of 6 steps"):
-        files.read(path, False, 9, 1)
+        reader.read(path, False, 9, 1)
 
 
 def test_cli_json_for_a_run_folder(trained_run: Path) -> None:
@@ -246,7 +246,7 @@ def write_numpy_safetensors(path: Path, case: tuple) -> dict[str, tuple]:
     return shapes
 
 
-def check_report(report: files.FileReport, case: tuple, shapes: dict[str, tuple]) -> None:
+def check_report(report: reader.FileReport, case: tuple, shapes: dict[str, tuple]) -> None:
     assert report.framework == "PyTorch"
     assert report.total == sum(math.prod(s) for s in shapes.values())
     [group] = report.covered
@@ -255,7 +255,7 @@ def check_report(report: files.FileReport, case: tuple, shapes: dict[str, tuple]
     stored = sum(math.prod(s) for name, s in shapes.items() if name not in OTHERS)
     assert group.params == group.closed_form == stored
     assert sorted(layer.name for layer in report.layers if layer.counts is None) == sorted(OTHERS)
-    files.check(report)
+    reader.judge(report)
 
 
 @pytest.mark.parametrize("case", TORCH_ZOO, ids=lambda c: f"{c[1]}-L{c[4]}-{'bi' if c[5] else 'uni'}-p{c[7]}")
@@ -264,7 +264,7 @@ def test_safetensors_without_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "torch", None)
     path = tmp_path / "model.safetensors"
     shapes = write_numpy_safetensors(path, case)
-    check_report(files.read(path, False, None, 1), case, shapes)
+    check_report(reader.read(path, False, None, 1), case, shapes)
 
 
 @pytest.mark.parametrize("case", TORCH_ZOO, ids=lambda c: f"{c[1]}-L{c[4]}-{'bi' if c[5] else 'uni'}-p{c[7]}")
@@ -286,7 +286,7 @@ def test_real_torch_state_dicts(tmp_path: Path, case: tuple, suffix: str) -> Non
         save_file(state, str(path))
     shapes = {name: tuple(t.shape) for name, t in state.items()}
     assert shapes == {prefix + n: s for n, s in torch_shapes(*case[1:]).items()} | OTHERS  # the rule is PyTorch's
-    report = files.read(path, False, 11, 1)
+    report = reader.read(path, False, 11, 1)
     check_report(report, case, shapes)
     assert report.covered[0].counts.total == sum(p.numel() for p in rnn.parameters())
     assert report.memory.timesteps == 11
@@ -296,7 +296,7 @@ def test_nested_pt_checkpoint_is_flattened(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     rnn = torch.nn.GRU(3, 4)
     torch.save({"model": rnn.state_dict(), "epoch": 7}, tmp_path / "ckpt.pt")
-    report = files.read(tmp_path / "ckpt.pt", False, None, 1)
+    report = reader.read(tmp_path / "ckpt.pt", False, None, 1)
     assert report.covered[0].name == "model"
     assert report.total == sum(p.numel() for p in rnn.parameters())
 
@@ -329,7 +329,7 @@ def test_pt_without_torch_says_how_to_read_it(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setitem(sys.modules, "torch", None)
     (tmp_path / "w.pt").write_bytes(b"PK\x03\x04whatever")
     with pytest.raises(UsageError, match="needs PyTorch"):
-        files.read(tmp_path / "w.pt", False, None, 1)
+        reader.read(tmp_path / "w.pt", False, None, 1)
 
 
 def test_shapes_that_fit_no_module_are_not_claimed(tmp_path: Path) -> None:
@@ -337,7 +337,7 @@ def test_shapes_that_fit_no_module_are_not_claimed(tmp_path: Path) -> None:
 
     save_file({"x.weight_ih_l0": np.zeros((10, 3), np.float32), "x.weight_hh_l0": np.zeros((10, 4), np.float32)},
               str(tmp_path / "odd.safetensors"))  # fmt: skip
-    report = files.read(tmp_path / "odd.safetensors", False, None, 1)
+    report = reader.read(tmp_path / "odd.safetensors", False, None, 1)
     assert report.covered == () and report.total == 70
     assert any("fit none" in note for note in report.notes)
 
@@ -383,4 +383,4 @@ def test_damaged_file_is_one_line_and_exit_2(
 def test_damaged_files_raise_data_error(damaged: dict[str, Path]) -> None:
     for name in ("truncated.safetensors", "text.safetensors"):
         with pytest.raises(DataError, match=r"not a readable \.safetensors"):
-            files.read(damaged[name], False, None, 1)
+            reader.read(damaged[name], False, None, 1)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from lstmcli.cli import app, main
 from lstmcli.errors import CheckFailed
-from lstmcli.model import verify as params_command
+from lstmcli.model import verify
 from lstmcli.model.count import count
 from lstmcli.model.spec import ModelSpec
 
@@ -200,27 +200,27 @@ def test_huge_sizes_still_count_without_verify() -> None:
     assert data["match"] is None
 
 
-def fabricated(delta: int) -> params_command.Outcome:
+def fabricated(delta: int) -> verify.Outcome:
     counts = count(ModelSpec(units=5, input_size=3))
-    return params_command.Outcome(counts, counts.total + delta, None)
+    return verify.Outcome(counts, counts.total + delta, None)
 
 
 def test_check_passes_on_match_and_unverified() -> None:
-    params_command.check(fabricated(0))
+    verify.judge(fabricated(0))
     counts = count(ModelSpec(units=5, input_size=3))
-    params_command.check(params_command.Outcome(counts, None, None))
+    verify.judge(verify.Outcome(counts, None, None))
 
 
 def test_check_fails_on_mismatch() -> None:
     with pytest.raises(CheckFailed) as info:
-        params_command.check(fabricated(1))
+        verify.judge(fabricated(1))
     assert info.value.exit_code == 1
     assert "Keras counts" in str(info.value)
 
 
 def test_mismatch_exits_1_through_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """The command's own wiring: a mismatching outcome is printed, then the exit code is 1 with one error line."""
-    monkeypatch.setattr(params_command, "run", lambda spec, convention, verify, batch=None: fabricated(7))
+    monkeypatch.setattr(verify, "examine", lambda spec, convention, check, batch=None: fabricated(7))
     result = invoke("--units", "5", "--input", "3", "--format", "json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)

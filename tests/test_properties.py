@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lstmcli import data as dataset
+from lstmcli import datasets
 from lstmcli.errors import DataError, UsageError
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-KEYS = dataset.KEYS
+KEYS = datasets.KEYS
 DTYPES = ["u1", "i1", "<i2", ">i2", "<u2", "<i4", "<i8", "<u8", "<f2", "<f4", ">f8", "<c8", "|b1", "<U2", "|S3"]
 
 
@@ -34,13 +34,13 @@ def check_refusal(error: DataError | UsageError, path: Path) -> None:
     assert "\n" not in text and str(path) in text, text
 
 
-def check_dataset(data: dataset.Dataset, classes: int | None) -> None:
-    """The documented invariants of anything `lstmcli.data.load` accepts (docs/reference.md, Data)."""
+def check_dataset(data: datasets.Dataset, classes: int | None) -> None:
+    """The documented invariants of anything `lstmcli.datasets.load` accepts (docs/reference.md, Data)."""
     assert data.x_train.ndim == data.x_test.ndim == 3 and data.x_train.shape[1:] == data.x_test.shape[1:]
     assert len(data.x_train) == len(data.y_train) > 0 and len(data.x_test) == len(data.y_test) > 0
     assert data.x_train.dtype == data.x_test.dtype and data.x_train.dtype in (np.uint8, np.float32)
     assert data.y_train.dtype == data.y_test.dtype == np.int32
-    assert 2 <= data.classes <= dataset.MAX_CLASSES
+    assert 2 <= data.classes <= datasets.MAX_CLASSES
     present = set(np.unique(data.y_train).tolist())
     assert len(present) >= 2 and set(np.unique(data.y_test).tolist()) <= set(range(data.classes))
     if classes is None:
@@ -54,7 +54,7 @@ def check_dataset(data: dataset.Dataset, classes: int | None) -> None:
 
 def load_or_refuse(path: Path, classes: int | None, named: Path | None = None) -> None:
     try:
-        data = dataset.load(path, classes)
+        data = datasets.load(path, classes)
     except DataError as error:
         check_refusal(error, named or path)
         event("refused")
@@ -166,7 +166,7 @@ def test_idx_property(data: st.DataObject, classes: int | None, tmp_path: Path) 
     folder.mkdir(exist_ok=True)
     for old in folder.iterdir():
         old.unlink()
-    for key, stem in dataset.IDX_FILES.items():
+    for key, stem in datasets.IDX_FILES.items():
         raw = data.draw(idx_file(arrays[key]))
         if data.draw(st.booleans()):
             content = gzip.compress(raw, mtime=0)

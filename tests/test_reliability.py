@@ -35,7 +35,7 @@ from conftest import mnist_slice
 from lstmcli import cli, rundir
 from lstmcli.cli.progress import Quiet
 from lstmcli.errors import CheckFailed, DataError, UsageError
-from lstmcli.train import run as runs
+from lstmcli.train import runner
 from lstmcli.train.config import from_preset
 
 # A small real LSTM on 7x7 images (MNIST subsampled; 7 timesteps compile faster than 28): a few seconds per
@@ -179,7 +179,7 @@ def tiny_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, n
 def reference(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Path:
     """The run left alone, trained in this process."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    runs.start(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), out, out.parent, Quiet())
+    runner.start(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), out, out.parent, Quiet())
     return out
 
 
@@ -226,8 +226,8 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dic
     before = snapshot(run)
     refusals = {}
     for name, call in {
-        "resume": lambda: runs.resume(run, Quiet()),
-        "force": lambda: runs.start(
+        "resume": lambda: runner.resume(run, Quiet()),
+        "force": lambda: runner.start(
             from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), run, base, Quiet(), force=True
         ),
     }.items():
@@ -252,7 +252,7 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dic
     seen["sigint"].update(rc=rc, out=out, err=err, checkpoint=checkpoint_step(run), history=history_steps(run))
 
     # 5. Resume in this process to the end.
-    _, seen["metrics"] = runs.resume(run, Quiet())
+    _, seen["metrics"] = runner.resume(run, Quiet())
     return seen
 
 
@@ -368,7 +368,7 @@ def test_out_holding_another_run_is_refused_and_unchanged(reference: Path, tiny_
     before = snapshot(reference)
     config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 100})
     with pytest.raises(UsageError) as refused:
-        runs.start(config, reference, tmp_path, Quiet())
+        runner.start(config, reference, tmp_path, Quiet())
     message = str(refused.value)
     assert "already holds a run" in message
     assert f"--resume {reference}" in message and "--force" in message
@@ -377,7 +377,7 @@ def test_out_holding_another_run_is_refused_and_unchanged(reference: Path, tiny_
 
 def test_resume_of_a_complete_run_changes_nothing(reference: Path, tmp_path: Path) -> None:
     before = snapshot(reference)
-    run, metrics = runs.resume(reference, Quiet())
+    run, metrics = runner.resume(reference, Quiet())
     assert run == reference
     assert metrics == rundir.read_json(reference / rundir.METRICS)
     assert snapshot(reference) == before
@@ -387,7 +387,7 @@ def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path)
     run = tmp_path / "run"
     shutil.copytree(reference, run)
     config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 50, "eval_every": 50})
-    _, metrics = runs.start(config, run, tmp_path, Quiet(), force=True)
+    _, metrics = runner.start(config, run, tmp_path, Quiet(), force=True)
     assert metrics["steps"] == 50
     assert rundir.read_json(run / rundir.CONFIG)["steps"] == 50
     assert history_steps(run) == [50]  # nothing left of the replaced run's history
@@ -395,7 +395,7 @@ def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path)
 
 def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp_path: Path) -> None:
     """The last line of defence: save_checkpoint refuses non-finite weights, whatever produced them."""
-    from lstmcli import data as dataset
+    from lstmcli import datasets
     from lstmcli.train.checkpoint import RunState
     from lstmcli.train.session import Session
 
@@ -403,7 +403,7 @@ def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp
     shutil.copytree(reference, run)
     before = snapshot(run)
     config = from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS)
-    session = Session(config, dataset.load(tiny_npz), run, Quiet())  # builds; compiles only when first called
+    session = Session(config, datasets.load(tiny_npz), run, Quiet())  # builds; compiles only when first called
     weight = session.step.model.weights[0]
     weight.assign(np.full(weight.shape, np.nan, np.float32))
     with pytest.raises(CheckFailed, match=r"weights became NaN or infinite by step 7; .*\(step 400\) is kept"):
@@ -430,7 +430,7 @@ def test_failed_checkpoint_write_keeps_the_last_one_and_resumes_exactly(
     run = tmp_path / "run"
     reporter = BlocksCheckpointWrites(run, 100)
     with pytest.raises(UsageError) as refused:
-        runs.start(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), run, tmp_path, reporter)
+        runner.start(from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS), run, tmp_path, reporter)
     message = str(refused.value)
     assert message.startswith(f"cannot write in {run} (Is a directory: {reporter.blocker.name})")
     assert message.endswith(
@@ -440,7 +440,7 @@ def test_failed_checkpoint_write_keeps_the_last_one_and_resumes_exactly(
     assert history_steps(run) == []
     reporter.blocker.rmdir()
 
-    runs.resume(run, Quiet())
+    runner.resume(run, Quiet())
     got, want = checkpoint_arrays(run), checkpoint_arrays(reference)
     assert all(np.array_equal(got[k], want[k]) for k in want)
     assert history_steps(run) == HISTORY_STEPS
@@ -461,5 +461,5 @@ def test_resume_with_other_data_is_refused(interrupted: dict[str, Any], tiny_npz
     rundir.write_json(run / rundir.CONFIG, {**config, "data": str(changed)})
     before = snapshot(run)
     with pytest.raises(DataError, match=r"not the data this run was trained on .* resume with the same data"):
-        runs.resume(run, Quiet())
+        runner.resume(run, Quiet())
     assert snapshot(run) == before

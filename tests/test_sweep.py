@@ -163,7 +163,7 @@ def test_a_name_that_is_not_a_plain_folder_name_is_refused(
 def test_a_study_with_another_space_is_refused_and_left_alone(
     small_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lstmcli.sweep import study as studies
+    from lstmcli.sweep import studies
     from lstmcli.sweep.space import build
     from lstmcli.sweep.worker import data_facts
 
@@ -188,7 +188,7 @@ def test_a_storage_that_is_not_a_sweep_is_refused_not_changed(
 
     import optuna
 
-    from lstmcli.sweep import study as studies
+    from lstmcli.sweep import studies
 
     runs = tmp_path / "runs"
     for name in ("text", "other", "foreign", "tampered"):

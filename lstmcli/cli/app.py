@@ -20,10 +20,11 @@ import typer
 from rich.console import Console
 
 from lstmcli import __version__
+from lstmcli.cli import errors
 from lstmcli.errors import LstmcliError, UsageError, warnings_held
 from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
-from lstmcli.model.spec import CELLS, ModelSpec
+from lstmcli.model.spec import CELLS, DEFAULT_TIMESTEPS, ModelSpec
 from lstmcli.runs import SORT_KEYS
 from lstmcli.sweep import DEFAULT_HEARTBEAT, DEFAULT_TRIALS, PRUNERS, SEARCHES
 from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
@@ -100,8 +101,8 @@ def reports_errors(command: F) -> F:
         except LstmcliError as exc:
             if STATE["debug"]:
                 raise
-            error_line(str(exc))
-            raise typer.Exit(exc.exit_code) from None
+            error_line(errors.message(exc))
+            raise typer.Exit(errors.exit_code(exc)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -198,18 +199,18 @@ def params(
     from lstmcli.model.spec import ModelSpec
 
     if model is not None:
-        from lstmcli.model import files
+        from lstmcli.model import reader
 
         if given(ctx, (*SPEC_OPTIONS, "budget")):
             wrong = ", ".join(given(ctx, (*SPEC_OPTIONS, "budget")))
             raise UsageError(f"{wrong}: describe a model by hand, so they do not apply to the model file {model}")
-        report = files.read(model, unsafe, timesteps, batch_size or 1)
+        report = reader.read(model, unsafe, timesteps, batch_size or 1)
         render.file_view(report, format.value, stdout)
-        files.check(report)
+        reader.judge(report)
         return
     if unsafe:
         raise UsageError("--unsafe applies to reading a model file (lstmcli params MODEL.keras --unsafe)")
-    steps = 28 if timesteps is None else timesteps
+    steps = DEFAULT_TIMESTEPS if timesteps is None else timesteps
     spec = ModelSpec(cell.value, units, input, steps, layers, bidirectional, not no_bias, reset_after, classes,
                      proj_size=proj_size)  # fmt: skip
     if budget is not None:
@@ -220,11 +221,11 @@ def params(
             raise UsageError(f"{wrong}: not with --budget, which finds the units")
         render.budget_view(answer(spec, budget, convention.value), format.value, stdout)
         return
-    from lstmcli.model import verify as verification
+    from lstmcli.model.verify import examine, judge
 
-    outcome = verification.run(spec, convention.value, verify, batch_size)
+    outcome = examine(spec, convention.value, verify, batch_size)
     render.params_view(outcome, format.value, explain, stdout)
-    verification.check(outcome)
+    judge(outcome)
 
 
 @app.command()
@@ -312,7 +313,7 @@ def train(
     from lstmcli import rundir
     from lstmcli.cli.progress import make_reporter
     from lstmcli.cli.render import print_json, train_summary
-    from lstmcli.train import run as runs
+    from lstmcli.train import runner
 
     options = dict(
         cell=value_of(cell), units=units, layers=layers, bidirectional=bidirectional, use_bias=bias,
@@ -325,10 +326,10 @@ def train(
     reporter = make_reporter(stderr if as_json else stdout, quiet)
     if resume is not None:
         given = {**options, "preset": preset, "config": config_file, "out": out}
-        run, metrics = runs.resume(resume, reporter, tensorboard, given)
+        run, metrics = runner.resume(resume, reporter, tensorboard, given)
     else:
-        config = runs.configure(config_file, value_of(preset), options)
-        run, metrics = runs.start(config, out, runs_dir, reporter, force, tensorboard)
+        config = runner.configure(config_file, value_of(preset), options)
+        run, metrics = runner.start(config, out, runs_dir, reporter, force, tensorboard)
     if as_json:
         print_json({**metrics, "run": str(run)})
     elif quiet:
@@ -411,10 +412,10 @@ def runs(
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
 ) -> None:
     """Compare the runs under a folder: config, seed, parameters, validation and test accuracy."""
-    from lstmcli import runs as run_list
     from lstmcli.cli.render import print_csv, print_json, print_wide, runs_table
+    from lstmcli.runs import compare
 
-    report = run_list.compare(folder, sort.value, reverse, where or [], group_by)
+    report = compare(folder, sort.value, reverse, where or [], group_by)
     if format.value == "json":
         print_json(report)
     elif format.value == "csv":

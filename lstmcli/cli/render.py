@@ -17,8 +17,8 @@ from rich.table import Table
 
 from lstmcli.model.budget import BudgetAnswer, Fit
 from lstmcli.model.count import ParamCount, biases_per_gate
-from lstmcli.model.files import FileLayer, FileReport
 from lstmcli.model.memory import FLOAT_BYTES, Memory
+from lstmcli.model.report import FileLayer, FileReport
 from lstmcli.model.spec import CELL_NAMES
 from lstmcli.model.verify import Outcome
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from lstmcli.errors import UsageError
+from lstmcli.errors import FieldError, literal
 from lstmcli.model.count import count
 from lstmcli.model.spec import MAX_SIZE, ModelSpec
 
@@ -35,12 +35,14 @@ def closest_units(spec: ModelSpec, budget: int, convention: str = "keras") -> tu
     the budget exactly. `spec.units` is ignored; every other field (cell, layers, input, head...) is kept.
     """
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise UsageError(f"--budget must be a whole number of parameters, at least 1, got {budget!r}")
+        raise FieldError(
+            "budget", f"{{budget}} must be a whole number of parameters, at least 1, got {literal(repr(budget))}"
+        )
     if spec.proj_size:
-        raise UsageError("--budget searches the units of a model without a projection; drop --proj-size")
+        raise FieldError("budget", "{budget} searches the units of a model without a projection; drop {proj_size}")
     low, high = 1, MAX_SIZE
     if total_with(spec, high, convention) < budget:
-        raise UsageError(f"--budget {budget:,} needs more than {MAX_SIZE:,} units; give a smaller budget")
+        raise FieldError("budget", f"{{budget}} {budget:,} needs more than {MAX_SIZE:,} units; give a smaller budget")
     if total_with(spec, low, convention) > budget:
         return None, Fit(low, total_with(spec, low, convention))
     # Invariant: total(low) <= budget < total(high), or total(high) == budget.

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lstmcli.errors import UsageError
+from lstmcli.errors import FieldError
 from lstmcli.model.spec import ModelSpec
 
 CONVENTIONS = ("keras", "pytorch")
@@ -155,7 +155,7 @@ def count(spec: ModelSpec, convention: str = "keras") -> ParamCount:
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}")
     if spec.proj_size and convention != "pytorch":
-        raise UsageError("Keras's LSTM has no projection; --proj-size needs --convention pytorch")
+        raise FieldError("proj_size", "Keras's LSTM has no projection; {proj_size} needs {convention} pytorch")
     n, r, p = spec.units, spec.state_size, spec.proj_size
     nbias = biases_per_gate(spec, convention)
     names = ("forward", "backward")[: spec.directions]

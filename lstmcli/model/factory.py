@@ -48,16 +48,17 @@ def physical_memory() -> int:
 
 
 def check_buildable(
-    spec: ModelSpec, advice: str = "use smaller sizes, or --no-verify for the closed form only"
+    spec: ModelSpec, advice: str = "use smaller sizes, or {no_verify} for the closed form only"
 ) -> None:
-    """Refuse, with the reason, a model whose weights alone would not fit in memory."""
+    """Refuse, with the reason, a model whose weights alone would not fit in memory; `advice` may name fields."""
     need = count(spec).weight_bytes("float32")
     limit = int(physical_memory() * MEMORY_FRACTION)
     if need > limit:
         raise UsageError(
             f"a model with {count(spec).total:,} parameters needs {need / 2**30:,.1f} GiB for its weights "
             f"alone, more than this machine can build and train ({limit / 2**30:,.1f} GiB allowed); "
-            f"{advice}"
+            f"{advice}",
+            fields=True,
         )
 
 
@@ -80,7 +81,8 @@ def check_build_time(spec: ModelSpec, limit: float, advice: str) -> None:
     if seconds > limit:
         raise UsageError(
             f"building this model would take about {seconds:,.0f} s before the first step ({spec.layers:,} stacked "
-            f"layer(s) and orthogonal initialisers of {spec.units:,} units; more than {limit:.0f} s allowed); {advice}"
+            f"layer(s) and orthogonal initialisers of {spec.units:,} units; more than {limit:.0f} s allowed); {advice}",
+            fields=True,
         )
 
 

@@ -4,7 +4,7 @@ of each recurrent layer checked against that layer's own count_params().
 Covered by the closed form: LSTM, GRU (either reset_after), SimpleRNN, keras.layers.RNN around their cells,
 and Bidirectional around any of them (with the same cell both ways). Every other layer is counted by Keras
 and shown as such, so the total is always the model's count_params(). Loading goes through
-lstmcli.evaluate.load_keras: safe mode unless --unsafe, one line for every kind of damaged file.
+lstmcli.model.load.load_keras: safe mode unless --unsafe, one line for every kind of damaged file.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstmcli.errors import UsageError
+from lstmcli import runtime
+from lstmcli.errors import FieldError
 from lstmcli.model.count import count
-from lstmcli.model.files import FileLayer, FileReport
+from lstmcli.model.load import load_keras, resolve_model_path
 from lstmcli.model.memory import LayerCost, Memory, recurrent_cost
-from lstmcli.model.spec import ModelSpec
+from lstmcli.model.report import FileLayer, FileReport
+from lstmcli.model.spec import DEFAULT_TIMESTEPS, ModelSpec
 
 if TYPE_CHECKING:
     import keras
@@ -29,7 +31,6 @@ NO_PRODUCTS = {"Embedding", "BatchNormalization", "LayerNormalization", "GroupNo
 # Layers whose kernel meets every position of the input once: mult-adds = kernel entries x positions.
 PRODUCTS = {"Dense", "Conv1D", "Conv2D", "Conv3D"}
 CONV = {"Conv1D", "Conv2D", "Conv3D"}
-DEFAULT_TIMESTEPS = 28
 
 Shape = tuple[int, ...]
 
@@ -163,12 +164,15 @@ def describe(layer: Any, timesteps: int, shapes: dict[int, Shape]) -> tuple[File
 
 
 def model_timesteps(model: keras.Model, asked: int | None) -> tuple[int, str | None]:
-    """The sequence length to use: the model's own, or --timesteps (28 by default) where its time axis is open."""
+    """The sequence length to use: the model's own, or `asked` (DEFAULT_TIMESTEPS when None) where its time
+    axis is open."""
     shape = model.inputs[0].shape if len(model.inputs) else ()
     own = shape[1] if len(shape) >= 2 else None
     if own is not None:
         if asked is not None and asked != own:
-            raise UsageError(f"the model reads sequences of {own} steps; --timesteps {asked} does not apply to it")
+            raise FieldError(
+                "timesteps", f"the model reads sequences of {own} steps; {{timesteps}} {asked} does not apply to it"
+            )
         return int(own), None
     steps = DEFAULT_TIMESTEPS if asked is None else asked
     return steps, f"the model takes sequences of any length; shapes and memory for --timesteps {steps}"
@@ -176,9 +180,6 @@ def model_timesteps(model: keras.Model, asked: int | None) -> tuple[int, str | N
 
 def read(target: Path, unsafe: bool, timesteps: int | None, batch: int) -> FileReport:
     """Load the model (safe mode unless `unsafe`) and describe every layer, with memory for `batch` sequences."""
-    from lstmcli import runtime
-    from lstmcli.evaluate import load_keras, resolve_model_path
-
     path = resolve_model_path(target)
     runtime.tensorflow()
     model = load_keras(path, unsafe)

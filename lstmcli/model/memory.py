@@ -54,8 +54,8 @@ class Memory:
     layers: tuple[LayerCost, ...]
 
     def __post_init__(self) -> None:
-        check_positive("--batch-size", self.batch)
-        check_positive("--timesteps", self.timesteps)
+        check_positive("batch", self.batch)
+        check_positive("timesteps", self.timesteps)
 
     @property
     def weights_bytes(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lstmcli.errors import UsageError
+from lstmcli.errors import FieldError, literal
 
 CELLS = ("lstm", "gru", "rnn")
 # The Keras class of each cell, as tables and model files name it.
@@ -28,23 +28,30 @@ GATES: dict[str, tuple[str, ...]] = {
 # Largest value accepted for a size-like option. Beyond this the closed form still answers, but
 # nothing sensible can be built; the memory check in factory/training gives the precise reason.
 MAX_SIZE = 10**9
+# Most classes a data set (and so a classifier trained here) may have.
+MAX_CLASSES = 10_000
+# Sequence length where neither the user nor a model file gives one: MNIST's 28 rows.
+DEFAULT_TIMESTEPS = 28
+# The torch.nn class of each cell, as PyTorch names it.
+TORCH_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 
-def check_positive(name: str, value: int, *, allow_zero: bool = False) -> int:
-    """Reject sizes a network cannot have, naming the option so the user knows what to change."""
+def check_positive(field: str, value: int, *, allow_zero: bool = False) -> int:
+    """Reject sizes a network cannot have, naming the field so the user knows what to change."""
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"{name} must be a whole number, got {value!r}")
+        raise FieldError(field, f"{{{field}}} must be a whole number, got {literal(repr(value))}")
     if value < low:
-        raise UsageError(f"{name} must be at least {low}, got {value}")
+        raise FieldError(field, f"{{{field}}} must be at least {low}, got {value}")
     if value > MAX_SIZE:
-        raise UsageError(f"{name} is {value:,}, which is absurd; use at most {MAX_SIZE:,}")
+        raise FieldError(field, f"{{{field}}} is {value:,}, which is absurd; use at most {MAX_SIZE:,}")
     return value
 
 
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+def check_choice(field: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise UsageError(f"unknown {name.lstrip('-')} {value!r}; choose one of {', '.join(choices)}")
+        shown = f"{field.replace('_', '-')} {literal(repr(value))}"
+        raise FieldError(field, f"unknown {shown}; choose one of {', '.join(choices)}")
     return value
 
 
@@ -55,7 +62,7 @@ class ModelSpec:
     cell: str = "lstm"
     units: int = 75
     input_size: int = 28
-    timesteps: int = 28
+    timesteps: int = DEFAULT_TIMESTEPS
     layers: int = 1
     bidirectional: bool = False
     use_bias: bool = True
@@ -67,19 +74,23 @@ class ModelSpec:
     proj_size: int = 0
 
     def __post_init__(self) -> None:
-        check_choice("--cell", self.cell, CELLS)
-        check_positive("--units", self.units)
-        check_positive("--input", self.input_size)
-        check_positive("--timesteps", self.timesteps)
-        check_positive("--layers", self.layers)
-        check_positive("--classes", self.classes, allow_zero=True)
+        check_choice("cell", self.cell, CELLS)
+        check_positive("units", self.units)
+        check_positive("input_size", self.input_size)
+        check_positive("timesteps", self.timesteps)
+        check_positive("layers", self.layers)
+        check_positive("classes", self.classes, allow_zero=True)
         if self.layers > 1000:
-            raise UsageError(f"--layers is {self.layers:,}, which is absurd; use at most 1000")
-        check_positive("--proj-size", self.proj_size, allow_zero=True)
+            raise FieldError("layers", f"{{layers}} is {self.layers:,}, which is absurd; use at most 1000")
+        check_positive("proj_size", self.proj_size, allow_zero=True)
         if self.proj_size and self.cell != "lstm":
-            raise UsageError(f"--proj-size exists only for LSTM (torch.nn.LSTM); not for --cell {self.cell}")
+            raise FieldError(
+                "proj_size", f"{{proj_size}} exists only for LSTM (torch.nn.LSTM); not for {{cell}} {self.cell}"
+            )
         if self.proj_size >= self.units:
-            raise UsageError(f"--proj-size must be smaller than --units ({self.units}), got {self.proj_size}")
+            raise FieldError(
+                "proj_size", f"{{proj_size}} must be smaller than {{units}} ({self.units}), got {self.proj_size}"
+            )
 
     @property
     def directions(self) -> int:

@@ -20,15 +20,13 @@ from typing import Any
 
 from lstmcli.errors import DataError, UsageError, brief
 from lstmcli.model.count import count
-from lstmcli.model.files import FileLayer, FileReport
 from lstmcli.model.memory import Memory, recurrent_cost
-from lstmcli.model.spec import ModelSpec
+from lstmcli.model.report import FileLayer, FileReport
+from lstmcli.model.spec import DEFAULT_TIMESTEPS, TORCH_NAMES, ModelSpec
 
 NAME = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)"
                   r"(?P<reverse>_reverse)?$")  # fmt: skip
 CELL_BY_GATES = {4: "lstm", 3: "gru", 1: "rnn"}
-TORCH_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
-DEFAULT_TIMESTEPS = 28
 
 Shapes = dict[str, tuple[int, ...]]
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from lstmcli.model.spec import ModelSpec
+from lstmcli.model.spec import TORCH_NAMES, ModelSpec
 
 
 def build(torch: ModuleType, spec: ModelSpec) -> tuple[Any, Any]:
     """torch.nn.LSTM/GRU/RNN for `spec`, and the Linear head (None when classes is 0)."""
-    modules = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
     extra = {"proj_size": spec.proj_size} if spec.proj_size else {}
-    rnn = modules[spec.cell](
+    rnn = getattr(torch.nn, TORCH_NAMES[spec.cell])(
         **extra,
         input_size=spec.input_size,
         hidden_size=spec.units,
@@ -28,7 +27,7 @@ def build(torch: ModuleType, spec: ModelSpec) -> tuple[Any, Any]:
 def count(spec: ModelSpec) -> int | None:
     """Parameters of the PyTorch network for `spec`, or None without torch."""
     try:
-        import torch
+        import torch  # optional, and seconds to import: only when the PyTorch count is asked for
     except ImportError:
         return None
     rnn, head = build(torch, spec)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lstmcli import runtime
 from lstmcli.errors import CheckFailed
+from lstmcli.model import torch_reference
 from lstmcli.model.count import ParamCount, count
+from lstmcli.model.factory import build_model, check_buildable, verification_refused
 from lstmcli.model.memory import Memory, spec_memory
 from lstmcli.model.spec import ModelSpec
 
@@ -27,37 +30,23 @@ class Outcome:
         return "PyTorch" if self.counts.convention == "pytorch" else "Keras"
 
 
-def make_spec(
-    cell: str, units: int, input_size: int, timesteps: int, layers: int,
-    bidirectional: bool, use_bias: bool, reset_after: bool, classes: int,
-) -> ModelSpec:  # fmt: skip
-    return ModelSpec(cell, units, input_size, timesteps, layers, bidirectional, use_bias, reset_after, classes)
-
-
 def keras_count(spec: ModelSpec) -> int:
     """count_params() of the factory's model: the number the closed form must equal."""
-    from lstmcli import runtime
-    from lstmcli.model.factory import build_model
-
     runtime.tensorflow()
     return int(build_model(spec, cheap=True).count_params())
 
 
-def run(spec: ModelSpec, convention: str, verify: bool, batch: int | None = None) -> Outcome:
+def examine(spec: ModelSpec, convention: str, verify: bool, batch: int | None = None) -> Outcome:
     """Count `spec` in closed form, verify it where that answers in seconds, and add memory for `batch`."""
     counts = count(spec, convention)
     memory = None if batch is None else spec_memory(counts, batch)
     if not verify:
         return Outcome(counts, None, None, memory=memory)
-    from lstmcli.model.factory import check_buildable, verification_refused
-
     check_buildable(spec)
     refused = verification_refused(spec, "PyTorch" if convention == "pytorch" else "Keras")
     if refused:
         return Outcome(counts, None, None, refused, memory)
     if convention == "pytorch":
-        from lstmcli.model import torch_reference
-
         torch_total = torch_reference.count(spec)
         note = (
             None if torch_total is not None else "PyTorch is not installed (pip install 'lstmcli[torch]'); not verified"
@@ -66,6 +55,7 @@ def run(spec: ModelSpec, convention: str, verify: bool, batch: int | None = None
     return Outcome(counts, keras_count(spec), None, memory=memory)
 
 
-def check(outcome: Outcome) -> None:
+def judge(outcome: Outcome) -> None:
+    """Exit 1 when the framework's count differs from the closed form."""
     if outcome.verified is not None and outcome.verified != outcome.counts.total:
         raise CheckFailed(f"closed form {outcome.counts.total:,} but {outcome.framework} counts {outcome.verified:,}")

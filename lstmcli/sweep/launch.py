@@ -22,10 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from lstmcli.errors import CheckFailed, Interrupted, LstmcliError, UsageError
-from lstmcli.sweep import DEFAULT_HEARTBEAT, results
+import optuna
+from optuna.trial import TrialState
+
+from lstmcli import plots
+from lstmcli.errors import CheckFailed, FieldError, FileError, Interrupted, LstmcliError, literal
+from lstmcli.signals import StopSignals
+from lstmcli.sweep import DEFAULT_HEARTBEAT, results, studies
 from lstmcli.sweep.space import Space, check, check_name
-from lstmcli.train.run import StopSignals
+from lstmcli.sweep.worker import Worker, data_facts, every
 
 MAX_WORKERS = 64
 WATCH_PERIOD = 1.0  # seconds between looks at the storage for the progress display
@@ -71,8 +76,6 @@ class Watch:
     @contextlib.contextmanager
     def in_background(self) -> Iterator[None]:
         """Poll from a thread while this thread runs a worker (signals need the main thread)."""
-        from lstmcli.sweep.worker import every
-
         with every(WATCH_PERIOD, self.poll, "sweep-watch"):
             yield
         self.poll()
@@ -80,14 +83,11 @@ class Watch:
 
 def run(request: Request, watcher: Watcher) -> dict[str, Any]:
     """Run the sweep until no trial is left; return its report. Raises Interrupted on SIGINT/SIGTERM."""
-    from lstmcli.sweep import study as studies
-    from lstmcli.sweep.worker import Worker, data_facts
-
     name, space = check_name(request.name), request.space
     if not 1 <= request.workers <= MAX_WORKERS:
-        raise UsageError(f"--workers {request.workers}: give 1 to {MAX_WORKERS}")
+        raise FieldError("workers", f"{{workers}} {request.workers}: give 1 to {MAX_WORKERS}")
     if not 1 <= request.heartbeat <= 3600:
-        raise UsageError(f"--heartbeat {request.heartbeat}: give 1 to 3600 seconds")
+        raise FieldError("heartbeat", f"{{heartbeat}} {request.heartbeat}: give 1 to 3600 seconds")
     where = studies.locate(request.storage, request.runs_dir, name)
     shape, data_sha256 = data_facts(space.fixed.get("data"))
     check(space, shape)
@@ -120,9 +120,6 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
 
 def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None, draw: bool = True) -> dict[str, Any]:
     """`sweep show`: the report of sweep `name` from its storage alone, and its accuracy plot (PNG)."""
-    from lstmcli import plots
-    from lstmcli.sweep import study as studies
-
     where = studies.locate(storage, runs_dir, check_name(name))
     opened = studies.open_storage(where, None, create=False)
     with studies.database_errors(where):
@@ -134,19 +131,18 @@ def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = Non
         try:
             plots.sweep_accuracy(report["configurations"], plot, title=f"sweep {name}")
         except OSError as exc:
-            raise UsageError(f"--plot {plot}: cannot write it ({exc.strerror}); choose another path") from None
+            why = f"{{plot}} {literal(plot)}: cannot write it ({literal(exc.strerror)}); choose another path"
+            raise FileError(plot, why) from None
         report["plot"] = str(plot)
     return report
 
 
 def listing(storage: str | None, runs_dir: Path) -> dict[str, Any]:
     """`sweep list`: the studies in a storage, or in every DIR/*/study.db under the runs folder."""
-    from lstmcli.sweep import study as studies
-
     if storage is not None:
         places = [studies.locate(storage, runs_dir, "list")]
     elif not runs_dir.is_dir():
-        raise UsageError(f"--runs-dir {runs_dir}: no such folder")
+        raise FileError(runs_dir, f"{{runs_dir}} {literal(runs_dir)}: no such folder")
     else:
         files = sorted(p for p in runs_dir.glob(f"*/{studies.STUDY_FILE}") if not p.parent.name.startswith("."))
         places = [studies.Location(f"sqlite:///{p.absolute()}", str(p), p.absolute()) for p in files]
@@ -162,11 +158,6 @@ def listing(storage: str | None, runs_dir: Path) -> dict[str, Any]:
 
 
 def _studies_in(where: Any) -> list[dict[str, Any]]:
-    import optuna
-    from optuna.trial import TrialState
-
-    from lstmcli.sweep import study as studies
-
     opened = studies.open_storage(where, None, create=False)
     rows = []
     with studies.database_errors(where):
@@ -189,7 +180,8 @@ def _make(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"--runs-dir: cannot create {folder} ({exc.strerror}); choose a writable folder") from None
+        why = f"{{runs_dir}}: cannot create {literal(folder)} ({literal(exc.strerror)}); choose a writable folder"
+        raise FileError(folder, why) from None
 
 
 def judge(report: dict[str, Any]) -> None:
@@ -247,7 +239,8 @@ def _processes(request: Request, watch: Watch) -> int:
     settings = {"storage": request.storage, "name": request.name, "runs_dir": str(request.runs_dir.absolute()),
                 "data": None if data is None else str(Path(data).expanduser().absolute()),
                 "heartbeat_s": request.heartbeat}  # fmt: skip
-    command = [sys.executable, "-m", "lstmcli.sweep.worker", json.dumps(settings)]
+    # The worker process's entry is the command line's (its errors are said as `lstmcli` says them).
+    command = [sys.executable, "-m", "lstmcli.cli.worker", json.dumps(settings)]
     processes: list[subprocess.Popen[str]] = []
     forwarded = _Forwarded(processes)
     with forwarded.installed():

@@ -18,8 +18,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from lstmcli.model.spec import CELLS
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

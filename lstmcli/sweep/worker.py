@@ -6,18 +6,18 @@ for. Here a worker only ever runs trials the study holds, popped WAITING -> RUNN
 (Optuna's own exactly-once mechanism), and it stays until no trial is waiting or running anywhere, so that a
 trial whose worker died (re-queued after its heartbeat stopped) is still picked up.
 
-Each trial trains through lstmcli.train.run, in DIR/NAME/<configuration>-seed<k>/: `eval`, `runs` and
+Each trial trains through lstmcli.train.runner, in DIR/NAME/<configuration>-seed<k>/: `eval`, `runs` and
 `train --resume` work on it. A trial re-queued after its worker died resumes that folder where it can be
 reached, and starts again where it cannot. SIGINT/SIGTERM stop the trial at a checkpoint, mark it failed and
 re-queue it, and end the worker with 130/143.
 
-`python -m lstmcli.sweep.worker SETTINGS_JSON` runs one worker process (what `sweep run --workers K` starts).
+`python -m lstmcli.cli.worker SETTINGS_JSON` runs `serve` in a worker process (what `sweep run --workers K`
+starts); the command line's edge there says its errors as `lstmcli` does.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -32,23 +32,24 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from lstmcli import rundir
-from lstmcli.errors import DataError, Interrupted, LstmcliError, UsageError
+from lstmcli import datasets, rundir
+from lstmcli.errors import DataError, FieldError, FileError, Interrupted, LstmcliError, literal
 from lstmcli.model.count import count
-from lstmcli.sweep import study as studies
+from lstmcli.signals import StopSignals
+from lstmcli.sweep import studies
 from lstmcli.sweep.space import DataShape, Space, folder_name, train_config
+from lstmcli.train import runner
+from lstmcli.train.checkpoint import data_fingerprint, saved_step
 from lstmcli.train.config import TrainConfig, read_run_config
 from lstmcli.train.reporter import Quiet
-from lstmcli.train.run import OnEvaluation, StopSignals
+from lstmcli.train.runner import OnEvaluation
+from lstmcli.train.split import validation_size
 
 POLL = 1.0  # seconds between looks at the queue while other workers' trials are still running
 
 
 def data_facts(path: str | None) -> tuple[DataShape, str]:
     """The sizes a sweep checks its configurations against, and the SHA-256 every worker must share."""
-    from lstmcli import data as datasets
-    from lstmcli.train.checkpoint import data_fingerprint
-
     data = datasets.load(path)
     return DataShape(data.timesteps, data.features, data.classes, len(data.y_train)), data_fingerprint(data)
 
@@ -261,9 +262,6 @@ def train_trial(
     worker: Worker, config: TrainConfig, run: Path, previous: Any, on_evaluation: OnEvaluation
 ) -> tuple[Path, dict[str, Any], int | None]:
     """Resume the trial's run where one is reachable (its last folder, or ours), else start it in ours."""
-    from lstmcli.train import run as runs
-    from lstmcli.train.checkpoint import saved_step
-
     candidates = [run]
     if isinstance(previous, str) and Path(previous).is_absolute() and Path(previous).name == run.name:
         candidates.insert(0, Path(previous))
@@ -272,21 +270,21 @@ def train_trial(
             check_same(folder, config, worker.shape)
             wait_unlocked(folder, worker.stop)
             step = saved_step(folder / rundir.CHECKPOINT)
-            return (*runs.resume(folder, Quiet(), on_evaluation=on_evaluation), step)
+            return (*runner.resume(folder, Quiet(), on_evaluation=on_evaluation), step)
     if run.is_dir():
         wait_unlocked(run, worker.stop)
-    return (*runs.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation), None)
+    return (*runner.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation), None)
 
 
 def check_same(folder: Path, config: TrainConfig, shape: DataShape) -> None:
     """A folder of this name must hold this trial's run (the data may sit elsewhere on another machine)."""
-    from lstmcli.train.split import validation_size
-
     def comparable(c: TrainConfig) -> dict[str, Any]:
         return {**c.to_dict(), "data": None, "validation": validation_size(c.validation, shape.train_size)}
 
     if comparable(read_run_config(folder)) != comparable(config):
-        raise UsageError(f"{folder} holds a run of another configuration; move it away or use another --runs-dir")
+        raise FileError(
+            folder, f"{literal(folder)} holds a run of another configuration; move it away or use another {{runs_dir}}"
+        )
 
 
 def wait_unlocked(folder: Path, stop: StopSignals) -> None:
@@ -321,7 +319,7 @@ def serve(storage: str | None, name: str, runs_dir: Path, data: str | None, hear
     study, stored, data_sha256 = studies.attach(opened, where, name)
     shape, sha = data_facts(data)
     if sha != data_sha256:
-        raise UsageError(f"--data: not the data sweep {name} was started with (its SHA-256 differs)")
+        raise FieldError("data", f"{{data}}: not the data sweep {literal(name)} was started with (its SHA-256 differs)")
     fixed = {k: v for k, v in stored.fixed.items() if k != "data"} | ({"data": data} if data else {})
     signals = StopSignals()
     with signals.installed(), studies.database_errors(where):
@@ -329,17 +327,3 @@ def serve(storage: str | None, name: str, runs_dir: Path, data: str | None, hear
         worker = Worker(study, opened, replace(stored, fixed=fixed), shape, folder, signals, where.journal)
         return worker.work()
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry of a worker process; its one argument is a JSON object of serve's keywords."""
-    try:
-        settings = json.loads((argv if argv is not None else sys.argv[1:])[0])
-        settings["runs_dir"] = Path(settings["runs_dir"])
-        return serve(**settings)
-    except LstmcliError as exc:
-        print(f"lstmcli: error: {exc}", file=sys.stderr, flush=True)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,6 @@ non-finite weights, so the file on disk is always the last good state.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli import records, rundir
-from lstmcli.data import Dataset
-from lstmcli.errors import CheckFailed, DataError, brief
+from lstmcli import files, records, rundir
+from lstmcli.datasets import Dataset, arrays_sha256
+from lstmcli.errors import CheckFailed, DataError, brief, literal
 from lstmcli.model.spec import MAX_SIZE
+from lstmcli.npzfile import Npz, read_npz
 
 
 @dataclass
@@ -56,11 +56,7 @@ class RunState:
 
 def data_fingerprint(data: Dataset) -> str:
     """SHA-256 over the four arrays (dtype, shape, bytes): a resumed run must see the data it started with."""
-    digest = hashlib.sha256()
-    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
+    return arrays_sha256(data.x_train, data.y_train, data.x_test, data.y_test, layout=True)
 
 
 class Checkpoint:
@@ -95,34 +91,38 @@ class Checkpoint:
         if not all(np.isfinite(arrays[f"model_{i}"]).all() for i in range(len(self.model.weights))):
             raise CheckFailed(
                 f"the weights became NaN or infinite by step {state.step}; stopped, and the last good checkpoint "
-                f"(step {self.saved_step()}) is kept; try a lower --learning-rate"
+                f"(step {self.saved_step()}) is kept; try a lower {{learning_rate}}",
+                fields=True,
             )
         rundir.atomic_write(self.path, lambda handle: np.savez(handle, **arrays))
 
     def load(self) -> RunState:
         """Restore the variables and return the state; a damaged or foreign checkpoint is one DataError."""
-        try:
-            with np.load(self.path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
+        if files.status(self.path, str(self.path), follow=False) is None:
+            raise DataError(f"{self.path.parent}: no checkpoint to resume from; start a new run instead")
+        try:  # the hardened reader: every declared size checked first, nothing unpickled, no link followed
+            arrays = read_npz(self.path, str(self.path), owned=True)
             recorded = str(arrays["data_sha256"]) if "data_sha256" in arrays else self.data_sha256
             split = str(arrays["split_sha256"]) if "split_sha256" in arrays else self.split_sha256
             state = self._restore(arrays)
-        except FileNotFoundError:
-            raise DataError(f"{self.path.parent}: no checkpoint to resume from; start a new run instead") from None
         except Exception as exc:
+            reason = str(exc).removeprefix(f"{self.path}: ") if isinstance(exc, DataError) else None
             raise DataError(
-                f"{self.path}: checkpoint unreadable or not from this run's config "
-                f"({type(exc).__name__}: {brief(exc)}); start again with --force"
+                f"{literal(self.path)}: checkpoint unreadable or not from this run's config "
+                f"({literal(reason or f'{type(exc).__name__}: {brief(exc)}')}); start again with {{force}}",
+                fields=True,
             ) from None
         if recorded != self.data_sha256:
             raise DataError(
-                f"{self.data.source}: not the data this run was trained on (its SHA-256 differs from the "
-                "checkpoint's); resume with the same data, or start again with --force"
+                f"{literal(self.data.source)}: not the data this run was trained on (its SHA-256 differs from the "
+                "checkpoint's); resume with the same data, or start again with {force}",
+                fields=True,
             )
         if split != self.split_sha256:
             raise DataError(
-                f"{self.path}: the run held out a different validation split than this configuration does; "
-                "resume it with the config.json it started with, or start again with --force"
+                f"{literal(self.path)}: the run held out a different validation split than this configuration does; "
+                "resume it with the config.json it started with, or start again with {force}",
+                fields=True,
             )
         return state
 
@@ -147,9 +147,9 @@ class Checkpoint:
 def saved_step(path: Path) -> int | None:
     """The step a checkpoint file holds, None where there is none (or it cannot be read): a cheap look."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return int(npz["step"])
-    except (OSError, KeyError, ValueError):
+        with Npz(path, str(path), owned=True) as npz:
+            return int(npz.read("step"))
+    except (DataError, KeyError, ValueError, TypeError):
         return None
 
 

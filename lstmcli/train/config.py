@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import typing
 from collections.abc import Iterable
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,9 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_
 from typing_extensions import TypedDict
 
 from lstmcli import rundir
-from lstmcli.errors import DataError, LstmcliError, UsageError
-from lstmcli.model.spec import MAX_SIZE, ModelSpec, check_choice
+from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
+from lstmcli.model.spec import MAX_CLASSES, MAX_SIZE, ModelSpec, check_choice
 from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
-
-# Most classes a data set may have (lstmcli.data.MAX_CLASSES, which imports NumPy; this module must not).
-MAX_CLASSES = 10_000
 
 # Options whose flag is not the field's name with dashes.
 FLAGS = {"use_bias": "--bias"}
@@ -49,17 +46,19 @@ def option_names(field_names: Iterable[str]) -> list[str]:
     return [option_name(name) for name in field_names]
 
 
-def one_line(exc: ValidationError) -> str:
-    """pydantic's report as one line naming the options: `--batch-size: input should be ...; got 0`."""
-    parts = []
+def field_error(exc: ValidationError) -> FieldError:
+    """pydantic's report as one line naming the fields: `{batch_size}: input should be ...; got 0`."""
+    parts, named = [], []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"] if not isinstance(p, int)) or "config"
-        name = option_name(where.split(".")[-1]) if where != "config" else where
+        field = where.split(".")[-1]
+        named.append(field)
         got = error.get("input")
         shown = repr(got) if not isinstance(got, dict) else "a table"
         message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{name}: {message[0].lower()}{message[1:]} (got {shown})")
-    return "; ".join(parts)
+        name = f"{{{field}}}" if where != "config" else where
+        parts.append(f"{name}: {literal(message[0].lower() + message[1:])} (got {literal(shown)})")
+    return FieldError(named[0] if named else "config", "; ".join(parts))
 
 
 class TrainConfig(BaseModel):
@@ -81,7 +80,7 @@ class TrainConfig(BaseModel):
     eval_set: str = DEFAULT_PRESET["eval_set"]
     keep: str = DEFAULT_PRESET["keep"]
     target_accuracy: float = DEFAULT_PRESET["target_accuracy"]
-    classes: int | None = None  # --classes K: the data's labels are 0..K-1, not all present (lstmcli.data)
+    classes: int | None = None  # --classes K: the data's labels are 0..K-1, not all present (lstmcli.datasets)
     data: str | None = None
     preset: str = "default"
 
@@ -108,18 +107,19 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def of(cls, settings: dict[str, Any]) -> TrainConfig:
-        """Validate `settings`; any problem is one UsageError line naming the options."""
+        """Validate `settings`; any problem is one FieldError line naming the fields."""
         try:
             return cls.model_validate(settings)
         except ValidationError as exc:
-            raise UsageError(one_line(exc)) from None
+            raise field_error(exc) from None
 
     def total_steps(self, train_size: int) -> int:
         """Steps the run takes on a training set of `train_size` images."""
         if self.batch_size > train_size:
-            raise UsageError(
-                f"--batch-size {self.batch_size} is larger than the training set ({train_size:,} images); "
-                "use a smaller batch"
+            raise FieldError(
+                "batch_size",
+                f"{{batch_size}} {self.batch_size} is larger than the training set ({train_size:,} images); "
+                "use a smaller batch",
             )
         if self.steps is not None:
             return self.steps
@@ -160,28 +160,32 @@ class TrainConfig(BaseModel):
 
 
 def check_ranges(config: TrainConfig) -> None:
-    """The limits pydantic's types do not say, each refused in the words of its option."""
+    """The limits pydantic's types do not say, each refused as an error about its field."""
     if config.epochs is not None and not (math.isfinite(config.epochs) and 0 < config.epochs <= 1e6):
-        raise UsageError(f"--epochs must be a positive number, got {config.epochs}")
+        raise FieldError("epochs", f"{{epochs}} must be a positive number, got {config.epochs}")
     if not (math.isfinite(config.learning_rate) and 0 < config.learning_rate <= 10):
-        raise UsageError(f"--learning-rate must be positive (and at most 10), got {config.learning_rate}")
+        raise FieldError(
+            "learning_rate", f"{{learning_rate}} must be positive (and at most 10), got {config.learning_rate}"
+        )
     if not (math.isfinite(config.validation) and 0 <= config.validation <= MAX_SIZE):
-        raise UsageError(f"--validation must be a number of images or a fraction below 1, got {config.validation}")
+        raise FieldError(
+            "validation", f"{{validation}} must be a number of images or a fraction below 1, got {config.validation}"
+        )
     if not 0 < config.target_accuracy <= 1:
-        raise UsageError(f"--target-accuracy must be in (0, 1], got {config.target_accuracy}")
+        raise FieldError("target_accuracy", f"{{target_accuracy}} must be in (0, 1], got {config.target_accuracy}")
     if config.classes is not None and not 2 <= config.classes <= MAX_CLASSES:
-        raise UsageError(f"--classes must be a whole number from 2 to {MAX_CLASSES}, got {config.classes}")
+        raise FieldError("classes", f"{{classes}} must be a whole number from 2 to {MAX_CLASSES}, got {config.classes}")
     if not 0 <= config.seed < 2**31:
-        raise UsageError(f"--seed must be between 0 and {2**31 - 1}, got {config.seed}")
+        raise FieldError("seed", f"{{seed}} must be between 0 and {2**31 - 1}, got {config.seed}")
     for name, choices in (("schedule", SCHEDULES), ("order", ORDERS), ("eval_set", EVAL_SETS), ("keep", KEEPS)):
-        check_choice(option_name(name), getattr(config, name), choices)
-    check_choice("--preset", config.preset, tuple(PRESETS))
+        check_choice(name, getattr(config, name), choices)
+    check_choice("preset", config.preset, tuple(PRESETS))
 
 
 def from_preset(name: str, **overrides: Any) -> TrainConfig:
     """The preset's settings, with any option the user gave on top."""
     if not isinstance(name, str) or name not in PRESETS:  # a TOML file may say `preset = []`
-        raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise FieldError("preset", f"unknown preset {literal(repr(name))}; choose one of {', '.join(PRESETS)}")
     settings = dict(PRESETS[name], preset=name)
     if overrides.get("steps") is not None:
         settings["epochs"] = None
@@ -199,5 +203,3 @@ def read_run_config(run: Path) -> TrainConfig:
     except (LstmcliError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: not a valid lstmcli configuration ({exc}); start a new run instead") from None
 
-
-MODEL_DEFAULTS = {f.name: f.default for f in fields(ModelSpec) if f.name in MODEL_FIELDS}

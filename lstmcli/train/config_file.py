@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmcli import files
-from lstmcli.errors import UsageError, brief
+from lstmcli.errors import UsageError, brief, literal
 from lstmcli.train.config import MODEL_FIELDS, TrainConfig, from_preset
 
 if sys.version_info >= (3, 11):
@@ -75,7 +75,7 @@ def _string_end(text: str, start: int, quote: str) -> int:
 
 def _parse(path: Path) -> dict[str, Any]:
     what = f"--config {path}"
-    data = files.read_limited(path, what, MAX_BYTES, error=UsageError)
+    data = files.read_limited(path, what, MAX_BYTES)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -131,8 +131,8 @@ def _settings(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     preset = settings.pop("preset", "default")
     try:  # the file's values on their own, so that a refusal names the file they came from
         checked = from_preset(preset, **settings)
-    except UsageError as exc:
-        raise UsageError(f"--config {path}: {exc}") from None
+    except UsageError as exc:  # the fields it names keep their place (the command line shows their flags)
+        raise UsageError(f"{{config}} {literal(path)}: {exc.template}", fields=True) from None
     # The values as validated (a TOML integer given for a float field becomes a float).
     settings = {k: getattr(checked.model if k in MODEL_FIELDS else checked, k) for k in settings}
     return {**settings, "preset": preset}

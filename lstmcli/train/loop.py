@@ -1,7 +1,7 @@
 """The loop: compiled chunks of steps between the points where Python has something to do.
 
 The loop only fits. It returns to Python at each chunk's end, at every evaluation, every checkpoint
-and on a signal; what a run does around it (start, resume, lock, final save) is lstmcli.train.run.
+and on a signal; what a run does around it (start, resume, lock, final save) is lstmcli.train.runner.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ def next_boundary(step: int, total: int, eval_every: int, checkpoint_every: int)
 
 
 @dataclass
-class Schedule:
-    """When the loop stops for an evaluation or a checkpoint, in steps."""
+class Plan:
+    """When the loop stops for an evaluation or a checkpoint, in steps (the learning-rate schedule is train.step's)."""
 
     total: int
     eval_every: int
@@ -43,7 +43,7 @@ def fit(
     step: CompiledStep,
     checkpoint: Checkpoint,
     state: RunState,
-    schedule: Schedule,
+    plan: Plan,
     evaluate: Callable[[RunState], dict[str, float]],
     reporter: Reporter,
     stop_requested: Callable[[], bool],
@@ -51,7 +51,7 @@ def fit(
     on_saved: Callable[[RunState], None],
     on_evaluation: Callable[[int, float], None] | None = None,
 ) -> RunState:
-    """Train from state.step to schedule.total; return early (checkpoint saved) when a stop is requested.
+    """Train from state.step to plan.total; return early (checkpoint saved) when a stop is requested.
 
     Each return to Python appends one history row: the training loss and accuracy averaged over the chunk
     just run and the learning rate at its last step; at an evaluation, `evaluate(state)` adds the held-out
@@ -59,32 +59,35 @@ def fit(
     `on_evaluation(step, validation accuracy)` each validation evaluation once its checkpoint is on disk, so
     that a caller may stop the run there (a sweep prunes it by raising) and leave it resumable.
     """
-    reporter.start(schedule.total, state.step)
+    reporter.start(plan.total, state.step)
     started, start_step, base_elapsed = time.monotonic(), state.step, state.elapsed
-    while state.step < schedule.total:
-        end = next_boundary(state.step, schedule.total, schedule.eval_every, schedule.checkpoint_every)
+    while state.step < plan.total:
+        end = next_boundary(state.step, plan.total, plan.eval_every, plan.checkpoint_every)
         chunk_loss, chunk_correct = step.run(state.step, end - state.step)
-        if not math.isfinite(chunk_loss) or not step.weights_finite():
+        evaluated = end % plan.eval_every == 0 or end == plan.total
+        saving = evaluated or end % plan.checkpoint_every == 0 or stop_requested()
+        # A chunk that ends in a save has its weights checked by Checkpoint.save (once, not twice).
+        if not math.isfinite(chunk_loss) or (not saving and not step.weights_finite()):
             what = f"the loss became {chunk_loss}" if not math.isfinite(chunk_loss) else "the weights became NaN"
             raise CheckFailed(
                 f"{what} between steps {state.step} and {end}; stopped, and the last good checkpoint "
-                f"(step {checkpoint.saved_step()}) is kept; try a lower --learning-rate"
+                f"(step {checkpoint.saved_step()}) is kept; try a lower {{learning_rate}}",
+                fields=True,
             )
         state.add(chunk_loss, chunk_correct, end - state.step)
         train_loss, train_accuracy = state.train_means()
         state.step = end
         state.elapsed = base_elapsed + time.monotonic() - started
         rate = (state.step - start_step) / max(time.monotonic() - started, 1e-9)
-        reporter.advance(state.step, schedule.epoch(state.step), train_loss, train_accuracy, rate)
+        reporter.advance(state.step, plan.epoch(state.step), train_loss, train_accuracy, rate)
         row: dict[str, Any] = {
             "step": state.step,
-            "epoch": round(schedule.epoch(state.step), 4),
+            "epoch": round(plan.epoch(state.step), 4),
             "seconds": round(state.elapsed, 3),
             "learning_rate": step.current_learning_rate(state.step - 1),
             "train_loss": train_loss,
             "train_accuracy": train_accuracy,
         }
-        evaluated = state.step % schedule.eval_every == 0 or state.step == schedule.total
         if evaluated:
             row.update(evaluate(state))
             state.elapsed = base_elapsed + time.monotonic() - started
@@ -92,11 +95,11 @@ def fit(
         state.history.append(row)
         state.reset_sums()
         on_row(row)
-        if evaluated or state.step % schedule.checkpoint_every == 0 or stop_requested():
+        if saving or stop_requested():
             checkpoint.save(state)
             on_saved(state)
         if evaluated and on_evaluation is not None and "val_accuracy" in row:
             on_evaluation(state.step, row["val_accuracy"])
-        if stop_requested() and state.step < schedule.total:
+        if stop_requested() and state.step < plan.total:
             break
     return state

@@ -1,6 +1,6 @@
 """One run's TensorFlow side: the split, the compiled step, its checkpoint, the evaluations, the final save.
 
-lstmcli.train.run decides what happens (start, resume, lock, signals); a Session does it, so that the
+lstmcli.train.runner decides what happens (start, resume, lock, signals); a Session does it, so that the
 objects that must agree (model, optimiser, checkpoint, data, split) are made in one place.
 """
 
@@ -15,14 +15,17 @@ from typing import Any
 import numpy as np
 
 from lstmcli import rundir
-from lstmcli.data import Dataset
+from lstmcli.datasets import Dataset
+from lstmcli.metrics import summarize
 from lstmcli.model.count import count
+from lstmcli.model.predict import make_predictor
 from lstmcli.train.checkpoint import Checkpoint, RunState
 from lstmcli.train.config import TrainConfig
-from lstmcli.train.loop import Schedule, fit
+from lstmcli.train.loop import Plan, fit
 from lstmcli.train.reporter import Reporter
 from lstmcli.train.split import stratified_split, validation_size
 from lstmcli.train.step import CompiledStep
+from lstmcli.train.tensorboard import TensorBoardLog, log_final
 
 # Which columns an evaluation fills, by the set it measures.
 PREFIX = {"validation": "val", "test": "test"}
@@ -32,21 +35,19 @@ class Session:
     """Builds the model and step for `config` on `data`, and trains, evaluates and saves them in `run`."""
 
     def __init__(self, config: TrainConfig, data: Dataset, run: Path, reporter: Reporter) -> None:
-        from lstmcli.evaluate import make_predictor
-
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
         split = stratified_split(data.y_train, validation_size(config.validation, len(data.y_train)), config.seed)
         self.validation = (data.x_train[split.validation], data.y_train[split.validation])
         training = replace(data, x_train=data.x_train[split.train], y_train=data.y_train[split.train])
         train_size = len(split.train)
         self.spec = config.model_spec(data.timesteps, data.features, data.classes)
-        self.schedule = Schedule(
+        self.plan = Plan(
             total=config.total_steps(train_size),
             eval_every=config.eval_period(train_size),
             checkpoint_every=config.checkpoint_every,
             epoch_steps=train_size / config.batch_size,
         )
-        self.step = CompiledStep(config, self.spec, training, self.schedule.total)
+        self.step = CompiledStep(config, self.spec, training, self.plan.total)
         self.checkpoint = Checkpoint(run, self.step.model, self.step.optimizer, data, split.fingerprint())
         self.predict = make_predictor(self.step.model, data.scale)
 
@@ -66,13 +67,11 @@ class Session:
         state.towers = self.step.towers
         state.history = [r for r in state.history if r["step"] <= state.step]
         rundir.write_history(self.run / rundir.HISTORY, state.history)
-        self.reporter.message(f"resuming {self.run} at step {state.step} of {self.schedule.total}")
+        self.reporter.message(f"resuming {self.run} at step {state.step} of {self.plan.total}")
         return state
 
     def measure(self, which: str) -> dict[str, Any]:
         """Loss, accuracy and the per-class figures of the current weights on the validation or test set."""
-        from lstmcli.metrics import summarize
-
         x, y = self.validation if which == "validation" else (self.data.x_test, self.data.y_test)
         return summarize(self.predict(x), y)
 
@@ -83,7 +82,7 @@ class Session:
             return {}
         result = self.measure(which)
         prefix = PREFIX[which]
-        self.reporter.evaluated(state.step, state.step / self.schedule.epoch_steps, which, result["accuracy"],
+        self.reporter.evaluated(state.step, state.step / self.plan.epoch_steps, which, result["accuracy"],
                                 result["loss"])  # fmt: skip
         if which == "validation" and (state.best_accuracy is None or result["accuracy"] > state.best_accuracy):
             state.best_accuracy, state.best_step = result["accuracy"], state.step
@@ -104,11 +103,9 @@ class Session:
         with contextlib.ExitStack() as stack:
             on_row: Callable[[dict[str, Any]], None] = lambda row: None  # noqa: E731
             if tensorboard is not None:
-                from lstmcli.train.tensorboard import TensorBoardLog
-
                 on_row = stack.enter_context(TensorBoardLog(tensorboard, self.run.name, self.config).open())
             stack.callback(self.reporter.stop)
-            return fit(self.step, self.checkpoint, state, self.schedule, self._evaluate, self.reporter,
+            return fit(self.step, self.checkpoint, state, self.plan, self._evaluate, self.reporter,
                        stop_requested, on_row, on_saved, on_evaluation)  # fmt: skip
 
 
@@ -126,8 +123,6 @@ def finish(session: Session, state: RunState, tensorboard: Path | None) -> dict[
         state.history[-1].update(test_loss=test["loss"], test_accuracy=test["accuracy"])
         rundir.write_history(session.run / rundir.HISTORY, state.history)
     if tensorboard is not None:
-        from lstmcli.train.tensorboard import log_final
-
         log_final(tensorboard, metrics)
     rundir.write_json(session.run / rundir.METRICS, metrics)
     return metrics
@@ -142,7 +137,7 @@ def final_metrics(session: Session, state: RunState, test: dict[str, Any], kept_
     return {
         "schema_version": 1,
         "steps": state.step,
-        "epochs": round(session.schedule.epoch(state.step), 4),
+        "epochs": round(session.plan.epoch(state.step), 4),
         "seconds": round(state.elapsed, 3),
         "parameters": count(session.spec).total,
         "keras_parameters": int(session.step.model.count_params()),

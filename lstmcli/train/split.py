@@ -6,12 +6,12 @@ looks at the test set; the test set is evaluated once, at the end (and by `lstmc
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from lstmcli.errors import UsageError
+from lstmcli.datasets import arrays_sha256
+from lstmcli.errors import FieldError
 
 # Mixed into the seed so the split's permutation is not the batch order's (which uses [seed, pass]).
 SPLIT_STREAM = 0x5A11D
@@ -26,7 +26,7 @@ class Split:
 
     def fingerprint(self) -> str:
         """SHA-256 of the held-out indices: a resumed run must hold out exactly the same images."""
-        return hashlib.sha256(np.ascontiguousarray(self.validation, dtype=np.int64).tobytes()).hexdigest()
+        return arrays_sha256(np.asarray(self.validation, dtype=np.int64))
 
 
 def validation_size(requested: float, train_size: int) -> int:
@@ -34,12 +34,15 @@ def validation_size(requested: float, train_size: int) -> int:
     if requested < 1:
         size = round(requested * train_size)
     elif requested != int(requested):
-        raise UsageError(f"--validation {requested:g}: give a whole number of images or a fraction below 1")
+        raise FieldError(
+            "validation", f"{{validation}} {requested:g}: give a whole number of images or a fraction below 1"
+        )
     else:
         size = int(requested)
     if size >= train_size:
-        raise UsageError(
-            f"--validation {requested:g} holds out {size:,} of the {train_size:,} training images, leaving none "
+        raise FieldError(
+            "validation",
+            f"{{validation}} {requested:g} holds out {size:,} of the {train_size:,} training images, leaving none "
             "to train on; hold out fewer"
         )
     return size

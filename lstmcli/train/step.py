@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli.data import Dataset
+from lstmcli import runtime
+from lstmcli.datasets import Dataset
+from lstmcli.model.factory import build_model
 from lstmcli.model.spec import ModelSpec
 from lstmcli.train.config import TrainConfig
 
@@ -92,12 +94,8 @@ class CompiledStep:
     """The model, its optimiser and the compiled chunk of steps for one run: what a step computes."""
 
     def __init__(self, config: TrainConfig, spec: ModelSpec, data: Dataset, total: int) -> None:
-        from lstmcli import runtime
-
         self.tf = runtime.tensorflow(seed=config.seed, deterministic=True)  # first: it silences TF's start-up
         import keras
-
-        from lstmcli.model.factory import build_model
 
         self.config, self.data, self.total = config, data, total
         self.towers = runtime.towers()

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lstmcli import runtime
 from lstmcli.train.config import TrainConfig
 
 # Row columns -> (writer, tag).
@@ -41,8 +42,6 @@ class TensorBoardLog:
     """Writes each history row's scalars at its step; opened for the length of a fit."""
 
     def __init__(self, log_dir: Path, run_name: str, config: TrainConfig) -> None:
-        from lstmcli import runtime
-
         self.tf = runtime.tensorflow()
         self.log_dir, self.run_name, self.config = log_dir, run_name, config
         self.writers: dict[str, Any] = {}
@@ -80,8 +79,6 @@ class TensorBoardLog:
 
 def log_final(log_dir: Path, metrics: dict[str, Any]) -> None:
     """The test set's one evaluation under test/, and the final metrics under the tags HParams reads."""
-    from lstmcli import runtime
-
     tf = runtime.tensorflow()
     step = int(metrics["steps"])
     final = [(log_dir, {f"final/{name}": metrics.get(name) for name in FINAL_METRICS})]

@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from lstmcli.errors import DataError, UsageError, brief
+from lstmcli.errors import DataError, FieldError, UsageError, brief, literal
 from lstmcli.sweep import DEFAULT_HEARTBEAT
 from lstmcli.sweep.space import Space
 
@@ -74,18 +74,21 @@ def locate(storage: str | None, runs_dir: Path, name: str) -> Location:
         url = make_url(storage)
         url.get_dialect()
     except ArgumentError:
-        raise UsageError(f"--storage {storage!r}: not a storage URL; give {FORMS}") from None
+        raise FieldError("storage", f"{{storage}} {literal(repr(storage))}: not a storage URL; give {FORMS}") from None
     except NoSuchModuleError:
         scheme = storage.partition(":")[0]
         hint = " (SQLAlchemy spells it postgresql://)" if scheme == "postgres" else ""
-        raise UsageError(f"--storage: unknown scheme {scheme!r}{hint}; give {FORMS}") from None
+        why = f"{{storage}}: unknown scheme {literal(repr(scheme))}{hint}; give {FORMS}"
+        raise FieldError("storage", why) from None
     if url.drivername == "postgresql" and not _importable("psycopg2") and _importable("psycopg"):
         url = url.set(drivername="postgresql+psycopg")  # the driver `lstmcli[postgres]` installs
         storage = url.render_as_string(hide_password=False)
     shown = url.render_as_string(hide_password=True)
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
-            raise UsageError(f"--storage {shown}: give a database file (sqlite:///FILE.db) that workers share")
+            raise FieldError(
+                "storage", f"{{storage}} {literal(shown)}: give a database file (sqlite:///FILE.db) that workers share"
+            )
         return Location(storage, shown, Path(url.database).expanduser().absolute())
     return Location(storage, shown)
 
@@ -117,14 +120,15 @@ def open_storage(where: Location, heartbeat: int | None = DEFAULT_HEARTBEAT, cre
     if where.file is not None and not create and not where.file.is_file():
         raise UsageError(f"{where.shown}: no such study storage; `lstmcli sweep list` shows the sweeps there")
     if where.file is not None and not where.file.parent.is_dir():
-        raise UsageError(f"--storage {where.shown}: its folder does not exist")
+        raise FieldError("storage", f"{{storage}} {literal(where.shown)}: its folder does not exist")
     if where.journal:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         try:
             return JournalStorage(JournalFileBackend(str(where.file)))
         except OSError as exc:
-            raise UsageError(f"--storage {where.shown}: cannot open it ({exc.strerror})") from None
+            why = f"{{storage}} {literal(where.shown)}: cannot open it ({literal(exc.strerror)})"
+            raise FieldError("storage", why) from None
     if where.file is not None and where.file.is_file():
         check_sqlite(where.file)
     import sqlalchemy.exc
@@ -151,12 +155,14 @@ def open_storage(where: Location, heartbeat: int | None = DEFAULT_HEARTBEAT, cre
             # Wrapped as Optuna wraps it for a study; every call of a worker must go through that one object.
             return optuna.storages.get_storage(storage)
     except ModuleNotFoundError as exc:
-        raise UsageError(
-            f"--storage {where.shown}: its driver {exc.name!r} is not installed (pip install 'lstmcli[postgres]' "
-            "for PostgreSQL)"
+        raise FieldError(
+            "storage",
+            f"{{storage}} {literal(where.shown)}: its driver {literal(repr(exc.name))} is not installed "
+            "(pip install 'lstmcli[postgres]' for PostgreSQL)",
         ) from None
     except (sqlalchemy.exc.SQLAlchemyError, RuntimeError, ValueError) as exc:
-        raise UsageError(f"--storage {where.shown}: cannot open it ({first_line(exc)})") from None
+        why = f"{{storage}} {literal(where.shown)}: cannot open it ({literal(first_line(exc))})"
+        raise FieldError("storage", why) from None
 
 
 def first_line(exc: BaseException) -> str:
@@ -209,9 +215,10 @@ def create_or_join(storage: Any, where: Location, name: str, space: Space, data_
                 "give the options it was started with, or another name"
             ) from None
         if stored_sha != data_sha256:
-            raise UsageError(
-                f"--data: not the data sweep {name} was started with (its SHA-256 differs); "
-                "every worker must train on the same data"
+            raise FieldError(
+                "data",
+                f"{{data}}: not the data sweep {literal(name)} was started with (its SHA-256 differs); "
+                "every worker must train on the same data",
             ) from None
         return study
     study.set_user_attr(SPACE_ATTR, space.to_dict())
@@ -271,7 +278,7 @@ def database_errors(where: Location) -> Iterator[None]:
     try:
         yield
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise UsageError(f"--storage {where.shown}: {first_line(exc)}") from None
+        raise FieldError("storage", f"{{storage}} {literal(where.shown)}: {literal(first_line(exc))}") from None
 
 
 @contextlib.contextmanager

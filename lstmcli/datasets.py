@@ -26,7 +26,8 @@ from typing import IO, Protocol
 import numpy as np
 
 from lstmcli import files
-from lstmcli.errors import DataError, brief
+from lstmcli.errors import DataError, FileError, brief, literal
+from lstmcli.model.spec import MAX_CLASSES
 from lstmcli.npzfile import Layout, Npz, read_exactly
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -49,7 +50,6 @@ IDX_FILES = {
 # IDX type codes (third byte of the magic number) -> big-endian NumPy dtype.
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
-MAX_CLASSES = 10_000
 # How far past its declared end a gzipped IDX file is read, to say how much more it holds.
 EXTRA_COUNTED = 1 << 20
 
@@ -84,14 +84,21 @@ def bundled_path() -> Path:
     return Path(str(resources.files("lstmcli") / "datafiles" / "mnist.npz"))
 
 
-def array_sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+def arrays_sha256(*arrays: np.ndarray, layout: bool = False) -> str:
+    """SHA-256 over the arrays' bytes (C order), each preceded by its dtype and shape when `layout`: the one
+    fingerprint of the package (MNIST's published hashes, a run's data, its validation split)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if layout:
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def verify_mnist(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Check the bundled copy against the published array hashes (once per load; cheap next to training)."""
     for key, expected in MNIST_SHA256.items():
-        if array_sha256(arrays[key]) != expected:
+        if arrays_sha256(arrays[key]) != expected:
             raise DataError(
                 f"{path}: the bundled MNIST array {key} does not match its published SHA-256; "
                 "the installation is damaged, reinstall lstmcli"
@@ -101,7 +108,7 @@ def verify_mnist(arrays: dict[str, np.ndarray], path: Path) -> None:
 def load(path: str | Path | None = None, classes: int | None = None) -> Dataset:
     """Load and validate `path` (an .npz file or an IDX folder); None means the bundled MNIST.
 
-    `classes` (--classes) says how many classes there are when the training labels do not show it.
+    `classes` says how many classes there are when the training labels do not show it.
     """
     if path is None:
         source = bundled_path()
@@ -109,13 +116,14 @@ def load(path: str | Path | None = None, classes: int | None = None) -> Dataset:
             arrays = {key: reader.read(key) for key in KEYS}
         verify_mnist(arrays, source)
         return validate(arrays, "bundled MNIST", classes)
-    source = files.user_path(path, "--data", DataError)
-    found = files.status(source, f"--data {source}")
+    source = files.user_path(path, field="data")
+    found = files.status(source, str(source), field="data")
     if found is None:
-        raise DataError(f"--data {source}: no such file or folder; give an .npz file or a folder of IDX files")
+        where = files.label(str(source), "data")
+        raise FileError(source, f"{where}: no such file or folder; give an .npz file or a folder of IDX files")
     if stat.S_ISDIR(found.st_mode):
         return load_from(IdxFolder(source), str(source), classes)
-    with NpzData(source, f"--data {source}") as reader:
+    with NpzData(source, str(source), field="data") as reader:
         return load_from(reader, str(source), classes)
 
 
@@ -130,14 +138,15 @@ class Reader(Protocol):
 class NpzData(Npz):
     """A Keras-layout .npz: the four arrays by name, refused at once when one is missing."""
 
-    def __init__(self, path: Path, what: str) -> None:
-        super().__init__(path, what)
+    def __init__(self, path: Path, what: str, field: str | None = None) -> None:
+        super().__init__(path, what, field=field)
         missing = [key for key in KEYS if key not in self.members]
         if missing:
             self.close()
+            found = literal(", ".join(self.members) or "nothing")
             raise DataError(
-                f"{what}: missing {', '.join(missing)} (found {', '.join(self.members) or 'nothing'}); "
-                f"an .npz needs the keys {', '.join(KEYS)}"
+                f"{self.what}: missing {', '.join(missing)} (found {found}); an .npz needs the keys {', '.join(KEYS)}",
+                fields=True,
             )
 
 
@@ -167,7 +176,7 @@ def load_from(reader: Reader, source: str, classes: int | None = None) -> Datase
     """
     layouts = {key: reader.layout(key) for key in KEYS}
     check_layouts(layouts, source)
-    files.check_memory(sum(layout.nbytes for layout in layouts.values()), source)
+    files.check_memory(sum(layout.nbytes for layout in layouts.values()), literal(source))
     y_train, y_test = (_labels(reader.read(key), key, source) for key in ("y_train", "y_test"))
     count = label_classes(y_train, y_test, source, classes)
     x_train, x_test = (_images(reader.read(key), key, source) for key in ("x_train", "x_test"))
@@ -218,7 +227,7 @@ def _label_shape(layout: Layout, key: str, source: str) -> tuple[int, ...]:
 
 
 def label_classes(y_train: np.ndarray, y_test: np.ndarray, source: str, classes: int | None) -> int:
-    """The number of classes: K when the training labels are exactly 0..K-1, or --classes.
+    """The number of classes: K when the training labels are exactly 0..K-1, or `classes`.
 
     Labels like {42} or 0..9 plus one 255 would otherwise define another problem in silence (43 or 256
     classes, most never seen), and a test label that training never has can never be predicted.
@@ -229,8 +238,9 @@ def label_classes(y_train: np.ndarray, y_test: np.ndarray, source: str, classes:
         for key, labels in (("y_train", present), ("y_test", tested)):
             if labels[-1] >= classes:
                 raise DataError(
-                    f"{source}: {key} has the labels {ranges(labels)}, which do not fit --classes {classes} "
-                    f"(0..{classes - 1}); labels out of range"
+                    f"{literal(source)}: {key} has the labels {ranges(labels)}, which do not fit {{classes}} {classes} "
+                    f"(0..{classes - 1}); labels out of range",
+                    fields=True,
                 )
         _two_classes(present, source)
     else:
@@ -238,15 +248,18 @@ def label_classes(y_train: np.ndarray, y_test: np.ndarray, source: str, classes:
         if len(present) != classes:
             missing = np.setdiff1d(np.arange(classes), present)
             raise DataError(
-                f"{source}: y_train has the labels {ranges(present)}, not 0..K-1 with every class present "
-                f"(missing {ranges(missing)}); renumber them, or pass --classes K to say there are K classes"
+                f"{literal(source)}: y_train has the labels {ranges(present)}, not 0..K-1 with every class present "
+                f"(missing {ranges(missing)}); renumber them, or pass {{classes}} K to say there are K classes",
+                fields=True,
             )
         _two_classes(present, source)
         unseen = np.setdiff1d(tested, present)
         if len(unseen):
             raise DataError(
-                f"{source}: y_test has labels {ranges(unseen)} that y_train never has (it has {ranges(present)}); "
-                "labels out of range: every test label must occur in training, or pass --classes K"
+                f"{literal(source)}: y_test has labels {ranges(unseen)} that y_train never has (it has "
+                f"{ranges(present)}); labels out of range: every test label must occur in training, or pass "
+                "{classes} K",
+                fields=True,
             )
     return classes
 
@@ -267,12 +280,13 @@ def ranges(labels: np.ndarray, most: int = 8) -> str:
 def find_idx(folder: Path, stem: str) -> Path:
     """The file for `stem` in an IDX folder, raw or gzipped; it is checked for being a regular file on opening."""
     for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if files.status(candidate, f"--data {candidate}", follow=False) is not None:
+        if files.status(candidate, str(candidate), follow=False, field="data") is not None:
             return candidate
     # Some mirrors name the files with a dot before idx (train-images.idx3-ubyte).
     for candidate in sorted(folder.glob(stem.replace("-idx", ".idx") + "*")):
         return candidate
-    raise DataError(f"--data {folder}: no {stem} (or {stem}.gz); an IDX folder needs {', '.join(IDX_FILES.values())}")
+    where = files.label(str(folder), "data")
+    raise FileError(folder, f"{where}: no {stem} (or {stem}.gz); an IDX folder needs {', '.join(IDX_FILES.values())}")
 
 
 class IdxFolder:
@@ -301,11 +315,11 @@ class IdxFile:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path, self.what = path, f"--data {path}"
+        self.path, self.what = path, files.label(str(path), "data")  # a message template
 
     @contextmanager
     def _stream(self) -> Iterator[tuple[IO[bytes], int]]:
-        with files.open_regular(self.path, self.what) as handle:
+        with files.open_regular(self.path, str(self.path), field="data") as handle:
             size = os.fstat(handle.fileno()).st_size
             try:
                 if self.path.suffix == ".gz":
@@ -316,27 +330,30 @@ class IdxFile:
             except DataError:
                 raise
             except (OSError, EOFError, zlib.error) as exc:
-                raise DataError(f"{self.what}: cannot be read or unzipped ({brief(exc)}); check the file") from None
+                why = f"{self.what}: cannot be read or unzipped ({literal(brief(exc))}); check the file"
+                raise DataError(why, fields=True) from None
 
     def _mismatch(self, layout: Layout, held: str) -> DataError:
         return DataError(
             f"{self.what}: the header says {' x '.join(map(str, layout.shape))} values ({layout.nbytes:,} bytes) but "
-            f"the file holds {held} bytes after it; the file is truncated or not what it claims"
+            f"the file holds {held} bytes after it; the file is truncated or not what it claims",
+            fields=True,
         )
 
     def _header(self, stream: IO[bytes], size: int) -> Layout:
         magic = stream.read(4)
         if len(magic) < 4:
-            raise DataError(f"{self.what}: too short to be an IDX file ({len(magic)} bytes)")
+            raise DataError(f"{self.what}: too short to be an IDX file ({len(magic)} bytes)", fields=True)
         zero, dtype_code, ndim = magic[0] | magic[1], magic[2], magic[3]
         if zero != 0 or dtype_code not in IDX_DTYPES or not 1 <= ndim <= 4:
             raise DataError(
                 f"{self.what}: bad IDX magic number 0x{magic.hex()} (expected 0x00000803 for images, "
-                "0x00000801 for labels); is it really an IDX file?"
+                "0x00000801 for labels); is it really an IDX file?",
+                fields=True,
             )
         sizes = stream.read(4 * ndim)
         if len(sizes) < 4 * ndim:
-            raise DataError(f"{self.what}: truncated IDX header")
+            raise DataError(f"{self.what}: truncated IDX header", fields=True)
         layout = Layout(struct.unpack(f">{ndim}I", sizes), np.dtype(IDX_DTYPES[dtype_code]))
         header = 4 + 4 * ndim
         if self.path.suffix != ".gz" and size - header != layout.nbytes:
@@ -344,7 +361,8 @@ class IdxFile:
         if self.path.suffix == ".gz" and header + layout.nbytes > size * files.MAX_DEFLATE_RATIO:
             raise DataError(
                 f"{self.what}: the header says {' x '.join(map(str, layout.shape))} values ({layout.nbytes:,} bytes), "
-                f"more than a gzip of {size:,} bytes can hold; the file is damaged or forged"
+                f"more than a gzip of {size:,} bytes can hold; the file is damaged or forged",
+                fields=True,
             )
         return layout
 

@@ -6,43 +6,23 @@ changes and before TensorFlow is imported, so a refusal is quick and leaves the 
 
 from __future__ import annotations
 
-import contextlib
 import shlex
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from lstmcli import data as datasets
-from lstmcli import files, plots, rundir
-from lstmcli.errors import Interrupted, UsageError
-from lstmcli.train.config import TrainConfig, option_names, read_run_config
+from lstmcli import datasets, files, plots, rundir
+from lstmcli.errors import DataError, FieldError, FileError, Interrupted, UsageError, literal
+from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable
+from lstmcli.signals import StopSignals
+from lstmcli.train import config_file
+from lstmcli.train.config import TrainConfig, from_preset, read_run_config
 from lstmcli.train.reporter import Reporter
+from lstmcli.train.session import Session, finish
 from lstmcli.train.split import validation_size
 
 # Called with (step, validation accuracy) at each validation evaluation, once its checkpoint is saved.
 OnEvaluation = Callable[[int, float], None]
-
-
-class StopSignals:
-    """Turn SIGINT/SIGTERM into a flag the loop checks between chunks, so the checkpoint is clean."""
-
-    EXIT_CODES: ClassVar[dict[int, int]] = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.received = signum
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[StopSignals]:
-        previous = {sig: signal.signal(sig, self._handle) for sig in self.EXIT_CODES}
-        try:
-            yield self
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:
@@ -57,16 +37,14 @@ def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:
 def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
     """Load the data and check everything that could refuse the run, before the first write."""
     if config.data is not None:  # the run must find its data again on --resume from anywhere
-        config = config.with_overrides(data=str(files.user_path(config.data, "--data").absolute()))
+        config = config.with_overrides(data=str(files.user_path(config.data, field="data").absolute()))
     data = datasets.load(config.data, config.classes)
     held_out = validation_size(config.validation, len(data.y_train))
     config = config.with_overrides(validation=float(held_out))  # config.json records the count held out
     config.total_steps(len(data.y_train) - held_out)
-    from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable
-
     spec = config.model_spec(data.timesteps, data.features, data.classes)
-    check_buildable(spec, "use smaller --units or --layers")
-    check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller --units or --layers")
+    check_buildable(spec, "use smaller {units} or {layers}")
+    check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller {units} or {layers}")
     return config, data
 
 
@@ -101,14 +79,15 @@ def resume(
     `given` holds the training options the caller was also handed: a resume would ignore them, so it
     refuses them by name rather than silently train something else.
     """
-    named = option_names(k for k, v in (given or {}).items() if v is not None)
+    named = [k for k, v in (given or {}).items() if v is not None]
     if named:
-        raise UsageError(
-            f"--resume continues a run with the config it started with; drop {', '.join(named)} "
-            "(or start a new run with them)"
+        raise FieldError(
+            named[0],
+            f"{{resume}} continues a run with the config it started with; drop {', '.join(f'{{{k}}}' for k in named)} "
+            "(or start a new run with them)",
         )
-    if files.status(run / rundir.CONFIG, f"--resume {run}", UsageError, follow=False) is None:
-        raise UsageError(f"--resume {run}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
+    if files.status(run / rundir.CONFIG, str(run), follow=False, field="resume") is None:
+        raise FileError(run, f"{{resume}} {literal(run)}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
     config, data = _checked(read_run_config(run))
     with rundir.locked(run):
         if (run / rundir.METRICS).exists():
@@ -142,7 +121,7 @@ def _train_and_plot(
         ) from None
     try:  # the run is complete already; a picture that cannot be written must not turn it into a failure
         _plot(run)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, DataError) as exc:  # ValueError: what matplotlib raises on odd figures
         reporter.message(f"could not write {run / rundir.CURVES}: {exc}")
     return metrics
 
@@ -170,8 +149,6 @@ def _train(
 ) -> dict[str, Any]:
     """The signal handlers go in before TensorFlow loads: a Ctrl-C during start-up is answered with a
     checkpoint and the usual message once the model exists, not a silent exit from inside an import."""
-    from lstmcli.train.session import Session, finish
-
     signals = StopSignals()
     with signals.installed():
         session = Session(config, data, run, reporter)
@@ -182,8 +159,8 @@ def _train(
         state = session.restore() if resume else session.begin()
         if signals.received is None:
             state = session.fit(state, lambda: signals.received is not None, tensorboard, on_evaluation)
-        if signals.received is not None and state.step < session.schedule.total:
-            raise interrupted(run, state.step, session.schedule.total, signals.received)
+        if signals.received is not None and state.step < session.plan.total:
+            raise interrupted(run, state.step, session.plan.total, signals.received)
     try:
         return finish(session, state, tensorboard)
     except KeyboardInterrupt:
@@ -194,11 +171,8 @@ def _train(
         ) from None
 
 
-def configure(config_file: Path | None, preset: str | None, options: dict[str, Any]) -> TrainConfig:
+def configure(toml: Path | None, preset: str | None, options: dict[str, Any]) -> TrainConfig:
     """The configuration of a new run: the preset, then the TOML file, then the options given."""
-    from lstmcli.train import config_file as toml_settings
-    from lstmcli.train.config import from_preset
-
-    settings = toml_settings.load(config_file) if config_file is not None else {}
-    preset_name, merged = toml_settings.merge(settings, dict(options, preset=preset))
+    settings = config_file.load(toml) if toml is not None else {}
+    preset_name, merged = config_file.merge(settings, dict(options, preset=preset))
     return from_preset(preset_name, **merged)

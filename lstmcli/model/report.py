@@ -1,20 +1,16 @@
-"""`lstmcli params MODEL`: what a saved model holds, layer by layer, beside the closed form.
+"""What a saved model holds, layer by layer, beside the closed form: the one report of every model reader.
 
 A saved Keras model (.keras, or a run folder) and a PyTorch state dict (.safetensors, .pt, .pth) are read
 by their own modules (keras_file, torch_file) into the one :class:`FileReport`, so that rendering, the
-check and the JSON do not care which framework wrote the file.
+judgement and the JSON do not care which framework wrote the file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from lstmcli.errors import CheckFailed, DataError
 from lstmcli.model.count import ParamCount
 from lstmcli.model.memory import Memory
-
-TORCH_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
 @dataclass(frozen=True)
@@ -56,26 +52,3 @@ class FileReport:
     @property
     def mismatches(self) -> tuple[FileLayer, ...]:
         return tuple(layer for layer in self.covered if not layer.match)
-
-
-def read(path: Path, unsafe: bool, timesteps: int | None, batch: int) -> FileReport:
-    """Read a .keras file, a run folder or a state dict; the suffix decides which reader."""
-    if path.suffix in TORCH_SUFFIXES:
-        if not path.is_file():
-            raise DataError(f"{path}: no such file")
-        from lstmcli.model import torch_file
-
-        return torch_file.read(path, timesteps, batch)
-    from lstmcli.model import keras_file
-
-    return keras_file.read(path, unsafe, timesteps, batch)
-
-
-def check(report: FileReport) -> None:
-    """Exit 1 when a recurrent layer's closed form differs from what the file holds for it."""
-    if report.mismatches:
-        worst = report.mismatches[0]
-        raise CheckFailed(
-            f"{worst.name}: closed form {worst.closed_form:,} but {report.framework} holds {worst.params:,} "
-            f"({len(report.mismatches)} layer(s) differ)"
-        )
