@@ -30,7 +30,7 @@ from conftest import mnist_slice
 
 from lstmcli import rundir
 from lstmcli.cli.progress import Quiet
-from lstmcli.train import run as runs
+from lstmcli.train import runner
 from lstmcli.train.config import from_preset
 
 OPTIONS = {
@@ -145,7 +145,7 @@ def tiny_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, n
 def reference(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Path:
     """The same run left alone."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    runs.start(from_preset("default", data=str(tiny_npz), **OPTIONS), out, out.parent, Quiet())
+    runner.start(from_preset("default", data=str(tiny_npz), **OPTIONS), out, out.parent, Quiet())
     return out
 
 
