@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from lstmcli.errors import DataError, FileError, literal
+from lstmcli.errors import DataError, FileError, UsageError, literal
 
 # Deflate emits at least one bit-pair per 258 bytes it outputs, so one compressed byte expands to at most
 # 1032 bytes (zlib's documented limit); a zip member or gzip that declares more than that is lying.
@@ -70,7 +70,8 @@ def user_path(text: str | os.PathLike[str], what: str = "", field: str | None = 
     try:
         return expand(text)
     except ValueError as exc:
-        raise FileError(os.fspath(text), f"{label(what, field)}: {literal(exc)}") from None
+        # A text that names no path is a bad value, not a bad file: a UsageError, as TOML and options expect.
+        raise UsageError(f"{label(what, field)}: {literal(exc)}", fields=True) from None
 
 
 def status(path: Path, what: str, follow: bool = True, field: str | None = None) -> os.stat_result | None:

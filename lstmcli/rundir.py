@@ -254,10 +254,10 @@ def _out_folder(out: Path, force: bool, created: list[Path]) -> Path:
         raise FileError(out, f"{where}: is a file, not a folder; choose a folder")
     if holds_run(out):
         if not force:
-            raise FileError(
-                out,
+            raise UsageError(  # a choice to make, not a fault of the folder
                 f"{where} already holds a run; use {{resume}} {literal(out)} to continue it, {{force}} to replace it, "
                 "or choose another folder",
+                fields=True,
             )
         return out
     try:
