@@ -324,7 +324,7 @@ def train(
     as_json = json_out or format.value == "json"
     reporter = make_reporter(stderr if as_json else stdout, quiet)
     if resume is not None:
-        given = {**options, "preset": preset, "config": config_file, "out": out}
+        given = {**options, "preset": preset, "config": config_file, "out": out, "force": force or None}
         run, metrics = runs.resume(resume, reporter, tensorboard, given)
     else:
         config = runs.configure(config_file, value_of(preset), options)
