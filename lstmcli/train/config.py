@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import typing
-from collections.abc import Iterable
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,11 @@ from typing_extensions import TypedDict
 from lstmcli import rundir
 from lstmcli.errors import DataError, LstmcliError, UsageError
 from lstmcli.model.spec import MAX_SIZE, ModelSpec, check_choice
+from lstmcli.train.options import MODEL_FIELDS, option_name
 from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
 
 # Most classes a data set may have (lstmcli.data.MAX_CLASSES, which imports NumPy; this module must not).
 MAX_CLASSES = 10_000
-
-# Options whose flag is not the field's name with dashes.
-FLAGS = {"use_bias": "--bias"}
-
-# The fields of the network that training chooses; the data fixes the rest (input size, steps, classes).
-MODEL_FIELDS = ("cell", "units", "layers", "bidirectional", "use_bias", "reset_after")
 
 # The network's fields as the ModelSpec dataclass types them, checked strictly before the spec is built.
 _Network = TypedDict(  # type: ignore[misc]
@@ -38,15 +32,6 @@ _Network = TypedDict(  # type: ignore[misc]
 )
 _Network.__pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[attr-defined]
 _NETWORK = TypeAdapter(_Network)
-
-
-def option_name(field_name: str) -> str:
-    """The command-line flag that sets a config field (`use_bias` is --bias)."""
-    return FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
-
-
-def option_names(field_names: Iterable[str]) -> list[str]:
-    return [option_name(name) for name in field_names]
 
 
 def one_line(exc: ValidationError) -> str:

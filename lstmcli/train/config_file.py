@@ -18,7 +18,8 @@ from typing import Any
 
 from lstmcli import files
 from lstmcli.errors import UsageError, brief
-from lstmcli.train.config import MODEL_FIELDS, TrainConfig, from_preset
+from lstmcli.train.config import MODEL_FIELDS, from_preset
+from lstmcli.train.options import OPTIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -89,7 +90,7 @@ def _parse(path: Path) -> dict[str, Any]:
         raise UsageError(f"{what}: not valid TOML ({brief(exc)})") from None
 
 
-KEYS = (*MODEL_FIELDS, *(name for name in TrainConfig.model_fields if name != "model"))
+KEYS = tuple(option.name for option in OPTIONS)
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 from lstmcli import data as datasets
 from lstmcli import files, plots, rundir
 from lstmcli.errors import Interrupted, UsageError
-from lstmcli.train.config import TrainConfig, option_names, read_run_config
+from lstmcli.train.config import TrainConfig, read_run_config
+from lstmcli.train.options import option_names
 from lstmcli.train.reporter import Reporter
 from lstmcli.train.split import validation_size
 
