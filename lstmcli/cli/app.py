@@ -231,16 +231,16 @@ def train(
     reporter = make_reporter(stderr if as_json else stdout, quiet)
     if resume is not None:
         given = {**options, "config": config_file, "out": out, "force": force or None}
-        run, metrics = runs.resume(resume, reporter, tensorboard, given)
+        run, metrics, history = runs.resume(resume, reporter, tensorboard, given)
     else:
         config = runs.configure(config_file, options.pop("preset"), options)
-        run, metrics = runs.start(config, out, runs_dir, reporter, force, tensorboard)
+        run, metrics, history = runs.start(config, out, runs_dir, reporter, force, tensorboard)
     if as_json:
         print_json({**metrics, "run": str(run)})
     elif quiet:
         print(run)
     else:
-        stdout.print(train_summary(str(run), metrics, rundir.read_history(run / rundir.HISTORY)))
+        stdout.print(train_summary(str(run), metrics, history))
         stdout.print(f"learning curves: {run / rundir.CURVES}", highlight=False)
         if tensorboard:
             stdout.print(f"TensorBoard: tensorboard --logdir {run / rundir.TENSORBOARD}", highlight=False)

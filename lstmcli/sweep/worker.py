@@ -272,10 +272,12 @@ def train_trial(
             check_same(folder, config, worker.shape)
             wait_unlocked(folder, worker.stop)
             step = saved_step(folder / rundir.CHECKPOINT)
-            return (*runs.resume(folder, Quiet(), on_evaluation=on_evaluation), step)
+            resumed = runs.resume(folder, Quiet(), on_evaluation=on_evaluation)
+            return resumed.run, resumed.metrics, step
     if run.is_dir():
         wait_unlocked(run, worker.stop)
-    return (*runs.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation), None)
+    started = runs.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation)
+    return started.run, started.metrics, None
 
 
 def check_same(folder: Path, config: TrainConfig, shape: DataShape) -> None:

@@ -135,6 +135,14 @@ class TrainConfig(BaseModel):
             settings["model"] = flat
         return cls.of(settings)
 
+    def resolved(self, data: str | None, held_out: int) -> TrainConfig:
+        """This config with its data path made absolute and the validation split as the count it holds out.
+
+        Not validated again: both values were checked on the way here (the path by lstmcli.files, the count
+        by lstmcli.train.split against the data), and this config was validated once already.
+        """
+        return self.model_copy(update={"data": data, "validation": float(held_out)})
+
     def with_overrides(self, **overrides: Any) -> TrainConfig:
         """This config with every override that is not None; network fields go to the ModelSpec."""
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -167,12 +175,14 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
     """The preset's settings, with any option the user gave on top."""
     if not isinstance(name, str) or name not in PRESETS:  # a TOML file may say `preset = []`
         raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    settings = dict(PRESETS[name], preset=name)
-    if overrides.get("steps") is not None:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings: dict[str, Any] = dict(PRESETS[name], preset=name)
+    if "steps" in given:
         settings["epochs"] = None
-    if overrides.get("epochs") is not None:
+    if "epochs" in given:
         settings["steps"] = None
-    return TrainConfig.of(settings).with_overrides(**overrides)
+    network = {k: given.pop(k) for k in MODEL_FIELDS if k in given}
+    return TrainConfig.of({**settings, **given, "model": network})  # the network's other fields: ModelSpec's
 
 
 def read_run_config(run: Path) -> TrainConfig:

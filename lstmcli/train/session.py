@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 
 from lstmcli import rundir
-from lstmcli.data import Dataset
 from lstmcli.model.count import count
 from lstmcli.train.checkpoint import Checkpoint, RunState
-from lstmcli.train.config import TrainConfig
-from lstmcli.train.loop import Schedule, fit
+from lstmcli.train.loop import fit
+from lstmcli.train.plan import Plan
 from lstmcli.train.reporter import Reporter
-from lstmcli.train.split import stratified_split, validation_size
+from lstmcli.train.split import stratified_split
 from lstmcli.train.step import CompiledStep
 
 # Which columns an evaluation fills, by the set it measures.
@@ -29,23 +28,17 @@ PREFIX = {"validation": "val", "test": "test"}
 
 
 class Session:
-    """Builds the model and step for `config` on `data`, and trains, evaluates and saves them in `run`."""
+    """Builds the model and step of a plan (its config on its data), and trains, evaluates and saves them in `run`."""
 
-    def __init__(self, config: TrainConfig, data: Dataset, run: Path, reporter: Reporter) -> None:
+    def __init__(self, plan: Plan, run: Path, reporter: Reporter) -> None:
         from lstmcli.evaluate import make_predictor
 
+        config, data = plan.config, plan.data
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
-        split = stratified_split(data.y_train, validation_size(config.validation, len(data.y_train)), config.seed)
+        self.spec, self.schedule = plan.spec, plan.schedule
+        split = stratified_split(data.y_train, plan.held_out, config.seed)
         self.validation = (data.x_train[split.validation], data.y_train[split.validation])
         training = replace(data, x_train=data.x_train[split.train], y_train=data.y_train[split.train])
-        train_size = len(split.train)
-        self.spec = config.model_spec(data.timesteps, data.features, data.classes)
-        self.schedule = Schedule(
-            total=config.total_steps(train_size),
-            eval_every=config.eval_period(train_size),
-            checkpoint_every=config.checkpoint_every,
-            epoch_steps=train_size / config.batch_size,
-        )
         self.step = CompiledStep(config, self.spec, training, self.schedule.total)
         self.checkpoint = Checkpoint(run, self.step.model, self.step.optimizer, data, split.fingerprint())
         self.predict = make_predictor(self.step.model, data.scale)
