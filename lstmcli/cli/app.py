@@ -225,16 +225,21 @@ def train(
     from lstmcli import rundir
     from lstmcli.cli.progress import make_reporter
     from lstmcli.cli.render import print_json, train_summary
-    from lstmcli.train import run as runs
 
     as_json = json_out or format.value == "json"
     reporter = make_reporter(stderr if as_json else stdout, quiet)
-    if resume is not None:
-        given = {**options, "config": config_file, "out": out, "force": force or None}
-        run, metrics, history = runs.resume(resume, reporter, tensorboard, given)
-    else:
-        config = runs.configure(config_file, options.pop("preset"), options)
-        run, metrics, history = runs.start(config, out, runs_dir, reporter, force, tensorboard)
+    reporter.phase("starting")  # from the first moment: importing the library (NumPy, pydantic) takes a while
+    try:
+        from lstmcli.train import run as runs
+
+        if resume is not None:
+            given = {**options, "config": config_file, "out": out, "force": force or None}
+            run, metrics, history = runs.resume(resume, reporter, tensorboard, given)
+        else:
+            config = runs.configure(config_file, options.pop("preset"), options)
+            run, metrics, history = runs.start(config, out, runs_dir, reporter, force, tensorboard)
+    finally:
+        reporter.stop()
     if as_json:
         print_json({**metrics, "run": str(run)})
     elif quiet:

@@ -103,9 +103,13 @@ def start(
     `on_evaluation(step, validation accuracy)` is called at each validation evaluation, after its checkpoint
     is saved; whatever it raises stops the run there and leaves it resumable (a sweep prunes trials so).
     """
-    plan = prepare(config)
-    with rundir.new_run(out, runs_root, force, plan.config.to_dict()) as run:
-        return Trained(run, *_train_and_plot(plan, run, reporter, False, tensorboard, on_evaluation))
+    try:
+        reporter.phase("loading the data")
+        plan = prepare(config)
+        with rundir.new_run(out, runs_root, force, plan.config.to_dict()) as run:
+            return Trained(run, *_train_and_plot(plan, run, reporter, False, tensorboard, on_evaluation))
+    finally:
+        reporter.stop()
 
 
 def resume(
@@ -128,15 +132,19 @@ def resume(
         )
     if files.status(run / rundir.CONFIG, f"--resume {run}", UsageError, follow=False) is None:
         raise UsageError(f"--resume {run}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
-    plan = prepare(read_run_config(run))
-    with rundir.locked(run):
-        if (run / rundir.METRICS).exists():
-            reporter.message(f"{run} is already complete; nothing to resume")
-            history = rundir.read_history(run / rundir.HISTORY)
-            if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
-                _plot(run, history)
-            return Trained(run, rundir.read_json(run / rundir.METRICS), history)
-        return Trained(run, *_train_and_plot(plan, run, reporter, True, tensorboard, on_evaluation))
+    try:
+        reporter.phase("loading the data")
+        plan = prepare(read_run_config(run))
+        with rundir.locked(run):
+            if (run / rundir.METRICS).exists():
+                reporter.message(f"{run} is already complete; nothing to resume")
+                history = rundir.read_history(run / rundir.HISTORY)
+                if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
+                    _plot(run, history)
+                return Trained(run, rundir.read_json(run / rundir.METRICS), history)
+            return Trained(run, *_train_and_plot(plan, run, reporter, True, tensorboard, on_evaluation))
+    finally:
+        reporter.stop()  # whatever ended the run, the terminal gets its cursor back
 
 
 def _train_and_plot(
@@ -161,6 +169,7 @@ def _train_and_plot(
             f"lstmcli train --resume {shlex.quote(str(run))}"
         ) from None
     try:  # the run is complete already; a picture that cannot be written must not turn it into a failure
+        reporter.phase(f"drawing {rundir.CURVES}")
         _plot(run, history)
     except (OSError, ValueError) as exc:
         reporter.message(f"could not write {run / rundir.CURVES}: {exc}")

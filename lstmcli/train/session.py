@@ -31,8 +31,13 @@ class Session:
     """Builds the model and step of a plan (its config on its data), and trains, evaluates and saves them in `run`."""
 
     def __init__(self, plan: Plan, run: Path, reporter: Reporter) -> None:
+        from lstmcli import runtime
         from lstmcli.evaluate import make_predictor
 
+        reporter.phase("loading TensorFlow")
+        runtime.tensorflow()  # the imports on their own, so that the phase below is only the build
+        import keras  # noqa: F401
+        reporter.phase("building the model")
         config, data = plan.config, plan.data
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
         self.spec, self.schedule = plan.spec, plan.schedule
@@ -107,6 +112,7 @@ class Session:
 
 def finish(session: Session, state: RunState, tensorboard: Path | None) -> dict[str, Any]:
     """Save the kept model and the final metrics (the test set's only use); complete once metrics.json exists."""
+    session.reporter.phase("measuring the test set, saving the model")
     kept_step = state.step
     if session.config.keep == "best" and state.best_weights is not None:
         session.step.model.set_weights(state.best_weights)
