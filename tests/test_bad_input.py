@@ -383,6 +383,12 @@ def test_resume_refuses_options_it_would_ignore(scratch: Path, capsys: pytest.Ca
     assert "drop --units, --bias, --out" in err
 
 
+def test_resume_refuses_force(trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--force replaces a run; a resume continues one, so it would silently ignore it."""
+    err = refused(["train", "--resume", str(trained_run), "--force"], capsys, trained_run)
+    assert "drop --force" in err
+
+
 def test_resume_of_something_that_is_not_a_run(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not a lstmcli run" in refused(["train", "--resume", str(scratch / "nothing")], capsys)
     (scratch / "not-a-run").mkdir()

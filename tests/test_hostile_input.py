@@ -622,7 +622,7 @@ def test_ctrl_c_while_drawing_the_curves_says_so(
     def interrupted(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "_train", lambda *_args, **_kwargs: {"steps": 5})
+    monkeypatch.setattr(runner, "_train", lambda *_args, **_kwargs: ({"steps": 5}, []))  # (metrics, history)
     monkeypatch.setattr(plots, "learning_curves", interrupted)
     code = cli.main(
         ["train", "--batch-size", "20", "--data", str(valid), "--steps", "5", "--out", str(tmp_path / "run"), "--quiet"]

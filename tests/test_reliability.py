@@ -252,7 +252,7 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dic
     seen["sigint"].update(rc=rc, out=out, err=err, checkpoint=checkpoint_step(run), history=history_steps(run))
 
     # 5. Resume in this process to the end.
-    _, seen["metrics"] = runner.resume(run, Quiet())
+    seen["metrics"] = runner.resume(run, Quiet()).metrics
     return seen
 
 
@@ -377,9 +377,10 @@ def test_out_holding_another_run_is_refused_and_unchanged(reference: Path, tiny_
 
 def test_resume_of_a_complete_run_changes_nothing(reference: Path, tmp_path: Path) -> None:
     before = snapshot(reference)
-    run, metrics = runner.resume(reference, Quiet())
+    run, metrics, history = runner.resume(reference, Quiet())
     assert run == reference
     assert metrics == rundir.read_json(reference / rundir.METRICS)
+    assert history == rundir.read_history(reference / rundir.HISTORY)
     assert snapshot(reference) == before
 
 
@@ -387,15 +388,15 @@ def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path)
     run = tmp_path / "run"
     shutil.copytree(reference, run)
     config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 50, "eval_every": 50})
-    _, metrics = runner.start(config, run, tmp_path, Quiet(), force=True)
+    _, metrics, history = runner.start(config, run, tmp_path, Quiet(), force=True)
     assert metrics["steps"] == 50
+    assert history == rundir.read_history(run / rundir.HISTORY)  # the rows in memory are the file's
     assert rundir.read_json(run / rundir.CONFIG)["steps"] == 50
     assert history_steps(run) == [50]  # nothing left of the replaced run's history
 
 
 def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp_path: Path) -> None:
     """The last line of defence: save_checkpoint refuses non-finite weights, whatever produced them."""
-    from lstmcli import datasets
     from lstmcli.train.checkpoint import RunState
     from lstmcli.train.session import Session
 
@@ -403,7 +404,7 @@ def test_nan_weights_are_never_checkpointed(reference: Path, tiny_npz: Path, tmp
     shutil.copytree(reference, run)
     before = snapshot(run)
     config = from_preset("default", data=str(tiny_npz), **TRAIN_OPTIONS)
-    session = Session(config, datasets.load(tiny_npz), run, Quiet())  # builds; compiles only when first called
+    session = Session(runner.prepare(config), run, Quiet())  # builds; compiles only when first called
     weight = session.step.model.weights[0]
     weight.assign(np.full(weight.shape, np.nan, np.float32))
     with pytest.raises(CheckFailed, match=r"weights became NaN or infinite by step 7; .*\(step 400\) is kept"):

@@ -151,6 +151,31 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     assert not runs.exists()
 
 
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("units = [[8], 4]", "[sweep] units"),
+        ('units = "4:x"', "[sweep] units"),
+        ("cell = [\"lstm\", \"tree\"]", "[sweep] cell"),
+        ("bogus = [1, 2]", "[sweep] bogus"),
+        ('seeds = "3"', "[sweep] seeds"),
+        ('learning-rate = "0:1:log"\nsearch = "tpe"', "[sweep] learning_rate"),
+    ],
+)
+def test_a_bad_sweep_table_is_refused_naming_the_file_and_key(
+    table: str, key: str, small_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "sweep.toml"
+    config.write_text(f"[sweep]\n{table}\n", encoding="utf-8")
+    runs = tmp_path / "runs"
+    assert main(["sweep", "run", "bad", *tiny(small_npz), "--config", str(config), "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"lstmcli: error: --config {config}: {key}") and "\n" not in err, err
+    flag = "--" + key.split()[-1].replace("_", "-")
+    assert flag not in err, err  # the file's key, not a flag the user did not type
+    assert not runs.exists()
+
+
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "x" * 101, ""])
 def test_a_name_that_is_not_a_plain_folder_name_is_refused(
     name: str, small_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

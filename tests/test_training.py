@@ -42,6 +42,24 @@ def test_saved_model_is_a_standard_keras_lstm(trained_run: Path) -> None:
     assert model.count_params() == 31_960
 
 
+def test_a_run_is_planned_once_before_anything_is_written(small_npz: Path, tmp_path: Path) -> None:
+    """The split's size, the steps and the evaluation period are worked out once, from the validated config;
+    config.json records the split as the count it holds out, which plans to the same run again (--resume)."""
+    import math
+
+    from lstmcli.train.runner import prepare
+
+    config = from_preset("default", data=str(small_npz), batch_size=20)  # holds out a twelfth of 2,000
+    plan = prepare(config)
+    assert plan.held_out == 167 and plan.train_size == 2_000 - 167
+    assert (plan.config.validation, plan.config.data) == (167.0, str(small_npz.absolute()))
+    assert plan.timeline.total == math.ceil(6 * plan.train_size / 20)
+    assert plan.timeline.eval_every == math.ceil(plan.train_size / 20)
+    assert plan.spec == config.model_spec(28, 28, 10)
+    again = prepare(plan.config)
+    assert (again.config, again.held_out, again.timeline) == (plan.config, plan.held_out, plan.timeline)
+
+
 def test_shuffled_order_is_a_permutation_per_pass() -> None:
     config = from_preset("default", batch_size=10, seed=3)
     idx = batch_indices(config, 100, 0, 10)  # exactly one pass

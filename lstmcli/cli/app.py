@@ -2,7 +2,7 @@
 
 Imports of NumPy, Keras and the library are inside the commands, so `lstmcli --help` and
 `lstmcli params --no-verify` start in a fraction of TensorFlow's import time. Choices and help defaults
-are built from the tuples and presets that define them (lstmcli.model, lstmcli.train.config), so
+are built from the tuples, presets and option table that define them (lstmcli.model, lstmcli.train), so
 `--help` cannot drift from what the library does.
 """
 
@@ -12,7 +12,6 @@ import functools
 import sys
 import warnings
 from collections.abc import Callable, Iterable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,13 +20,13 @@ from rich.console import Console
 
 from lstmcli import __version__
 from lstmcli.cli import errors
+from lstmcli.cli.options import TrainingOptions, choice, sweep_options, train_options, value_of
 from lstmcli.errors import LstmcliError, UsageError, warnings_held
 from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
-from lstmcli.model.spec import CELLS, DEFAULT_TIMESTEPS, ModelSpec
+from lstmcli.model.spec import CELLS, DEFAULT_TIMESTEPS
 from lstmcli.runs import SORT_KEYS
 from lstmcli.sweep import DEFAULT_HEARTBEAT, DEFAULT_TRIALS, PRUNERS, SEARCHES
-from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
 
 app = typer.Typer(
     help="Understand and run LSTM experiments: parameter arithmetic, MNIST training, evaluation.",
@@ -43,46 +42,14 @@ STATE = {"debug": False}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def choice(name: str, values: Iterable[str]) -> Any:
-    """A str Enum whose members are `values`, so Typer lists them in --help and refuses others."""
-    return Enum(name, {value: value for value in values}, type=str)
-
-
 Cell = choice("Cell", CELLS)
 Convention = choice("Convention", CONVENTIONS)
-Schedule = choice("Schedule", SCHEDULES)
-Order = choice("Order", ORDERS)
-Preset = choice("Preset", PRESETS)
-EvalSet = choice("EvalSet", EVAL_SETS)
-Keep = choice("Keep", KEEPS)
 SortKey = choice("SortKey", SORT_KEYS)
 ParamsFormat = choice("ParamsFormat", ("table", "json", "markdown"))
 TableOrJson = choice("TableOrJson", ("table", "json"))
 RunsFormat = choice("RunsFormat", ("table", "json", "csv"))
 Search = choice("Search", SEARCHES)
 Prune = choice("Prune", PRUNERS)
-
-
-def _shown(value: Any, when_none: str) -> str:
-    if value is None:
-        return when_none
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return format(value, "g") if isinstance(value, float) else str(value)
-
-
-def preset_default(field: str, when_none: str = "none") -> str:
-    """`[default: X]`, or `[default: X; seed preset: Y]` where the presets differ, read off the presets."""
-    network = ModelSpec()
-    shown = {}
-    for name, preset in PRESETS.items():
-        shown[name] = _shown(preset[field] if field in preset else getattr(network, field), when_none)
-    parts = [shown["default"]] + [f"{name} preset: {v}" for name, v in shown.items() if v != shown["default"]]
-    return "\\[default: " + "; ".join(parts) + "]"
-
-
-def value_of(option: Enum | None) -> str | None:
-    return None if option is None else option.value
 
 
 def error_line(message: str) -> None:
@@ -138,11 +105,6 @@ def given(ctx: typer.Context, names: Iterable[str]) -> list[str]:
     sources = {n: ctx.get_parameter_source(n) for n in names}
     typed = [n for n, source in sources.items() if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")]
     return ["--" + n.replace("_", "-") for n in typed]
-
-
-def trained(help_text: str, field: str, *flags: str, when_none: str = "none") -> Any:
-    """A train option whose help ends with the presets' defaults for `field`; None when not given."""
-    return typer.Option(*flags, help=f"{help_text} {preset_default(field, when_none)}.", show_default=False)
 
 
 def plain(help_text: str, *flags: str, **kwargs: Any) -> Any:
@@ -230,62 +192,13 @@ def params(
 
 @app.command()
 @reports_errors
+@train_options
 def train(
-    cell: Annotated[Cell | None, trained("Recurrent cell", "cell")] = None,
-    units: Annotated[int | None, trained("Units per layer", "units")] = None,
-    layers: Annotated[int | None, trained("Stacked layers", "layers")] = None,
-    bidirectional: Annotated[
-        bool | None, trained("Bidirectional layers", "bidirectional", "--bidirectional/--unidirectional")
-    ] = None,
-    bias: Annotated[bool | None, trained("Layers with bias vectors", "use_bias", "--bias/--no-bias")] = None,
-    reset_after: Annotated[bool | None, trained("GRU convention: reset after", "reset_after")] = None,
-    batch_size: Annotated[int | None, trained("Batch size", "batch_size")] = None,
-    learning_rate: Annotated[float | None, trained("Adam peak learning rate", "learning_rate")] = None,
-    schedule: Annotated[Schedule | None, trained("Learning-rate schedule", "schedule")] = None,
-    epochs: Annotated[
-        float | None, trained("Length in passes over the training set", "epochs", when_none="from --steps")
-    ] = None,
-    steps: Annotated[
-        int | None, trained("Length in steps (overrides --epochs)", "steps", when_none="from --epochs")
-    ] = None,
-    eval_every: Annotated[
-        int | None, trained("Evaluation period in steps", "eval_every", when_none="one epoch")
-    ] = None,
-    checkpoint_every: Annotated[int | None, trained("Checkpoint period in steps", "checkpoint_every")] = None,
-    order: Annotated[Order | None, trained("Batch order", "order")] = None,
-    seed: Annotated[int | None, trained("Random seed", "seed")] = None,
-    validation: Annotated[
-        float | None,
-        trained(
-            "Training images held out for validation: a count, or a fraction below 1 (1/12 is 5,000 of "
-            "MNIST's 60,000); 0 for none",
-            "validation",
-        ),
-    ] = None,
-    eval_set: Annotated[EvalSet | None, trained("Set the periodic evaluation measures", "eval_set")] = None,
-    keep: Annotated[
-        Keep | None, trained("model.keras holds the last weights or the best validation evaluation's", "keep")
-    ] = None,
-    target_accuracy: Annotated[
-        float | None, trained("Report the first step whose held-out accuracy reaches this", "target_accuracy")
-    ] = None,
-    data: Annotated[
-        str | None, plain("An .npz or IDX folder \\[default: bundled MNIST].", envvar="LSTMCLI_DATA")
-    ] = None,
+    options: TrainingOptions,
     out: Annotated[Path | None, plain("Run folder \\[default: a new one under --runs-dir].", parser=expand)] = None,
     runs_dir: Annotated[Path, typer.Option(envvar="LSTMCLI_RUNS", help="Where new runs go.", parser=expand)] = Path(
         "runs"
     ),
-    classes: Annotated[
-        int | None,
-        plain(
-            "Classes the labels 0..K-1 stand for, when the training labels do not show it (some never occur) "
-            "\\[default: largest training label + 1, every class present]."
-        ),
-    ] = None,
-    preset: Annotated[
-        Preset | None, plain("default, or seed for the article's full schedule \\[default: default].")
-    ] = None,
     config_file: Annotated[
         Path | None,
         plain(
@@ -313,29 +226,27 @@ def train(
     from lstmcli import rundir
     from lstmcli.cli.progress import make_reporter
     from lstmcli.cli.render import print_json, train_summary
-    from lstmcli.train import runner
 
-    options = dict(
-        cell=value_of(cell), units=units, layers=layers, bidirectional=bidirectional, use_bias=bias,
-        reset_after=reset_after, batch_size=batch_size, learning_rate=learning_rate, schedule=value_of(schedule),
-        epochs=epochs, steps=steps, eval_every=eval_every, checkpoint_every=checkpoint_every, order=value_of(order),
-        seed=seed, data=data, validation=validation, eval_set=value_of(eval_set), keep=value_of(keep),
-        target_accuracy=target_accuracy, classes=classes,
-    )  # fmt: skip
     as_json = json_out or format.value == "json"
     reporter = make_reporter(stderr if as_json else stdout, quiet)
-    if resume is not None:
-        given = {**options, "preset": preset, "config": config_file, "out": out}
-        run, metrics = runner.resume(resume, reporter, tensorboard, given)
-    else:
-        config = runner.configure(config_file, value_of(preset), options)
-        run, metrics = runner.start(config, out, runs_dir, reporter, force, tensorboard)
+    reporter.phase("starting")  # from the first moment: importing the library (NumPy, pydantic) takes a while
+    try:
+        from lstmcli.train import runner
+
+        if resume is not None:
+            given = {**options, "config": config_file, "out": out, "force": force or None}
+            run, metrics, history = runner.resume(resume, reporter, tensorboard, given)
+        else:
+            config = runner.configure(config_file, options.pop("preset"), options)
+            run, metrics, history = runner.start(config, out, runs_dir, reporter, force, tensorboard)
+    finally:
+        reporter.stop()
     if as_json:
         print_json({**metrics, "run": str(run)})
     elif quiet:
         print(run)
     else:
-        stdout.print(train_summary(str(run), metrics, rundir.read_history(run / rundir.HISTORY)))
+        stdout.print(train_summary(str(run), metrics, history))
         stdout.print(f"learning curves: {run / rundir.CURVES}", highlight=False)
         if tensorboard:
             stdout.print(f"TensorBoard: tensorboard --logdir {run / rundir.TENSORBOARD}", highlight=False)
@@ -433,31 +344,6 @@ sweep_app = typer.Typer(
 app.add_typer(sweep_app, name="sweep")
 
 
-def swept(what: str, field: str, when_none: str = "none", ranges: bool = True) -> Any:
-    """A training option a sweep may vary, as text (a value, a list or a range): its help says its default."""
-    text = f"{what} {preset_default(field, when_none)}; a comma list is a grid axis"
-    text += ", LOW:HIGH[:log] a range (random, tpe)." if ranges else "."
-    return Annotated[str | None, typer.Option(help=text, show_default=False)]
-
-
-SweptCell = swept("Recurrent cell", "cell", ranges=False)
-SweptUnits = swept("Units per layer", "units")
-SweptLayers = swept("Stacked layers", "layers")
-SweptBidirectional = swept("Bidirectional layers (true, false)", "bidirectional", ranges=False)
-SweptBias = swept("Layers with bias vectors", "use_bias", ranges=False)
-SweptResetAfter = swept("GRU convention: reset after", "reset_after", ranges=False)
-SweptBatchSize = swept("Batch size", "batch_size")
-SweptLearningRate = swept("Adam peak learning rate", "learning_rate")
-SweptSchedule = swept("Learning-rate schedule", "schedule", ranges=False)
-SweptEpochs = swept("Length in epochs", "epochs", "from --steps")
-SweptSteps = swept("Length in steps", "steps", "from --epochs")
-SweptEvalEvery = swept("Evaluation period in steps", "eval_every", "one epoch")
-SweptCheckpointEvery = swept("Checkpoint period in steps", "checkpoint_every")
-SweptOrder = swept("Batch order", "order", ranges=False)
-SweptValidation = swept("Training images held out for validation", "validation")
-SweptKeep = swept("Weights model.keras holds", "keep", ranges=False)
-SweptTarget = swept("Accuracy whose first step each run reports", "target_accuracy")
-
 STORAGE_HELP = (
     "Optuna storage URL shared by every worker: sqlite:///FILE.db, postgresql://USER@HOST/DB, mysql://..., "
     "or a journal file FILE.log \\[default: sqlite:///DIR/NAME/study.db]."
@@ -467,32 +353,10 @@ NAME_HELP = "The sweep's name: its Optuna study, and the folder DIR/NAME of its 
 
 @sweep_app.command("run")
 @reports_errors
+@sweep_options
 def sweep_run(
     name: Annotated[str, typer.Argument(help=NAME_HELP, show_default=False)],
-    cell: SweptCell = None,
-    units: SweptUnits = None,
-    layers: SweptLayers = None,
-    bidirectional: SweptBidirectional = None,
-    bias: SweptBias = None,
-    reset_after: SweptResetAfter = None,
-    batch_size: SweptBatchSize = None,
-    learning_rate: SweptLearningRate = None,
-    schedule: SweptSchedule = None,
-    epochs: SweptEpochs = None,
-    steps: SweptSteps = None,
-    eval_every: SweptEvalEvery = None,
-    checkpoint_every: SweptCheckpointEvery = None,
-    order: SweptOrder = None,
-    validation: SweptValidation = None,
-    keep: SweptKeep = None,
-    target_accuracy: SweptTarget = None,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: bundled MNIST].", show_default=False
-        ),
-    ] = None,
-    preset: Annotated[Preset | None, plain("The preset under the options \\[default: default].")] = None,
+    options: TrainingOptions,
     config_file: Annotated[
         Path | None,
         plain("A TOML file of training options and a [sweep] table of what varies.", "--config", parser=expand),
@@ -533,15 +397,9 @@ def sweep_run(
     from lstmcli.sweep import launch
     from lstmcli.sweep.space import build
 
-    options = dict(
-        cell=cell, units=units, layers=layers, bidirectional=bidirectional, use_bias=bias, reset_after=reset_after,
-        batch_size=batch_size, learning_rate=learning_rate, schedule=schedule, epochs=epochs, steps=steps,
-        eval_every=eval_every, checkpoint_every=checkpoint_every, order=order, validation=validation, keep=keep,
-        target_accuracy=target_accuracy, data=data,
-    )  # fmt: skip
     settings = dict(seeds=seeds, search=value_of(search), trials=trials, budget=budget, prune=value_of(prune),
                     prune_after=prune_after)  # fmt: skip
-    space = build(options, value_of(preset), settings, config_file)
+    space = build(options, options.pop("preset"), settings, config_file)
     request = launch.Request(name, space, storage, runs_dir, workers, heartbeat)
     report = launch.run(request, make_sweep_watcher(stdout, quiet))
     print_wide(stdout, sweep_table(report))

@@ -10,7 +10,16 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.status import Status
 
 from lstmcli.train.reporter import Quiet, Reporter
 
@@ -47,29 +56,40 @@ class PlainLines(Quiet):
 
 
 class RichBar(PlainLines):
-    """A live bar with step, epoch, loss, accuracy, rate and time left; evaluations print above it."""
+    """A live bar with step, epoch, loss, accuracy, rate and time left; evaluations print above it.
+
+    Before the first step a spinner says what the run is doing (loading the data, TensorFlow, building the
+    model); the bar then says it is compiling the step, and shows figures only once a step has run.
+    """
 
     def __init__(self, console: Console) -> None:
         super().__init__(console)
+        self.status = Status("", console=console)
         self.progress = Progress(
-            TextColumn("[bold]train"),
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("epoch {task.fields[epoch]:.2f}"),
-            TextColumn("loss {task.fields[loss]:.4f}"),
-            TextColumn("acc {task.fields[acc]:.4f}"),
-            TextColumn("{task.fields[rate]:.0f} steps/s"),
+            TextColumn("{task.fields[figures]}"),
             TimeRemainingColumn(),
             console=console,
         )
-        self.task = None
+        self.task: TaskID | None = None
+
+    def phase(self, text: str) -> None:
+        self.status.update(text)
+        self.status.start()  # a no-op when it is already showing
 
     def start(self, total: int, done: int) -> None:
+        self.status.stop()  # one live display at a time
         self.progress.start()
-        self.task = self.progress.add_task("train", total=total, completed=done, epoch=0.0, loss=0.0, acc=0.0, rate=0.0)
+        # The first call traces the compiled step: seconds in which no step has run, so no figure is shown.
+        self.task = self.progress.add_task("compiling the step", total=total, completed=done, figures="")
 
     def advance(self, step: int, epoch: float, loss: float, accuracy: float, rate: float) -> None:
-        self.progress.update(self.task, completed=step, epoch=epoch, loss=loss, acc=accuracy, rate=rate)
+        assert self.task is not None
+        figures = f"epoch {epoch:.2f} loss {loss:.4f} acc {accuracy:.4f} {rate:.0f} steps/s"
+        self.progress.update(self.task, completed=step, description="train", figures=figures)
 
     def evaluated(self, step: int, epoch: float, which: str, accuracy: float, loss: float) -> None:
         self.progress.console.print(
@@ -80,6 +100,7 @@ class RichBar(PlainLines):
         self.progress.console.print(text)
 
     def stop(self) -> None:
+        self.status.stop()
         self.progress.stop()
 
 

@@ -22,18 +22,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from lstmcli.errors import DataError, LstmcliError, UsageError
-from lstmcli.model.spec import CELLS
 from lstmcli.sweep import DEFAULT_TRIALS, PRUNERS, SEARCHES
-from lstmcli.train.config import TrainConfig, from_preset, option_name
-from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
+from lstmcli.train.config import TrainConfig, from_preset
+from lstmcli.train.options import SWEPT, TrainOption, option_name
+from lstmcli.train.presets import PRESETS
 
-# Every training option a sweep takes, in the order configuration names list them, and its kind.
-KINDS: dict[str, str | tuple[str, ...]] = {
-    "cell": CELLS, "units": "int", "layers": "int", "bidirectional": "bool", "use_bias": "bool",
-    "reset_after": "bool", "learning_rate": "float", "batch_size": "int", "schedule": SCHEDULES,
-    "epochs": "float", "steps": "int", "eval_every": "int", "checkpoint_every": "int", "order": ORDERS,
-    "validation": "float", "eval_set": EVAL_SETS, "keep": KEEPS, "target_accuracy": "float", "data": "path",
-}  # fmt: skip
+
+def _kind(option: TrainOption) -> str | tuple[str, ...]:
+    return option.choices or ("path" if option.path else option.kind.__name__)
+
+
+# Every training option a sweep takes, in the order configuration names list them, and its kind: "int",
+# "float", "bool", "path" or the tuple of its choices (from the table of training options).
+KINDS: dict[str, str | tuple[str, ...]] = {option.name: _kind(option) for option in SWEPT}
 # The sweep's own settings, which a [sweep] table may also hold; their defaults.
 SETTINGS: dict[str, Any] = {"seeds": 1, "search": "grid", "trials": None, "budget": None, "prune": "none",
                             "prune_after": 5}  # fmt: skip
@@ -150,9 +151,11 @@ def _table(value: Any) -> dict[str, Any]:
     return value
 
 
-def _value(name: str, value: Any) -> Any:
-    """One value of option `name`, typed as TrainConfig types it (a whole number is a float where one is due)."""
-    kind, flag = KINDS[name], option_name(name)
+def _value(name: str, value: Any, where: str = "") -> Any:
+    """One value of option `name`, typed as TrainConfig types it (a whole number is a float where one is due).
+
+    A refusal names `where` the value came from (a TOML key), or else the option's flag; so below."""
+    kind, flag = KINDS[name], where or option_name(name)
     if isinstance(kind, tuple):
         if value not in kind:
             raise UsageError(f"{flag} {value!r}: choose from {', '.join(kind)}")
@@ -176,20 +179,20 @@ def _value(name: str, value: Any) -> Any:
     return float(value)
 
 
-def _axis(name: str, values: Any) -> tuple[Any, ...]:
-    flag = option_name(name)
+def _axis(name: str, values: Any, where: str = "") -> tuple[Any, ...]:
+    flag = where or option_name(name)
     if not isinstance(values, (list, tuple)) or len(values) < 2:
         raise UsageError(f"{flag}: a list needs at least two values")
     if KINDS[name] == "path":
         raise UsageError(f"{flag} takes one value; a sweep does not vary the data")
-    typed = tuple(_value(name, v) for v in values)
+    typed = tuple(_value(name, v, where) for v in values)
     if len(set(typed)) != len(typed):
         raise UsageError(f"{flag} {','.join(map(str, values))}: a value is repeated")
     return typed
 
 
-def _range(name: str, low: Any, high: Any, log: bool) -> Range:
-    flag = option_name(name)
+def _range(name: str, low: Any, high: Any, log: bool, where: str = "") -> Range:
+    flag = where or option_name(name)
     if KINDS[name] not in ("int", "float"):
         raise UsageError(f"{flag} takes a value or a comma list, not a range")
     if not low < high:
@@ -199,9 +202,9 @@ def _range(name: str, low: Any, high: Any, log: bool) -> Range:
     return Range(low, high, log)
 
 
-def _scalar(name: str, text: str) -> Any:
-    """One value of `name` read from the command line's text."""
-    kind, flag, word = KINDS[name], option_name(name), text.strip()
+def _scalar(name: str, text: str, where: str = "") -> Any:
+    """One value of `name` read from the command line's text (or a TOML string)."""
+    kind, flag, word = KINDS[name], where or option_name(name), text.strip()
     if kind == "bool":
         if word.lower() in TRUE + FALSE:
             return word.lower() in TRUE
@@ -212,37 +215,41 @@ def _scalar(name: str, text: str) -> Any:
         except ValueError:
             what = "a whole number" if kind == "int" else "a number"
             raise UsageError(f"{flag} {text!r}: give {what}, a comma list (4,8) or a range (LOW:HIGH[:log])") from None
-        return _value(name, number)
-    return _value(name, word)
+        return _value(name, number, where)
+    return _value(name, word, where)
 
 
-def parse(name: str, text: Any) -> Any:
-    """An option as given: a value (fixed), a tuple (a grid axis) or a Range; text is parsed, TOML is typed."""
+def parse(name: str, text: Any, where: str = "") -> Any:
+    """An option as given: a value (fixed), a tuple (a grid axis) or a Range; text is parsed, TOML is typed.
+
+    Refusals name the option's flag, or `where` (the TOML key it came from) when given."""
     _known(name)
+    flag = where or option_name(name)
     if isinstance(text, list):
-        return _axis(name, text)
+        return _axis(name, text, where)
     if not isinstance(text, str):
-        return _value(name, text)
+        return _value(name, text, where)
     if KINDS[name] == "path":
         return text
     if "," in text:
         items = text.split(",")
         if any(not item.strip() for item in items):
-            raise UsageError(f"{option_name(name)} {text!r}: an empty item in the list")
-        return _axis(name, [_scalar(name, item) for item in items])
+            raise UsageError(f"{flag} {text!r}: an empty item in the list")
+        return _axis(name, [_scalar(name, item, where) for item in items], where)
     if ":" in text:
         parts = text.split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].strip() != "log"):
-            raise UsageError(f"{option_name(name)} {text!r}: write a range as LOW:HIGH or LOW:HIGH:log")
+            raise UsageError(f"{flag} {text!r}: write a range as LOW:HIGH or LOW:HIGH:log")
         if KINDS[name] not in ("int", "float"):
-            raise UsageError(f"{option_name(name)} takes a value or a comma list, not a range")
-        return _range(name, _scalar(name, parts[0]), _scalar(name, parts[1]), len(parts) == 3)
-    return _scalar(name, text)
+            raise UsageError(f"{flag} takes a value or a comma list, not a range")
+        low, high = _scalar(name, parts[0], where), _scalar(name, parts[1], where)
+        return _range(name, low, high, len(parts) == 3, where)
+    return _scalar(name, text, where)
 
 
-def _setting(name: str, value: Any) -> Any:
+def _setting(name: str, value: Any, where: str = "") -> Any:
     """A sweep setting (seeds, search, trials, budget, prune, prune_after), checked."""
-    flag = option_name(name)
+    flag = where or option_name(name)
     if name in ("search", "prune"):
         choices = SEARCHES if name == "search" else PRUNERS
         if value not in choices:
@@ -304,15 +311,25 @@ def build(
     file_settings, file_sweep = load_with_sweep(config_file) if config_file is not None else ({}, {})
     if "seed" in options or "seed" in file_settings or "seed" in file_sweep:
         raise UsageError("a sweep runs seeds 0 to N-1 of every configuration; use --seeds N instead of a seed")
-    swept = {k: v for k, v in file_sweep.items() if k not in SETTINGS}
-    file_entries = {**{k: v for k, v in file_settings.items() if k != "preset"}, **swept}
-    file_entries = {name: parse(name, value) for name, value in file_entries.items()}
+    file_entries = {name: _from_file(config_file, name, value, "")
+                    for name, value in file_settings.items() if name != "preset"}  # fmt: skip
+    for name, value in file_sweep.items():
+        if name not in SETTINGS:
+            file_entries[name] = _from_file(config_file, name, value, "[sweep] ")
     given = {name: None if text is None else parse(name, text) for name, text in options.items()}
     chosen, entries = merge({**file_entries, "preset": file_settings.get("preset", "default")},
                             {**given, "preset": preset})  # fmt: skip
-    merged = {k: v for k, v in file_sweep.items() if k in SETTINGS}
+    merged = {k: _setting(k, v, f"--config {config_file}: [sweep] {k}") for k, v in file_sweep.items() if k in SETTINGS}
     merged.update({k: v for k, v in (settings or {}).items() if v is not None})
     return settled(chosen, entries, merged)
+
+
+def _from_file(path: Path | None, name: str, value: Any, table: str) -> Any:
+    """An entry of the TOML file (`table` is "[sweep] " for its sweep table), refused naming the file and key."""
+    where = f"--config {path}: {table}{name}"
+    if name not in KINDS:
+        raise UsageError(f"{where} is not a training option a sweep can set; known: {', '.join(KINDS)}")
+    return parse(name, value, where)
 
 
 def folder_name(params: Mapping[str, Any]) -> str:

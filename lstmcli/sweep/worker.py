@@ -270,10 +270,12 @@ def train_trial(
             check_same(folder, config, worker.shape)
             wait_unlocked(folder, worker.stop)
             step = saved_step(folder / rundir.CHECKPOINT)
-            return (*runner.resume(folder, Quiet(), on_evaluation=on_evaluation), step)
+            resumed = runner.resume(folder, Quiet(), on_evaluation=on_evaluation)
+            return resumed.run, resumed.metrics, step
     if run.is_dir():
         wait_unlocked(run, worker.stop)
-    return (*runner.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation), None)
+    started = runner.start(config, run, run.parent, Quiet(), on_evaluation=on_evaluation)
+    return started.run, started.metrics, None
 
 
 def check_same(folder: Path, config: TrainConfig, shape: DataShape) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import typing
-from collections.abc import Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,8 @@ from typing_extensions import TypedDict
 from lstmcli import rundir
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
 from lstmcli.model.spec import MAX_CLASSES, MAX_SIZE, ModelSpec, check_choice
+from lstmcli.train.options import MODEL_FIELDS
 from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
-
-# Options whose flag is not the field's name with dashes.
-FLAGS = {"use_bias": "--bias"}
-
-# The fields of the network that training chooses; the data fixes the rest (input size, steps, classes).
-MODEL_FIELDS = ("cell", "units", "layers", "bidirectional", "use_bias", "reset_after")
 
 # The network's fields as the ModelSpec dataclass types them, checked strictly before the spec is built.
 _Network = TypedDict(  # type: ignore[misc]
@@ -35,15 +29,6 @@ _Network = TypedDict(  # type: ignore[misc]
 )
 _Network.__pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[attr-defined]
 _NETWORK = TypeAdapter(_Network)
-
-
-def option_name(field_name: str) -> str:
-    """The command-line flag that sets a config field (`use_bias` is --bias)."""
-    return FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
-
-
-def option_names(field_names: Iterable[str]) -> list[str]:
-    return [option_name(name) for name in field_names]
 
 
 def field_error(exc: ValidationError) -> FieldError:
@@ -150,6 +135,14 @@ class TrainConfig(BaseModel):
             settings["model"] = flat
         return cls.of(settings)
 
+    def resolved(self, data: str | None, held_out: int) -> TrainConfig:
+        """This config with its data path made absolute and the validation split as the count it holds out.
+
+        Not validated again: both values were checked on the way here (the path by lstmcli.files, the count
+        by lstmcli.train.split against the data), and this config was validated once already.
+        """
+        return self.model_copy(update={"data": data, "validation": float(held_out)})
+
     def with_overrides(self, **overrides: Any) -> TrainConfig:
         """This config with every override that is not None; network fields go to the ModelSpec."""
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -186,12 +179,14 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
     """The preset's settings, with any option the user gave on top."""
     if not isinstance(name, str) or name not in PRESETS:  # a TOML file may say `preset = []`
         raise FieldError("preset", f"unknown preset {literal(repr(name))}; choose one of {', '.join(PRESETS)}")
-    settings = dict(PRESETS[name], preset=name)
-    if overrides.get("steps") is not None:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings: dict[str, Any] = dict(PRESETS[name], preset=name)
+    if "steps" in given:
         settings["epochs"] = None
-    if overrides.get("epochs") is not None:
+    if "epochs" in given:
         settings["steps"] = None
-    return TrainConfig.of(settings).with_overrides(**overrides)
+    network = {k: given.pop(k) for k in MODEL_FIELDS if k in given}
+    return TrainConfig.of({**settings, **given, "model": network})  # the network's other fields: ModelSpec's
 
 
 def read_run_config(run: Path) -> TrainConfig:

@@ -19,6 +19,7 @@ from typing import Any
 from lstmcli import files
 from lstmcli.errors import UsageError, brief, literal
 from lstmcli.train.config import MODEL_FIELDS, TrainConfig, from_preset
+from lstmcli.train.options import OPTIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -89,11 +90,16 @@ def _parse(path: Path) -> dict[str, Any]:
         raise UsageError(f"{what}: not valid TOML ({brief(exc)})") from None
 
 
-KEYS = (*MODEL_FIELDS, *(name for name in TrainConfig.model_fields if name != "model"))
+KEYS = tuple(option.name for option in OPTIONS)
 
 
 def load(path: Path) -> dict[str, Any]:
     """The settings in `path`, keyed by option; refuses unknown keys and values of the wrong type."""
+    return read(path)[0]
+
+
+def read(path: Path) -> tuple[dict[str, Any], TrainConfig]:
+    """The settings in `path` and the configuration they make on their own (validated once, here)."""
     raw = _parse(path)
     if "sweep" in raw:
         raise UsageError(f"--config {path}: its [sweep] table is for `lstmcli sweep run`; give train a file without it")
@@ -109,10 +115,10 @@ def load_with_sweep(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     table = {key.replace("-", "_"): value for key, value in table.items()}
     if "data" in table:
         raise UsageError(f"--config {path}: give data at the top of the file, not in [sweep]")
-    return _settings(path, raw), table
+    return _settings(path, raw)[0], table
 
 
-def _settings(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+def _settings(path: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], TrainConfig]:
     settings = {key.replace("-", "_"): value for key, value in raw.items()}
     unknown = sorted(set(settings) - set(KEYS))
     if unknown:
@@ -135,7 +141,7 @@ def _settings(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(f"{{config}} {literal(path)}: {exc.template}", fields=True) from None
     # The values as validated (a TOML integer given for a float field becomes a float).
     settings = {k: getattr(checked.model if k in MODEL_FIELDS else checked, k) for k in settings}
-    return {**settings, "preset": preset}
+    return {**settings, "preset": preset}, checked
 
 
 def merge(file_settings: dict[str, Any], options: dict[str, Any]) -> tuple[str, dict[str, Any]]:

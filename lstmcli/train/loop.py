@@ -27,7 +27,7 @@ def next_boundary(step: int, total: int, eval_every: int, checkpoint_every: int)
 
 
 @dataclass
-class Plan:
+class Timeline:
     """When the loop stops for an evaluation or a checkpoint, in steps (the learning-rate schedule is train.step's)."""
 
     total: int
@@ -43,7 +43,7 @@ def fit(
     step: CompiledStep,
     checkpoint: Checkpoint,
     state: RunState,
-    plan: Plan,
+    timeline: Timeline,
     evaluate: Callable[[RunState], dict[str, float]],
     reporter: Reporter,
     stop_requested: Callable[[], bool],
@@ -51,7 +51,7 @@ def fit(
     on_saved: Callable[[RunState], None],
     on_evaluation: Callable[[int, float], None] | None = None,
 ) -> RunState:
-    """Train from state.step to plan.total; return early (checkpoint saved) when a stop is requested.
+    """Train from state.step to timeline.total; return early (checkpoint saved) when a stop is requested.
 
     Each return to Python appends one history row: the training loss and accuracy averaged over the chunk
     just run and the learning rate at its last step; at an evaluation, `evaluate(state)` adds the held-out
@@ -59,13 +59,13 @@ def fit(
     `on_evaluation(step, validation accuracy)` each validation evaluation once its checkpoint is on disk, so
     that a caller may stop the run there (a sweep prunes it by raising) and leave it resumable.
     """
-    reporter.start(plan.total, state.step)
+    reporter.start(timeline.total, state.step)
     started, start_step, base_elapsed = time.monotonic(), state.step, state.elapsed
-    while state.step < plan.total:
-        end = next_boundary(state.step, plan.total, plan.eval_every, plan.checkpoint_every)
+    while state.step < timeline.total:
+        end = next_boundary(state.step, timeline.total, timeline.eval_every, timeline.checkpoint_every)
         chunk_loss, chunk_correct = step.run(state.step, end - state.step)
-        evaluated = end % plan.eval_every == 0 or end == plan.total
-        saving = evaluated or end % plan.checkpoint_every == 0 or stop_requested()
+        evaluated = end % timeline.eval_every == 0 or end == timeline.total
+        saving = evaluated or end % timeline.checkpoint_every == 0 or stop_requested()
         # A chunk that ends in a save has its weights checked by Checkpoint.save (once, not twice).
         if not math.isfinite(chunk_loss) or (not saving and not step.weights_finite()):
             what = f"the loss became {chunk_loss}" if not math.isfinite(chunk_loss) else "the weights became NaN"
@@ -79,10 +79,10 @@ def fit(
         state.step = end
         state.elapsed = base_elapsed + time.monotonic() - started
         rate = (state.step - start_step) / max(time.monotonic() - started, 1e-9)
-        reporter.advance(state.step, plan.epoch(state.step), train_loss, train_accuracy, rate)
+        reporter.advance(state.step, timeline.epoch(state.step), train_loss, train_accuracy, rate)
         row: dict[str, Any] = {
             "step": state.step,
-            "epoch": round(plan.epoch(state.step), 4),
+            "epoch": round(timeline.epoch(state.step), 4),
             "seconds": round(state.elapsed, 3),
             "learning_rate": step.current_learning_rate(state.step - 1),
             "train_loss": train_loss,
@@ -100,6 +100,6 @@ def fit(
             on_saved(state)
         if evaluated and on_evaluation is not None and "val_accuracy" in row:
             on_evaluation(state.step, row["val_accuracy"])
-        if stop_requested() and state.step < plan.total:
+        if stop_requested() and state.step < timeline.total:
             break
     return state

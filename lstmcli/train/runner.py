@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lstmcli import datasets, files, plots, rundir
 from lstmcli.errors import DataError, FieldError, FileError, Interrupted, UsageError, literal
@@ -17,6 +17,8 @@ from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_b
 from lstmcli.signals import StopSignals
 from lstmcli.train import config_file
 from lstmcli.train.config import TrainConfig, from_preset, read_run_config
+from lstmcli.train.loop import Timeline
+from lstmcli.train.plan import Plan
 from lstmcli.train.reporter import Reporter
 from lstmcli.train.session import Session, finish
 from lstmcli.train.split import validation_size
@@ -34,18 +36,34 @@ def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:
     )
 
 
-def _checked(config: TrainConfig) -> tuple[TrainConfig, datasets.Dataset]:
-    """Load the data and check everything that could refuse the run, before the first write."""
-    if config.data is not None:  # the run must find its data again on --resume from anywhere
-        config = config.with_overrides(data=str(files.user_path(config.data, field="data").absolute()))
-    data = datasets.load(config.data, config.classes)
+def prepare(config: TrainConfig) -> Plan:
+    """Load the data, resolve the validation split to a count and the sizes it gives, and check everything
+    that could refuse the run, before the first write."""
+    data_path = config.data
+    if data_path is not None:  # the run must find its data again on --resume from anywhere
+        data_path = str(files.user_path(data_path, field="data").absolute())
+    data = datasets.load(data_path, config.classes)
     held_out = validation_size(config.validation, len(data.y_train))
-    config = config.with_overrides(validation=float(held_out))  # config.json records the count held out
-    config.total_steps(len(data.y_train) - held_out)
+    config = config.resolved(data_path, held_out)  # config.json records the count held out
+    train_size = len(data.y_train) - held_out
+    timeline = Timeline(
+        total=config.total_steps(train_size),
+        eval_every=config.eval_period(train_size),
+        checkpoint_every=config.checkpoint_every,
+        epoch_steps=train_size / config.batch_size,
+    )
     spec = config.model_spec(data.timesteps, data.features, data.classes)
     check_buildable(spec, "use smaller {units} or {layers}")
     check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller {units} or {layers}")
-    return config, data
+    return Plan(config, data, spec, held_out, timeline)
+
+
+class Trained(NamedTuple):
+    """A complete run: its folder, metrics.json's contents and the history (history.csv's rows)."""
+
+    run: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
 
 
 def start(
@@ -56,15 +74,19 @@ def start(
     force: bool = False,
     tensorboard: bool = False,
     on_evaluation: OnEvaluation | None = None,
-) -> tuple[Path, dict[str, Any]]:
-    """Train a new run in `out` (or a new folder under `runs_root`); return the folder and its metrics.
+) -> Trained:
+    """Train a new run in `out` (or a new folder under `runs_root`); return the folder, its metrics and history.
 
     `on_evaluation(step, validation accuracy)` is called at each validation evaluation, after its checkpoint
     is saved; whatever it raises stops the run there and leaves it resumable (a sweep prunes trials so).
     """
-    config, data = _checked(config)
-    with rundir.new_run(out, runs_root, force, config.to_dict()) as run:
-        return run, _train_and_plot(config, data, run, reporter, False, tensorboard, on_evaluation)
+    try:
+        reporter.phase("loading the data")
+        plan = prepare(config)
+        with rundir.new_run(out, runs_root, force, plan.config.to_dict()) as run:
+            return Trained(run, *_train_and_plot(plan, run, reporter, False, tensorboard, on_evaluation))
+    finally:
+        reporter.stop()
 
 
 def resume(
@@ -73,7 +95,7 @@ def resume(
     tensorboard: bool = False,
     given: dict[str, Any] | None = None,
     on_evaluation: OnEvaluation | None = None,
-) -> tuple[Path, dict[str, Any]]:
+) -> Trained:
     """Continue `run` from its last checkpoint with the configuration it started with.
 
     `given` holds the training options the caller was also handed: a resume would ignore them, so it
@@ -88,28 +110,33 @@ def resume(
         )
     if files.status(run / rundir.CONFIG, str(run), follow=False, field="resume") is None:
         raise FileError(run, f"{{resume}} {literal(run)}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
-    config, data = _checked(read_run_config(run))
-    with rundir.locked(run):
-        if (run / rundir.METRICS).exists():
-            reporter.message(f"{run} is already complete; nothing to resume")
-            if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
-                _plot(run)
-            return run, rundir.read_json(run / rundir.METRICS)
-        return run, _train_and_plot(config, data, run, reporter, True, tensorboard, on_evaluation)
+    try:
+        reporter.phase("loading the data")
+        plan = prepare(read_run_config(run))
+        with rundir.locked(run):
+            if (run / rundir.METRICS).exists():
+                reporter.message(f"{run} is already complete; nothing to resume")
+                history = rundir.read_history(run / rundir.HISTORY)
+                if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
+                    _plot(run, history)
+                return Trained(run, rundir.read_json(run / rundir.METRICS), history)
+            return Trained(run, *_train_and_plot(plan, run, reporter, True, tensorboard, on_evaluation))
+    finally:
+        reporter.stop()  # whatever ended the run, the terminal gets its cursor back
 
 
 def _train_and_plot(
-    config: TrainConfig,
-    data: datasets.Dataset,
+    plan: Plan,
     run: Path,
     reporter: Reporter,
     resume: bool,
     tensorboard: bool,
     on_evaluation: OnEvaluation | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train, then draw curves.png from the history in memory; the metrics and the history."""
     try:
         board = run / rundir.TENSORBOARD if tensorboard else None
-        metrics = _train(config, data, run, reporter, resume, board, on_evaluation)
+        metrics, history = _train(plan, run, reporter, resume, board, on_evaluation)
     except OSError as exc:  # disk full, folder removed or made read-only while training
         if isinstance(exc, rundir.WriteFailed):
             detail = exc.describe()
@@ -120,16 +147,17 @@ def _train_and_plot(
             f"lstmcli train --resume {shlex.quote(str(run))}"
         ) from None
     try:  # the run is complete already; a picture that cannot be written must not turn it into a failure
-        _plot(run)
+        reporter.phase(f"drawing {rundir.CURVES}")
+        _plot(run, history)
     except (OSError, ValueError, DataError) as exc:  # ValueError: what matplotlib raises on odd figures
         reporter.message(f"could not write {run / rundir.CURVES}: {exc}")
-    return metrics
+    return metrics, history
 
 
-def _plot(run: Path) -> None:
+def _plot(run: Path, history: list[dict[str, Any]]) -> None:
     """Draw curves.png of a complete run; a Ctrl-C here (the last phase) says what is left to do."""
     try:
-        plots.learning_curves(rundir.read_history(run / rundir.HISTORY), run / rundir.CURVES, title=run.name)
+        plots.learning_curves(history, run / rundir.CURVES, title=run.name)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted while drawing {rundir.CURVES}; the run is complete. "
@@ -139,19 +167,19 @@ def _plot(run: Path) -> None:
 
 
 def _train(
-    config: TrainConfig,
-    data: datasets.Dataset,
+    plan: Plan,
     run: Path,
     reporter: Reporter,
     resume: bool,
     tensorboard: Path | None,
     on_evaluation: OnEvaluation | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The signal handlers go in before TensorFlow loads: a Ctrl-C during start-up is answered with a
     checkpoint and the usual message once the model exists, not a silent exit from inside an import."""
     signals = StopSignals()
+    total = plan.timeline.total
     with signals.installed():
-        session = Session(config, data, run, reporter)
+        session = Session(plan, run, reporter)
         if resume and not (run / rundir.CHECKPOINT).exists():
             # Killed after config.json was written but before the first checkpoint: nothing was trained yet.
             reporter.message(f"{run} has no checkpoint yet; starting it from step 0")
@@ -159,10 +187,10 @@ def _train(
         state = session.restore() if resume else session.begin()
         if signals.received is None:
             state = session.fit(state, lambda: signals.received is not None, tensorboard, on_evaluation)
-        if signals.received is not None and state.step < session.plan.total:
-            raise interrupted(run, state.step, session.plan.total, signals.received)
+        if signals.received is not None and state.step < total:
+            raise interrupted(run, state.step, total, signals.received)
     try:
-        return finish(session, state, tensorboard)
+        return finish(session, state, tensorboard), state.history
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted while saving the final model; the checkpoint at step {state.step} is kept. "
@@ -172,7 +200,15 @@ def _train(
 
 
 def configure(toml: Path | None, preset: str | None, options: dict[str, Any]) -> TrainConfig:
-    """The configuration of a new run: the preset, then the TOML file, then the options given."""
-    settings = config_file.load(toml) if toml is not None else {}
+    """The configuration of a new run: the preset, then the TOML file, then the options given.
+
+    Validated once; with a file, the file's settings are validated on their own first, so that a refusal
+    names the file, and that configuration is the run's when no option is given on top of it.
+    """
+    settings: dict[str, Any] = {}
+    if toml is not None:
+        settings, file_config = config_file.read(toml)
+        if preset is None and all(value is None for value in options.values()):
+            return file_config
     preset_name, merged = config_file.merge(settings, dict(options, preset=preset))
     return from_preset(preset_name, **merged)

@@ -15,15 +15,14 @@ from typing import Any
 import numpy as np
 
 from lstmcli import rundir
-from lstmcli.datasets import Dataset
 from lstmcli.metrics import summarize
 from lstmcli.model.count import count
 from lstmcli.model.predict import make_predictor
 from lstmcli.train.checkpoint import Checkpoint, RunState
-from lstmcli.train.config import TrainConfig
-from lstmcli.train.loop import Plan, fit
+from lstmcli.train.loop import fit
+from lstmcli.train.plan import Plan
 from lstmcli.train.reporter import Reporter
-from lstmcli.train.split import stratified_split, validation_size
+from lstmcli.train.split import stratified_split
 from lstmcli.train.step import CompiledStep
 from lstmcli.train.tensorboard import TensorBoardLog, log_final
 
@@ -32,22 +31,22 @@ PREFIX = {"validation": "val", "test": "test"}
 
 
 class Session:
-    """Builds the model and step for `config` on `data`, and trains, evaluates and saves them in `run`."""
+    """Builds the model and step of a plan (its config on its data), and trains, evaluates and saves them in `run`."""
 
-    def __init__(self, config: TrainConfig, data: Dataset, run: Path, reporter: Reporter) -> None:
+    def __init__(self, plan: Plan, run: Path, reporter: Reporter) -> None:
+        from lstmcli import runtime
+
+        reporter.phase("loading TensorFlow")
+        runtime.tensorflow()  # the imports on their own, so that the phase below is only the build
+        import keras  # noqa: F401
+        reporter.phase("building the model")
+        config, data = plan.config, plan.data
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
-        split = stratified_split(data.y_train, validation_size(config.validation, len(data.y_train)), config.seed)
+        self.spec, self.timeline = plan.spec, plan.timeline
+        split = stratified_split(data.y_train, plan.held_out, config.seed)
         self.validation = (data.x_train[split.validation], data.y_train[split.validation])
         training = replace(data, x_train=data.x_train[split.train], y_train=data.y_train[split.train])
-        train_size = len(split.train)
-        self.spec = config.model_spec(data.timesteps, data.features, data.classes)
-        self.plan = Plan(
-            total=config.total_steps(train_size),
-            eval_every=config.eval_period(train_size),
-            checkpoint_every=config.checkpoint_every,
-            epoch_steps=train_size / config.batch_size,
-        )
-        self.step = CompiledStep(config, self.spec, training, self.plan.total)
+        self.step = CompiledStep(config, self.spec, training, self.timeline.total)
         self.checkpoint = Checkpoint(run, self.step.model, self.step.optimizer, data, split.fingerprint())
         self.predict = make_predictor(self.step.model, data.scale)
 
@@ -67,7 +66,7 @@ class Session:
         state.towers = self.step.towers
         state.history = [r for r in state.history if r["step"] <= state.step]
         rundir.write_history(self.run / rundir.HISTORY, state.history)
-        self.reporter.message(f"resuming {self.run} at step {state.step} of {self.plan.total}")
+        self.reporter.message(f"resuming {self.run} at step {state.step} of {self.timeline.total}")
         return state
 
     def measure(self, which: str) -> dict[str, Any]:
@@ -82,7 +81,7 @@ class Session:
             return {}
         result = self.measure(which)
         prefix = PREFIX[which]
-        self.reporter.evaluated(state.step, state.step / self.plan.epoch_steps, which, result["accuracy"],
+        self.reporter.evaluated(state.step, state.step / self.timeline.epoch_steps, which, result["accuracy"],
                                 result["loss"])  # fmt: skip
         if which == "validation" and (state.best_accuracy is None or result["accuracy"] > state.best_accuracy):
             state.best_accuracy, state.best_step = result["accuracy"], state.step
@@ -105,12 +104,13 @@ class Session:
             if tensorboard is not None:
                 on_row = stack.enter_context(TensorBoardLog(tensorboard, self.run.name, self.config).open())
             stack.callback(self.reporter.stop)
-            return fit(self.step, self.checkpoint, state, self.plan, self._evaluate, self.reporter,
+            return fit(self.step, self.checkpoint, state, self.timeline, self._evaluate, self.reporter,
                        stop_requested, on_row, on_saved, on_evaluation)  # fmt: skip
 
 
 def finish(session: Session, state: RunState, tensorboard: Path | None) -> dict[str, Any]:
     """Save the kept model and the final metrics (the test set's only use); complete once metrics.json exists."""
+    session.reporter.phase("measuring the test set, saving the model")
     kept_step = state.step
     if session.config.keep == "best" and state.best_weights is not None:
         session.step.model.set_weights(state.best_weights)
@@ -137,7 +137,7 @@ def final_metrics(session: Session, state: RunState, test: dict[str, Any], kept_
     return {
         "schema_version": 1,
         "steps": state.step,
-        "epochs": round(session.plan.epoch(state.step), 4),
+        "epochs": round(session.timeline.epoch(state.step), 4),
         "seconds": round(state.elapsed, 3),
         "parameters": count(session.spec).total,
         "keras_parameters": int(session.step.model.count_params()),
