@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from lstmcli import data as datasets
 from lstmcli import files, plots, rundir
 from lstmcli.errors import Interrupted, UsageError
+from lstmcli.schemas import TrainMetrics, parse
 from lstmcli.train.config import TrainConfig, option_names, read_run_config
 from lstmcli.train.reporter import Reporter
 from lstmcli.train.split import validation_size
@@ -78,7 +79,7 @@ def start(
     force: bool = False,
     tensorboard: bool = False,
     on_evaluation: OnEvaluation | None = None,
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, TrainMetrics]:
     """Train a new run in `out` (or a new folder under `runs_root`); return the folder and its metrics.
 
     `on_evaluation(step, validation accuracy)` is called at each validation evaluation, after its checkpoint
@@ -95,7 +96,7 @@ def resume(
     tensorboard: bool = False,
     given: dict[str, Any] | None = None,
     on_evaluation: OnEvaluation | None = None,
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, TrainMetrics]:
     """Continue `run` from its last checkpoint with the configuration it started with.
 
     `given` holds the training options the caller was also handed: a resume would ignore them, so it
@@ -115,7 +116,7 @@ def resume(
             reporter.message(f"{run} is already complete; nothing to resume")
             if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
                 _plot(run)
-            return run, rundir.read_json(run / rundir.METRICS)
+            return run, parse(TrainMetrics, rundir.read_json(run / rundir.METRICS), str(run / rundir.METRICS))
         return run, _train_and_plot(config, data, run, reporter, True, tensorboard, on_evaluation)
 
 
@@ -127,7 +128,7 @@ def _train_and_plot(
     resume: bool,
     tensorboard: bool,
     on_evaluation: OnEvaluation | None = None,
-) -> dict[str, Any]:
+) -> TrainMetrics:
     try:
         board = run / rundir.TENSORBOARD if tensorboard else None
         metrics = _train(config, data, run, reporter, resume, board, on_evaluation)
@@ -164,7 +165,7 @@ def _train(
     resume: bool,
     tensorboard: Path | None,
     on_evaluation: OnEvaluation | None = None,
-) -> dict[str, Any]:
+) -> TrainMetrics:
     """The signal handlers go in before TensorFlow loads: a Ctrl-C during start-up is answered with a
     checkpoint and the usual message once the model exists, not a silent exit from inside an import."""
     from lstmcli.train.session import Session, finish
