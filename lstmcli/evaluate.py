@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from lstmcli.errors import CheckFailed, DataError, FieldError, FileError, litera
 from lstmcli.metrics import summarize
 from lstmcli.model.load import load_model, resolve_model_path
 from lstmcli.model.predict import make_predictor
+from lstmcli.schemas import EvalResult
 from lstmcli.train.config import read_run_config
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def check_probabilities(probs: np.ndarray, path: Path) -> None:
 def evaluate(
     target: Path, data_path: str | None = None, unsafe: bool = False, min_accuracy: float | None = None,
     plot: Path | None = None, draw: bool = True,
-) -> dict[str, Any]:  # fmt: skip
+) -> EvalResult:  # fmt: skip
     """`lstmcli eval`: a run directory or .keras file on its test split (the run's own data by default).
 
     The confusion-matrix PNG goes to `plot`, or into a run directory; `draw=False` writes none. With
@@ -96,29 +97,29 @@ def evaluate(
     probs = make_predictor(model, data.scale)(data.x_test)
     check_probabilities(probs, model_path)
     scores = summarize(probs, data.y_test)
-    result: dict[str, Any] = {"schema_version": 1, "model": str(model_path), "data": data.source}
-    result.update({f"test_{k}" if k in TEST_METRICS else k: v for k, v in scores.items()})
+    named = {f"test_{k}" if k in TEST_METRICS else k: v for k, v in scores.items()}
+    result = EvalResult(model=str(model_path), data=data.source, **named)
     if min_accuracy is not None:
-        result["min_accuracy"], result["passed"] = min_accuracy, result["test_accuracy"] >= min_accuracy
+        result.min_accuracy, result.passed = min_accuracy, result.test_accuracy >= min_accuracy
     if plot is not None and draw:
         _draw_confusion(result, plot)
     return result
 
 
-def _draw_confusion(result: dict[str, Any], plot: Path) -> None:
+def _draw_confusion(result: EvalResult, plot: Path) -> None:
     try:
-        plots.confusion_heatmap(result["confusion_matrix"], plot)
+        plots.confusion_heatmap(result.confusion_matrix, plot)
     except OSError as exc:
         where = files.label(str(plot), "plot")
         raise FileError(
             plot, f"{where}: cannot write it ({literal(exc.strerror)}); choose another path or {{no_plot}}"
         ) from None
-    result["plot"] = str(plot)
+    result.plot = str(plot)
 
 
-def judge(result: dict[str, Any]) -> None:
+def judge(result: EvalResult) -> None:
     """Exit 1 (CheckFailed) when the result carries an accuracy gate it did not pass."""
-    if result.get("passed") is False:
+    if result.passed is False:
         raise CheckFailed(
-            f"accuracy {result['test_accuracy']:.4f} is below {{min_accuracy}} {result['min_accuracy']}", fields=True
+            f"accuracy {result.test_accuracy:.4f} is below {{min_accuracy}} {result.min_accuracy}", fields=True
         )

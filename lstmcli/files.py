@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import stat
 from pathlib import Path
 from typing import BinaryIO
 
 from lstmcli.errors import DataError, FileError, UsageError, literal
+from lstmcli.formatting import human_bytes
 
 # Deflate emits at least one bit-pair per 258 bytes it outputs, so one compressed byte expands to at most
 # 1032 bytes (zlib's documented limit); a zip member or gzip that declares more than that is lying.
@@ -23,7 +23,6 @@ MAX_DEFLATE_RATIO = 1032
 # At most this share of the memory available may go to reading a data set: training needs the rest.
 MEMORY_SHARE = 0.5
 
-UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 
 KINDS = {
     stat.S_IFDIR: "a folder",
@@ -137,13 +136,15 @@ def read_limited(path: Path, what: str, limit: int, owned: bool = False, field: 
     with open_regular(path, what, owned, field) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > limit:
-            raise FileError(path, f"{where}: {size:,} bytes, larger than the {human_bytes(limit)} such a file may have")
+            most = human_bytes(limit, byte_word="bytes")
+            raise FileError(path, f"{where}: {size:,} bytes, larger than the {most} such a file may have")
         try:
             data = handle.read(limit + 1)
         except OSError as exc:
             raise FileError(path, f"{where}: cannot be read ({literal(exc.strerror or exc)})") from None
     if len(data) > limit:  # grew while we read it
-        raise FileError(path, f"{where}: larger than the {human_bytes(limit)} such a file may have")
+        most = human_bytes(limit, byte_word="bytes")
+        raise FileError(path, f"{where}: larger than the {most} such a file may have")
     return data
 
 
@@ -165,13 +166,8 @@ def check_memory(nbytes: int, what: str) -> None:
     available = available_memory()
     if available is not None and nbytes > available * MEMORY_SHARE:
         raise DataError(
-            f"{what}: needs {human_bytes(nbytes)} of memory, more than half of the {human_bytes(available)} "
+            f"{what}: needs {human_bytes(nbytes, byte_word='bytes')} of memory, more than half of the "
+            f"{human_bytes(available, byte_word='bytes')} "
             "available; use a smaller data set or a larger machine",
             fields=True,
         )
-
-
-def human_bytes(n: int) -> str:
-    """A byte count for a message, in the largest binary unit that keeps it at least 1."""
-    exponent = min(int(math.log(n, 1024)) if n > 0 else 0, len(UNITS) - 1)
-    return f"{n:,} bytes" if exponent == 0 else f"{n / 1024**exponent:,.1f} {UNITS[exponent]}"

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lstmcli import rundir
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
+from lstmcli.grouping import buckets, mean_std
+
+if TYPE_CHECKING:
+    from lstmcli.schemas import RunGroup, RunRow, RunsReport
 
 # The columns of a row, in table order; `runs --sort`, `--where` and `--group-by` take these names.
 COLUMNS = (
@@ -49,9 +53,15 @@ def _raise(exc: OSError) -> None:
     raise DataError(f"{exc.filename}: cannot read it ({exc.strerror})")
 
 
-def describe(run: Path, root: Path) -> dict[str, Any]:
+def describe(run: Path, root: Path) -> RunRow:
     """One row: where the run is, its config, and its final (or latest) figures; damaged runs say so."""
-    # Here, not at the top: `lstmcli --help` imports this module for its sort keys, and pydantic costs start-up time.
+    # pydantic loads here, not at import: `lstmcli --help` imports this module for its sort keys.
+    from lstmcli.schemas import RunRow
+
+    return RunRow(**_described(run, root))
+
+
+def _described(run: Path, root: Path) -> dict[str, Any]:
     from lstmcli.train.config import read_run_config
 
     name = str(run.relative_to(root)) if run != root else run.name
@@ -97,9 +107,9 @@ def _final(run: Path) -> dict[str, Any]:
     return out
 
 
-def _matches(row: dict[str, Any], condition: str) -> bool:
+def _matches(row: RunRow, condition: str) -> bool:
     key, _, wanted = condition.partition("=")
-    value = row.get(key)
+    value = getattr(row, key)
     if value is None:
         return wanted in ("", "none", "null")
     try:
@@ -108,12 +118,12 @@ def _matches(row: dict[str, Any], condition: str) -> bool:
         return str(value) == wanted
 
 
-def _sort(rows: list[dict[str, Any]], key: str, reverse: bool) -> list[dict[str, Any]]:
+def _sort(rows: list[RunRow], key: str, reverse: bool) -> list[RunRow]:
     """By `key` (best first for accuracies; --reverse flips it), ties by run name in order; no value last."""
-    by_name = sorted(rows, key=lambda r: r["run"])
-    present = [r for r in by_name if r.get(key) is not None]
-    present.sort(key=lambda r: r[key], reverse=(key in DESCENDING) != reverse)  # stable: ties keep name order
-    return present + [r for r in by_name if r.get(key) is None]
+    by_name = sorted(rows, key=lambda r: r.run)
+    present = [r for r in by_name if getattr(r, key) is not None]
+    present.sort(key=lambda r: getattr(r, key), reverse=(key in DESCENDING) != reverse)  # stable: ties keep order
+    return present + [r for r in by_name if getattr(r, key) is None]
 
 
 def _flat(config: dict[str, Any]) -> dict[str, Any]:
@@ -129,40 +139,40 @@ def _varying(configs: list[dict[str, Any]]) -> list[str]:
     return differ or names[:1]
 
 
-def group(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+def group(rows: list[RunRow], keys: list[str]) -> list[RunGroup]:
     """Runs with equal `keys` (or, for ["config"], equal configs but for the seed): mean, std and n."""
-    import statistics
+    from lstmcli.schemas import RunGroup
 
-    buckets: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row.get("config") is None:
-            continue
+    def identity(row: RunRow) -> str:
+        assert row.config is not None
         if keys == ["config"]:
-            identity = {k: v for k, v in row["config"].items() if k != "seed"}
-        else:
-            identity = {k: row.get(k) for k in keys}
-        buckets.setdefault(repr(sorted(identity.items())), []).append(row)
-    varying = _varying([members[0]["config"] for members in buckets.values()]) if keys == ["config"] else []
-    groups = []
-    for members in buckets.values():
+            return repr(sorted((k, v) for k, v in row.config.items() if k != "seed"))
+        return repr(sorted((k, getattr(row, k)) for k in keys))
+
+    groups = buckets((row for row in rows if row.config is not None), identity)
+    varying = _varying([members[0].config for members in groups]) if keys == ["config"] else []  # type: ignore[misc]
+    out = []
+    for members in groups:
         first = members[0]
         if keys == ["config"]:
-            out: dict[str, Any] = {k: _flat(first["config"]).get(k) for k in varying}
+            settings = {k: _flat(first.config or {}).get(k) for k in varying}
         else:
-            out = {k: first.get(k) for k in keys}
-        out.update(n=len(members), runs=sorted(r["run"] for r in members), seeds=sorted(r["seed"] for r in members))
+            settings = {k: getattr(first, k) for k in keys}
+        figures: dict[str, Any] = {}
         for metric in SUMMARISED:
-            values = [r[metric] for r in members if isinstance(r.get(metric), (int, float))]
-            out[f"{metric}_mean"] = statistics.fmean(values) if values else None
-            out[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else None
-        groups.append(out)
-    return sorted(groups, key=lambda g: (-(g["best_val_accuracy_mean"] or -1.0), g["runs"][0]))
+            values = [getattr(r, metric) for r in members if getattr(r, metric) is not None]
+            figures[f"{metric}_mean"], figures[f"{metric}_std"] = mean_std(values)
+        out.append(RunGroup(**settings, n=len(members), runs=sorted(r.run for r in members),
+                            seeds=sorted(r.seed for r in members if r.seed is not None), **figures))  # fmt: skip
+    return sorted(out, key=lambda g: (-(g.best_val_accuracy_mean or -1.0), g.runs[0]))
 
 
 def compare(
     root: Path, sort: str = "run", reverse: bool = False, where: list[str] | None = None, group_by: str | None = None
-) -> dict[str, Any]:
+) -> RunsReport:
     """`lstmcli runs`: every run under `root`, filtered, sorted and (with `group_by`) grouped across seeds."""
+    from lstmcli.schemas import RunsReport
+
     if sort not in SORT_KEYS:
         raise UsageError(f"unknown sort key {sort!r}; choose one of {', '.join(SORT_KEYS)}")
     keys = [k.strip() for k in group_by.split(",")] if group_by else []
@@ -174,8 +184,7 @@ def compare(
             raise FieldError("where", f"{{where}} {literal(repr(condition))}: write KEY=VALUE, e.g. {{where}} cell=gru")
     rows = [describe(run, root) for run in find_runs(root)]
     rows = [r for r in rows if all(_matches(r, c) for c in where or [])]
-    report: dict[str, Any] = {"schema_version": 1, "folder": str(root), "runs": _sort(rows, sort, reverse)}
+    report = RunsReport(folder=str(root), runs=_sort(rows, sort, reverse))
     if keys:
-        report["group_by"] = keys
-        report["groups"] = group(rows, keys)
+        report.group_by, report.groups = keys, group(rows, keys)
     return report

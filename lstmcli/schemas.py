@@ -1,8 +1,12 @@
-"""The JSON every command prints, as pydantic models: the one definition its published schema comes from.
+"""The typed results of the library's operations: what each returns, what each command prints, and its schema.
 
-`python -m lstmcli.schemas docs/schemas` writes one JSON Schema per command; a test keeps the files
-current and validates real outputs of every command against them. Objects forbid keys they do not
-declare, so a field added to an output without being added here fails that test.
+Every operation behind a command (count a spec, the budget question, read a model file, train, evaluate,
+compare runs, show or list sweeps) returns one of the :class:`Result` models below. The command's JSON is
+that object's `model_dump(mode="json")`, its tables read the same object, and the published schema is
+generated from the same class: `python -m lstmcli.schemas docs/schemas` writes one JSON Schema per command;
+a test keeps the files current and validates real outputs of every command against them. Objects forbid
+keys they do not declare. A field declared with :func:`omitted` is left out of the JSON while it is None
+(an optional part of the output, such as a plot that was not drawn), as the commands always printed them.
 """
 
 from __future__ import annotations
@@ -10,12 +14,29 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, RootModel
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
-from lstmcli.model.spec import ModelSpec
+from lstmcli.errors import DataError
+from lstmcli.model.count import biases_per_gate
+from lstmcli.model.memory import FLOAT_BYTES
+from lstmcli.model.spec import CELL_NAMES, ModelSpec
 
+if TYPE_CHECKING:
+    from lstmcli.model.count import ParamCount
+    from lstmcli.model.memory import Memory
+    from lstmcli.model.report import FileReport
+
+# Every JSON object a command prints carries it; it changes when a field changes meaning or goes away.
 SCHEMA_VERSION = 1
 
 
@@ -23,11 +44,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TrainSummary(Strict):
-    """`lstmcli train --format json`: metrics.json of the run, and where the run is."""
+class Result(Strict):
+    """A whole command output: its schema version first (required in the published schema: always printed)."""
 
-    schema_version: Literal[1]
-    run: str
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """What `--format json` prints (NaN becomes null in the one JSON writer)."""
+        return self.model_dump(mode="json")
+
+
+def omitted() -> Any:
+    """An optional field that is absent from the JSON, rather than null, while it is None."""
+    return Field(default=None, exclude_if=lambda value: value is None)
+
+
+class TrainMetrics(Result):
+    """metrics.json of a complete run: what it reached, the test set's one evaluation, what was measured on."""
+
     steps: int
     epochs: float
     seconds: float
@@ -52,30 +88,48 @@ class TrainSummary(Strict):
     model: ModelSpec
 
 
-class EvalResult(Strict):
+class TrainSummary(TrainMetrics):
+    """`lstmcli train --format json`: metrics.json of the run, and where the run is."""
+
+    run: str
+
+    @classmethod
+    def of(cls, run: Path, metrics: TrainMetrics) -> TrainSummary:
+        return cls(**dict(metrics), run=str(run))
+
+
+class ClassScores(Strict):
+    """One class of a test set: precision, recall, F1 and how many images it has."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+
+    label: int = Field(alias="class")
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class EvalResult(Result):
     """`lstmcli eval --format json`: one model judged on a test set."""
 
-    schema_version: Literal[1]
     model: str
     data: str
     samples: int
     test_loss: float | None
     test_accuracy: float
     test_macro_f1: float
-    per_class: list[dict[str, float | int]]
+    per_class: list[ClassScores]
     confusion_matrix: list[list[int]]
-    min_accuracy: float | None = None
-    passed: bool | None = None
-    plot: str | None = None
+    min_accuracy: float | None = omitted()
+    passed: bool | None = omitted()
+    plot: str | None = omitted()
 
 
 class RunRow(Strict):
     """One run as `lstmcli runs` lists it; figures are null where the run has none (yet)."""
 
     run: str
-    path: str
-    status: Literal["complete", "incomplete", "damaged"]
-    problem: str | None = None
     cell: str | None
     units: int | None
     layers: int | None
@@ -89,17 +143,54 @@ class RunRow(Strict):
     test_accuracy: float | None
     test_loss: float | None
     seconds: float | None
-    config: dict[str, Any] | None = None
+    status: Literal["complete", "incomplete", "damaged"]
+    path: str
+    config: dict[str, Any] | None = omitted()  # absent where config.json could not be read
+    problem: str | None = omitted()  # what is wrong with a damaged run
 
 
-class RunsReport(Strict):
+class RunGroup(Strict):
+    """Runs that differ only in seed (or share the --group-by keys): n, and each figure's mean and spread.
+
+    The settings that tell the group apart (the --group-by keys, or for `config` the settings on which the
+    groups differ) are the object's other keys, printed first; `settings` returns them.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    n: int
+    runs: list[str]
+    seeds: list[int]
+    best_val_accuracy_mean: float | None
+    best_val_accuracy_std: float | None
+    test_accuracy_mean: float | None
+    test_accuracy_std: float | None
+    test_loss_mean: float | None
+    test_loss_std: float | None
+    seconds_mean: float | None
+    seconds_std: float | None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def figure(self, metric: str) -> tuple[float | None, float | None]:
+        """The mean and standard deviation of `metric` (best_val_accuracy, test_accuracy, ...) over the runs."""
+        return getattr(self, f"{metric}_mean"), getattr(self, f"{metric}_std")
+
+    @model_serializer(mode="wrap")
+    def _settings_first(self, handler: SerializerFunctionWrapHandler):  # no return type: the schema stays the fields'
+        figures = handler(self)
+        return {**{k: figures.pop(k) for k in self.settings}, **figures}
+
+
+class RunsReport(Result):
     """`lstmcli runs --format json`: the runs under a folder, and with --group-by their groups."""
 
-    schema_version: Literal[1]
     folder: str
     runs: list[RunRow]
-    group_by: list[str] | None = None
-    groups: list[dict[str, Any]] | None = None
+    group_by: list[str] | None = omitted()
+    groups: list[RunGroup] | None = omitted()
 
 
 class GateCount(Strict):
@@ -111,6 +202,8 @@ class GateCount(Strict):
 
 
 class LayerCount(Strict):
+    """One direction of one recurrent layer: its gate blocks, its stored tensors and its mult-adds."""
+
     layer: int
     direction: str
     input_size: int
@@ -119,6 +212,21 @@ class LayerCount(Strict):
     macs: int
     shapes: dict[str, list[int]]
     gates: list[GateCount]
+
+    @property
+    def projection(self) -> int:
+        """PyTorch's weight_hr: the part of the total outside the gate blocks."""
+        return self.total - sum(g.total for g in self.gates)
+
+    @classmethod
+    def all_of(cls, counts: ParamCount) -> list[LayerCount]:
+        return [
+            cls(layer=d.layer, direction=d.direction, input_size=d.input_size, units=d.units, total=d.total,
+                macs=d.macs, shapes={name: list(shape) for name, shape in d.shapes},
+                gates=[GateCount(gate=g.gate, kernel=g.kernel, recurrent_kernel=g.recurrent, bias=g.bias,
+                                 total=g.total) for g in d.gates])
+            for d in counts.directions
+        ]  # fmt: skip
 
 
 class HeadCount(Strict):
@@ -131,10 +239,63 @@ class HeadCount(Strict):
     shapes: dict[str, list[int]]
 
 
-class ParamsReport(Strict):
-    """`lstmcli params --format json` for a model described by options."""
+class LayerMemory(Strict):
+    """One layer's output and costs for the whole batch (bytes are float32)."""
 
-    schema_version: Literal[1]
+    name: str
+    kind: str
+    output_shape: list[int | None] | None
+    step_shape: list[int | None] | None
+    activation_bytes: int
+    kept_bytes: int
+    macs: int | None
+    torchinfo_macs: int | None
+
+
+class MemoryReport(Strict):
+    """Shapes, memory and mult-adds of a forward and a training pass for a batch: bytes (float32) and
+    mult-adds for the whole batch, per-layer figures likewise."""
+
+    batch: int
+    timesteps: int
+    input_bytes: int
+    activation_bytes: int
+    kept_bytes: int
+    weights_bytes: int
+    gradients_bytes: int
+    adam_bytes: int
+    training_bytes: int
+    macs: int
+    torchinfo_macs: int
+    not_estimated: list[str]
+    layers: list[LayerMemory]
+
+    @classmethod
+    def of(cls, memory: Memory) -> MemoryReport:
+        b, word = memory.batch, FLOAT_BYTES
+        layers = [
+            LayerMemory(name=c.name, kind=c.kind, output_shape=None if c.output is None else [b, *c.output],
+                        step_shape=None if c.per_step is None else [b, *c.per_step],
+                        activation_bytes=b * c.output_elements * word,
+                        kept_bytes=b * (c.output_elements + c.kept) * word,
+                        macs=None if c.macs is None else b * c.macs,
+                        torchinfo_macs=None if c.torchinfo_macs is None else b * c.torchinfo_macs)
+            for c in memory.layers
+        ]  # fmt: skip
+        return cls(batch=b, timesteps=memory.timesteps, input_bytes=b * memory.input_elements * word,
+                   activation_bytes=memory.activation_bytes, kept_bytes=memory.kept_bytes,
+                   weights_bytes=memory.weights_bytes, gradients_bytes=memory.weights_bytes,
+                   adam_bytes=2 * memory.weights_bytes, training_bytes=memory.training_bytes, macs=memory.macs,
+                   torchinfo_macs=memory.torchinfo_macs, not_estimated=list(memory.unestimated),
+                   layers=layers)  # fmt: skip
+
+
+class ParamsReport(Result):
+    """`lstmcli params --format json` for a model described by options.
+
+    `keras` (or `torch`) is the framework's own count where it was verified, else null.
+    """
+
     spec: ModelSpec
     convention: Literal["keras", "pytorch"]
     total: int
@@ -148,19 +309,63 @@ class ParamsReport(Strict):
     flops: int
     memory_bytes: dict[str, int]
     formula: str
-    explanation: str | None = None
-    note: str | None = None
+    explanation: str | None = omitted()  # with --explain
+    note: str | None = omitted()  # why the count was not verified
+    memory: MemoryReport | None = omitted()  # with a batch size
+
+    @property
+    def verified(self) -> int | None:
+        return self.torch if self.convention == "pytorch" else self.keras
+
+    @property
+    def framework(self) -> str:
+        return "PyTorch" if self.convention == "pytorch" else "Keras"
+
+    @classmethod
+    def of(cls, counts: ParamCount, keras: int | None = None, torch: int | None = None, note: str | None = None,
+           memory: Memory | None = None) -> ParamsReport:  # fmt: skip
+        verified = torch if counts.convention == "pytorch" else keras
+        h = counts.head
+        head = None
+        if h is not None:
+            shapes = {"kernel": [h.inputs, h.classes], "bias": [h.classes]}
+            head = HeadCount(inputs=h.inputs, classes=h.classes, kernel=h.kernel, bias=h.bias, total=h.total,
+                             macs=h.macs, shapes=shapes)  # fmt: skip
+        return cls(
+            spec=counts.spec, convention=counts.convention, total=counts.total, recurrent_total=counts.recurrent_total,
+            keras=keras, torch=torch, match=None if verified is None else verified == counts.total,
+            layers=LayerCount.all_of(counts), head=head, macs=counts.macs, flops=counts.flops,
+            memory_bytes={dtype: counts.weight_bytes(dtype) for dtype in ("float32", "bfloat16")},
+            formula=formula(counts), note=note, memory=None if memory is None else MemoryReport.of(memory),
+        )  # fmt: skip
+
+
+def formula(counts: ParamCount) -> str:
+    """The closed form of the first layer with the user's numbers, e.g. 4 * (75 * (75 + 28) + 75) = 31200."""
+    spec, first = counts.spec, counts.directions[0]
+    g, n, m = len(spec.gates), spec.units, first.input_size
+    nbias = biases_per_gate(spec, counts.convention)
+    bias = "" if nbias == 0 else (f" + {n}" if nbias == 1 else f" + 2 * {n}")
+    if spec.proj_size:
+        p = spec.proj_size
+        return f"{g} * ({n} * ({p} + {m}){bias}) + {p} * {n} = {first.total}"
+    return f"{g} * ({n} * ({n} + {m}){bias}) = {first.total}"
 
 
 class Fit(Strict):
+    """One candidate of the budget question: the units and the whole model's parameter count with them."""
+
     units: int
     total: int
 
 
-class BudgetReport(Strict):
-    """`lstmcli params --budget P --format json`: the units closest to P parameters, and both neighbours."""
+class BudgetReport(Result):
+    """`lstmcli params --budget P --format json`: the units closest to P parameters, and both neighbours.
 
-    schema_version: Literal[1]
+    `units` and `total` are the closest model's (whose units `spec` holds); `below`/`above` the neighbours,
+    null where there is none.
+    """
+
     budget: int
     convention: Literal["keras", "pytorch"]
     spec: ModelSpec
@@ -169,23 +374,105 @@ class BudgetReport(Strict):
     below: Fit | None
     above: Fit | None
 
+    @property
+    def best(self) -> Fit:
+        return Fit(units=self.units, total=self.total)
 
-class FileReport(Strict):
-    """`lstmcli params FILE --format json`: a saved Keras model or a PyTorch state dict, layer by layer."""
 
-    schema_version: Literal[1]
+class RecurrentLayer(Strict):
+    """A recurrent layer of a model file that the closed form covers: as code, its spec, its directions."""
+
+    module: str
+    cell: str
+    units: int
+    input_size: int
+    timesteps: int
+    layers: int
+    bidirectional: bool
+    use_bias: bool
+    reset_after: bool
+    proj_size: int
+    directions: list[LayerCount]
+
+
+class FileLayer(Strict):
+    """One layer of a Keras model, one recurrent group or one other tensor of a state dict, in file order."""
+
+    name: str
+    type: str
+    output_shape: list[int | None] | None
+    params: int  # what the file holds: Keras's count_params() of the layer, or the stored tensors' sizes
+    counted_by: str
+    closed_form: int | None
+    match: bool | None
+    tensors: dict[str, list[int]]
+    recurrent: RecurrentLayer | None
+
+
+class ModelFileReport(Result):
+    """`lstmcli params FILE --format json`: a saved Keras model or a PyTorch state dict, layer by layer.
+
+    `total` is the whole model's count (Keras's count_params(), or every stored tensor).
+    """
+
     file: str
     framework: str
     convention: Literal["keras", "pytorch"]
     total: int
     closed_form_total: int
     match: bool | None
-    layers: list[dict[str, Any]]
-    memory: dict[str, Any] | None
+    layers: list[FileLayer]
+    memory: MemoryReport | None
     notes: list[str]
 
+    @classmethod
+    def of(cls, report: FileReport) -> ModelFileReport:
+        layers = []
+        for layer in report.layers:
+            recurrent = None
+            if layer.counts is not None:
+                spec = layer.counts.spec
+                recurrent = RecurrentLayer(
+                    module=module_line(layer.counts, layer.kind), directions=LayerCount.all_of(layer.counts),
+                    **{k: v for k, v in spec.to_dict().items() if k not in ("classes", "unroll")},
+                )  # fmt: skip
+            layers.append(FileLayer(
+                name=layer.name, type=layer.kind, output_shape=None if layer.output is None else list(layer.output),
+                params=layer.params, counted_by="closed form" if layer.counts is not None else report.framework,
+                closed_form=layer.closed_form, match=layer.match,
+                tensors={name: list(shape) for name, shape in layer.tensors}, recurrent=recurrent,
+            ))  # fmt: skip
+        covered = report.covered
+        return cls(file=report.path, framework=report.framework, convention=report.convention, total=report.total,
+                   closed_form_total=sum(layer.params for layer in covered),
+                   match=None if not covered else not report.mismatches, layers=layers,
+                   memory=MemoryReport.of(report.memory), notes=list(report.notes))  # fmt: skip
 
-class Params(RootModel[ParamsReport | BudgetReport | FileReport]):
+    @property
+    def covered(self) -> list[FileLayer]:
+        return [layer for layer in self.layers if layer.recurrent is not None]
+
+    @property
+    def mismatches(self) -> list[FileLayer]:
+        return [layer for layer in self.covered if not layer.match]
+
+
+def module_line(counts: ParamCount, kind: str) -> str:
+    """A recurrent layer as the code that makes it: torch.nn.LSTM(...) or keras.layers.LSTM(...)."""
+    spec = counts.spec
+    if counts.convention == "pytorch":
+        args = f"input_size={spec.input_size}, hidden_size={spec.units}, num_layers={spec.layers}"
+        args += ", bidirectional=True" if spec.bidirectional else ""
+        args += f", proj_size={spec.proj_size}" if spec.proj_size else ""
+        args += "" if spec.use_bias else ", bias=False"
+        return f"torch.nn.{kind}({args})"
+    args = f"{spec.units}" + ("" if spec.use_bias else ", use_bias=False")
+    args += ", reset_after=False" if spec.cell == "gru" and not spec.reset_after else ""
+    inner = f"{CELL_NAMES[spec.cell]}({args})"
+    return f"Bidirectional({inner})" if spec.bidirectional else inner
+
+
+class Params(RootModel[ParamsReport | BudgetReport | ModelFileReport]):
     """`lstmcli params --format json`: options, a budget, or a model file."""
 
 
@@ -228,6 +515,8 @@ class SweepConfiguration(Strict):
 
 
 class SweepCounts(Strict):
+    """Trials by state; a failed trial that was queued again counts as retried, not failed."""
+
     total: int
     complete: int
     running: int
@@ -237,10 +526,9 @@ class SweepCounts(Strict):
     retried: int
 
 
-class SweepReport(Strict):
+class SweepReport(Result):
     """`lstmcli sweep show --format json`: a sweep read from its storage alone."""
 
-    schema_version: Literal[1]
     study: str
     storage: str
     space: dict[str, Any]
@@ -252,23 +540,31 @@ class SweepReport(Strict):
 
 
 class SweepListRow(Strict):
-    name: str | None
+    """One study of a storage: whether lstmcli made it, its search, its trials and the best so far."""
+
+    name: str
     storage: str
-    problem: str | None = None
-    sweep: bool | None = None
-    search: str | None = None
-    trials: int | None = None
-    complete: int | None = None
-    best_val_accuracy: float | None = None
-    started: str | None = None
+    sweep: bool
+    search: str | None
+    trials: int
+    complete: int
+    best_val_accuracy: float | None
+    started: str | None
 
 
-class SweepList(Strict):
+class SweepListProblem(Strict):
+    """A study file under the runs folder that could not be read, and why."""
+
+    name: None = None
+    storage: str
+    problem: str
+
+
+class SweepList(Result):
     """`lstmcli sweep list --format json`: the studies in a storage or under a runs folder."""
 
-    schema_version: Literal[1]
     where: str
-    sweeps: list[SweepListRow]
+    sweeps: list[SweepListRow | SweepListProblem]
 
 
 SCHEMAS: dict[str, type[BaseModel]] = {
@@ -281,9 +577,22 @@ SCHEMAS: dict[str, type[BaseModel]] = {
 }
 
 
+R = TypeVar("R", bound=BaseModel)
+
+
+def parse(model: type[R], data: Any, where: str) -> R:
+    """A result read back from a file (metrics.json), checked field by field: a damaged file is one DataError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "the object"
+        raise DataError(f"{where}: {field}: {first['msg'].lower()}; not what lstmcli writes") from None
+
+
 def schema(command: str) -> dict[str, Any]:
     """The JSON Schema of `command`'s JSON output."""
-    document = SCHEMAS[command].model_json_schema()
+    document = SCHEMAS[command].model_json_schema(mode="serialization")  # the schema of what is printed
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"lstmcli/{command}.json", **document}
 
 

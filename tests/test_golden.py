@@ -1,4 +1,4 @@
-"""Golden outputs of lstmcli.cli.render (and explain): `params`, `eval` and `runs` compared exactly with tests/golden/.
+"""Golden outputs of the views (lstmcli/cli/views/) and explain, compared exactly with tests/golden/.
 
 The other CLI tests look for substrings, so a changed border, column, padding or wording passes them unseen.
 Here the whole stdout of a command is compared character for character with a file that was reviewed once;
@@ -28,6 +28,7 @@ from rich.console import Console
 
 from lstmcli import evaluate, rundir
 from lstmcli.cli import main
+from lstmcli.schemas import EvalResult
 
 WIDTH = 120
 TMP = "<tmp>"
@@ -170,7 +171,8 @@ def fixed_eval_result() -> dict[str, Any]:
 @pytest.fixture
 def fixed_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
     """`lstmcli eval` with the library's evaluation replaced by the fixed result; parsing and rendering are real."""
-    monkeypatch.setattr(evaluate, "evaluate", lambda *args, **kwargs: fixed_eval_result())
+    result = EvalResult.model_validate(fixed_eval_result())
+    monkeypatch.setattr(evaluate, "evaluate", lambda *args, **kwargs: result)
 
 
 @pytest.mark.parametrize(("name", "fmt"), [("eval/table.txt", "table"), ("eval/result.json", "json")])

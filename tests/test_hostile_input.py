@@ -605,7 +605,7 @@ def test_classes_option(
 
 
 def test_json_output_is_strict(capsys: pytest.CaptureFixture[str]) -> None:
-    from lstmcli.cli.render import print_json
+    from lstmcli.cli.views.output import print_json
 
     print_json({"loss": float("nan"), "values": [float("inf"), np.float64("-inf"), 1.5], "nested": {"x": np.nan}})
     out = capsys.readouterr().out

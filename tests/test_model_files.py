@@ -342,6 +342,22 @@ def test_shapes_that_fit_no_module_are_not_claimed(tmp_path: Path) -> None:
     assert any("fit none" in note for note in report.notes)
 
 
+def test_tensor_names_are_shown_as_written_not_as_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tensor named like Rich markup is text: the table shows `[bold]head.weight`, not a bold `head.weight`."""
+    from safetensors.numpy import save_file
+
+    tensors = {"rnn.weight_ih_l0": np.zeros((32, 4), np.float32), "rnn.weight_hh_l0": np.zeros((32, 8), np.float32),
+               "rnn.bias_ih_l0": np.zeros(32, np.float32), "rnn.bias_hh_l0": np.zeros(32, np.float32),
+               "[bold]head.weight": np.zeros((10, 8), np.float32)}  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # a short relative name: the table title does not wrap
+    save_file(tensors, "[x]w.safetensors")
+    assert main(["params", "[x]w.safetensors"]) == 0
+    out = capsys.readouterr().out
+    assert "[bold]head.weight" in out and "[x]w.safetensors" in out
+
+
 # --- damaged files: one line, exit 2 ----------------------------------------------------------------------------
 
 

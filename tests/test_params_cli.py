@@ -20,6 +20,7 @@ from lstmcli.errors import CheckFailed
 from lstmcli.model import verify
 from lstmcli.model.count import count
 from lstmcli.model.spec import ModelSpec
+from lstmcli.schemas import ParamsReport
 
 runner = CliRunner()
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"}
@@ -200,15 +201,15 @@ def test_huge_sizes_still_count_without_verify() -> None:
     assert data["match"] is None
 
 
-def fabricated(delta: int) -> verify.Outcome:
+def fabricated(delta: int) -> ParamsReport:
     counts = count(ModelSpec(units=5, input_size=3))
-    return verify.Outcome(counts, counts.total + delta, None)
+    return ParamsReport.of(counts, keras=counts.total + delta)
 
 
 def test_check_passes_on_match_and_unverified() -> None:
     verify.judge(fabricated(0))
     counts = count(ModelSpec(units=5, input_size=3))
-    verify.judge(verify.Outcome(counts, None, None))
+    verify.judge(ParamsReport.of(counts))
 
 
 def test_check_fails_on_mismatch() -> None:

@@ -326,7 +326,7 @@ def test_history_has_every_evaluation_once_with_the_same_figures(interrupted: di
     for a, b in zip(got, want, strict=True):
         a.pop("seconds"), b.pop("seconds")
         assert a == b  # train loss/accuracy average exactly the same steps across the interruptions
-    assert interrupted["metrics"]["test_accuracy"] == rundir.read_json(reference / rundir.METRICS)["test_accuracy"]
+    assert interrupted["metrics"].test_accuracy == rundir.read_json(reference / rundir.METRICS)["test_accuracy"]
 
 
 def test_finished_run_dir_is_complete_and_clean(interrupted: dict[str, Any]) -> None:
@@ -379,7 +379,7 @@ def test_resume_of_a_complete_run_changes_nothing(reference: Path, tmp_path: Pat
     before = snapshot(reference)
     run, metrics, history = runner.resume(reference, Quiet())
     assert run == reference
-    assert metrics == rundir.read_json(reference / rundir.METRICS)
+    assert metrics.model_dump() == rundir.read_json(reference / rundir.METRICS)
     assert history == rundir.read_history(reference / rundir.HISTORY)
     assert snapshot(reference) == before
 
@@ -389,7 +389,7 @@ def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path)
     shutil.copytree(reference, run)
     config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 50, "eval_every": 50})
     _, metrics, history = runner.start(config, run, tmp_path, Quiet(), force=True)
-    assert metrics["steps"] == 50
+    assert metrics.steps == 50
     assert history == rundir.read_history(run / rundir.HISTORY)  # the rows in memory are the file's
     assert rundir.read_json(run / rundir.CONFIG)["steps"] == 50
     assert history_steps(run) == [50]  # nothing left of the replaced run's history

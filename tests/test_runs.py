@@ -176,3 +176,12 @@ def test_does_not_import_tensorflow_or_matplotlib(runs_folder: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(runs_folder)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert "a-complete" in done.stdout
+
+
+def test_folder_names_are_shown_as_written_not_as_markup(runs_folder: Path, capsys) -> None:
+    """A run folder named like Rich markup ([baseline], [red]) is text: the table shows it literally."""
+    shutil.copytree(runs_folder / "a-complete", runs_folder / "[baseline]" / "seed0")
+    shutil.copytree(runs_folder / "a-complete", runs_folder / "[red]x[/]")
+    assert main(["runs", str(runs_folder)]) == 0
+    out = capsys.readouterr().out
+    assert "[baseline]/seed0" in out and "[red]x[/]" in out

@@ -1,4 +1,4 @@
-"""The command line: option parsing (app), rendering (render, explain) and live progress (progress).
+"""The command line: option parsing (app), one view per command (views, explain) and live progress (progress).
 
 Nothing here decides policy; each command parses its options, makes one library call and renders.
 """

@@ -157,7 +157,7 @@ def params(
     ] = False,
 ) -> None:
     """Closed-form parameter count of a recurrent model, gate by gate, checked against Keras; or of a saved model."""
-    from lstmcli.cli import render
+    from lstmcli.cli.views import params as view
     from lstmcli.model.spec import ModelSpec
 
     if model is not None:
@@ -166,8 +166,8 @@ def params(
         if given(ctx, (*SPEC_OPTIONS, "budget")):
             wrong = ", ".join(given(ctx, (*SPEC_OPTIONS, "budget")))
             raise UsageError(f"{wrong}: describe a model by hand, so they do not apply to the model file {model}")
-        report = reader.read(model, unsafe, timesteps, batch_size or 1)
-        render.file_view(report, format.value, stdout)
+        report = reader.describe(model, unsafe, timesteps, batch_size or 1)
+        view.show_file(report, format.value, stdout)
         reader.judge(report)
         return
     if unsafe:
@@ -181,13 +181,17 @@ def params(
         if given(ctx, ("units", "explain", "batch_size")):
             wrong = ", ".join(given(ctx, ("units", "explain", "batch_size")))
             raise UsageError(f"{wrong}: not with --budget, which finds the units")
-        render.budget_view(answer(spec, budget, convention.value), format.value, stdout)
+        view.show_budget(answer(spec, budget, convention.value), format.value, stdout)
         return
     from lstmcli.model.verify import examine, judge
 
-    outcome = examine(spec, convention.value, verify, batch_size)
-    render.params_view(outcome, format.value, explain, stdout)
-    judge(outcome)
+    counted = examine(spec, convention.value, verify, batch_size)
+    if explain:
+        from lstmcli.cli.explain import explain as explanation
+
+        counted.explanation = explanation(counted)
+    view.show(counted, format.value, stdout)
+    judge(counted)
 
 
 @app.command()
@@ -223,9 +227,9 @@ def train(
     ] = False,
 ) -> None:
     """Train the MNIST experiment (28 steps of 28 pixels, LSTM(75), Dense(10)) and save a run."""
-    from lstmcli import rundir
     from lstmcli.cli.progress import make_reporter
-    from lstmcli.cli.render import print_json, train_summary
+    from lstmcli.cli.views import train as view
+    from lstmcli.schemas import TrainSummary
 
     as_json = json_out or format.value == "json"
     reporter = make_reporter(stderr if as_json else stdout, quiet)
@@ -241,16 +245,7 @@ def train(
             run, metrics, history = runner.start(config, out, runs_dir, reporter, force, tensorboard)
     finally:
         reporter.stop()
-    if as_json:
-        print_json({**metrics, "run": str(run)})
-    elif quiet:
-        print(run)
-    else:
-        stdout.print(train_summary(str(run), metrics, history))
-        stdout.print(f"learning curves: {run / rundir.CURVES}", highlight=False)
-        if tensorboard:
-            stdout.print(f"TensorBoard: tensorboard --logdir {run / rundir.TENSORBOARD}", highlight=False)
-        stdout.print(f"evaluate with: lstmcli eval {run}", highlight=False)
+    view.show(TrainSummary.of(run, metrics), history, "json" if as_json else "table", quiet, tensorboard, stdout)
 
 
 @app.command("eval")
@@ -281,16 +276,10 @@ def eval_command(
 ) -> None:
     """Evaluate a trained run on the test set: loss, accuracy, per-class figures, confusion matrix."""
     from lstmcli import evaluate
-    from lstmcli.cli.render import eval_tables, print_json
+    from lstmcli.cli.views import eval as view
 
     result = evaluate.evaluate(target, data, unsafe, min_accuracy, plot, draw=not no_plot)
-    if format.value == "json":
-        print_json(result)
-    else:
-        for table in eval_tables(result):
-            stdout.print(table)
-        if "plot" in result:
-            stdout.print(f"confusion matrix plot: {result['plot']}", highlight=False)
+    view.show(result, format.value, stdout)
     evaluate.judge(result)
 
 
@@ -323,18 +312,11 @@ def runs(
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
 ) -> None:
     """Compare the runs under a folder: config, seed, parameters, validation and test accuracy."""
-    from lstmcli.cli.render import print_csv, print_json, print_wide, runs_table
+    from lstmcli.cli.views import runs as view
     from lstmcli.runs import compare
 
     report = compare(folder, sort.value, reverse, where or [], group_by)
-    if format.value == "json":
-        print_json(report)
-    elif format.value == "csv":
-        print_csv(report["groups"] if group_by else report["runs"])
-    elif not report["runs"]:
-        stderr.print(f"no runs under {folder}", highlight=False)
-    else:
-        print_wide(stdout, runs_table(report, folder))
+    view.show(report, format.value, folder, stdout, stderr)
 
 
 sweep_app = typer.Typer(
@@ -393,7 +375,7 @@ def sweep_run(
 ) -> None:
     """Run a sweep: every trial an ordinary run folder; several machines join with the same --storage."""
     from lstmcli.cli.progress import make_sweep_watcher
-    from lstmcli.cli.render import print_wide, sweep_table
+    from lstmcli.cli.views import sweep as view
     from lstmcli.sweep import launch
     from lstmcli.sweep.space import build
 
@@ -402,7 +384,7 @@ def sweep_run(
     space = build(options, options.pop("preset"), settings, config_file)
     request = launch.Request(name, space, storage, runs_dir, workers, heartbeat)
     report = launch.run(request, make_sweep_watcher(stdout, quiet))
-    print_wide(stdout, sweep_table(report))
+    view.show(report, "table", stdout)
     where = "" if storage is None else f" --storage {storage}"
     stdout.print(f"details and plot: lstmcli sweep show {name}{where}", highlight=False, soft_wrap=True)
     launch.judge(report)
@@ -429,18 +411,11 @@ def sweep_show(
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
 ) -> None:
     """One row per configuration: mean and spread over seeds, best first; every trial, from the storage alone."""
-    from lstmcli.cli.render import print_csv, print_json, print_wide, sweep_csv_rows, sweep_table
+    from lstmcli.cli.views import sweep as view
     from lstmcli.sweep import launch
 
     report = launch.show(name, storage, runs_dir, plot, draw=not no_plot)
-    if format.value == "json":
-        print_json(report)
-    elif format.value == "csv":
-        print_csv(sweep_csv_rows(report))
-    else:
-        print_wide(stdout, sweep_table(report))
-        if report["plot"]:
-            stdout.print(f"accuracy against parameters: {report['plot']}", highlight=False, soft_wrap=True)
+    view.show(report, format.value, stdout)
 
 
 @sweep_app.command("list")
@@ -455,16 +430,11 @@ def sweep_list(
     format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
 ) -> None:
     """The sweeps in a storage, or under a runs folder."""
-    from lstmcli.cli.render import print_json, print_wide, sweeps_table
+    from lstmcli.cli.views import sweep as view
     from lstmcli.sweep import launch
 
     listing = launch.listing(storage, runs_dir)
-    if format.value == "json":
-        print_json(listing)
-    elif not listing["sweeps"]:
-        stderr.print(f"no sweeps in {listing['where']}", highlight=False)
-    else:
-        print_wide(stdout, sweeps_table(listing))
+    view.show_list(listing, format.value, stdout, stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,19 @@
-"""`lstmcli params --explain`: the arithmetic of a :class:`ParamCount` written out as on a blackboard.
+"""`lstmcli params --explain`: the arithmetic of a :class:`ParamsReport` written out as on a blackboard.
 
-Nothing here counts; it only presents what `lstmcli.model.count` counted.
+Nothing here counts; it only presents what `lstmcli.model.count` counted. Plain text (no Rich): the
+params view prints it, and the JSON carries it as `explanation`.
 """
 
 from __future__ import annotations
 
-from lstmcli.cli.render import CELL_NAMES, human_bytes, layer_label
-from lstmcli.model.count import ParamCount, biases_per_gate, count
+from typing import TYPE_CHECKING
+
+from lstmcli.formatting import human_bytes
+from lstmcli.model.count import biases_per_gate, count
+from lstmcli.model.spec import CELL_NAMES, ModelSpec
+
+if TYPE_CHECKING:
+    from lstmcli.schemas import ParamsReport
 
 EQUATIONS: dict[str, tuple[str, ...]] = {
     "lstm": (
@@ -32,7 +39,13 @@ EQUATIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def equations(counts: ParamCount) -> tuple[str, ...]:
+def layer_label(spec: ModelSpec, layer: int, direction: str) -> str:
+    """LSTM 1, or LSTM 1 forward / backward in a bidirectional model: how tables and the blackboard name a layer."""
+    label = f"{CELL_NAMES[spec.cell]} {layer + 1}"
+    return f"{label} {direction}" if spec.bidirectional else label
+
+
+def equations(counts: ParamsReport) -> tuple[str, ...]:
     spec = counts.spec
     if spec.cell == "gru":
         # PyTorch's GRU is always the reset-after form; Keras follows --reset-after.
@@ -45,7 +58,7 @@ def _plural(k: int, word: str) -> str:
     return f"{k} {word}" + ("" if k == 1 else "s")
 
 
-def explain(counts: ParamCount) -> str:
+def explain(counts: ParamsReport) -> str:
     """The arithmetic written out as a teacher would on a board, with the user's numbers."""
     spec = counts.spec
     nbias = biases_per_gate(spec, counts.convention)
@@ -71,9 +84,9 @@ def explain(counts: ParamCount) -> str:
     }[nbias]  # fmt: skip
     bias_term = {0: "", 1: " + n", 2: " + 2n"}[nbias]
     r, rname = spec.state_size, "p" if spec.proj_size else "n"
-    for d in counts.directions:
+    for d in counts.layers:
         n, m = d.units, d.input_size
-        label = layer_label(counts, d.layer, d.direction)
+        label = layer_label(spec, d.layer, d.direction)
         per = d.gates[0]
         where = ""
         if d.layer:
@@ -83,8 +96,8 @@ def explain(counts: ParamCount) -> str:
         lines += [
             f"{label}: input m = {m}{where}, units n = {n}{proj}",
             f"  per block: kernel m x n = {m} x {n} = {per.kernel:,}; recurrent {rname} x n = {r} x {n} = "
-            f"{per.recurrent:,}; " + bias_words.format(n=n, two=2 * n),
-            f"  per block: {per.kernel:,} + {per.recurrent:,} + {per.bias:,} = {per.total:,}",
+            f"{per.recurrent_kernel:,}; " + bias_words.format(n=n, two=2 * n),
+            f"  per block: {per.kernel:,} + {per.recurrent_kernel:,} + {per.bias:,} = {per.total:,}",
         ]
         if spec.proj_size:
             lines.append(
@@ -97,7 +110,7 @@ def explain(counts: ParamCount) -> str:
             f"  {g} blocks: {g} x {per.total:,} = {d.total:,}   i.e. {g} * (n * (n + m){bias_term}) "
             f"= {g} * ({n} * {n + m}{bias_num}) = {d.total:,}"
         )
-    parts = [f"{d.total:,}" for d in counts.directions]
+    parts = [f"{d.total:,}" for d in counts.layers]
     if counts.head:
         h = counts.head
         lines += [f"Dense head: {h.inputs} x {h.classes} weights + {h.classes} biases = {h.total:,}"]
@@ -111,7 +124,7 @@ def explain(counts: ParamCount) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def mult_adds(counts: ParamCount) -> list[str]:
+def mult_adds(counts: ParamsReport) -> list[str]:
     """The compute side of the blackboard: matrix products per step, steps, head, and weight memory."""
     spec = counts.spec
     g, t = len(spec.gates), spec.timesteps
@@ -122,15 +135,15 @@ def mult_adds(counts: ParamCount) -> list[str]:
            spec.proj_size else "")
     ]  # fmt: skip
     r, p = spec.state_size, spec.proj_size
-    for d in counts.directions:
+    for d in counts.layers:
         n, m = d.units, d.input_size
         if d.direction == "backward":
-            lines.append(f"  {layer_label(counts, d.layer, d.direction)}: the same, {d.macs:,}")
+            lines.append(f"  {layer_label(spec, d.layer, d.direction)}: the same, {d.macs:,}")
             continue
         per_step = g * n * (m + r) + p * n
         projection = f" + {p} * {n}" if p else ""
         lines.append(
-            f"  {layer_label(counts, d.layer, d.direction)}: {g} * {n} * ({m} + {r}){projection} = {per_step:,} "
+            f"  {layer_label(spec, d.layer, d.direction)}: {g} * {n} * ({m} + {r}){projection} = {per_step:,} "
             f"per step x {t} steps = {d.macs:,}"
         )
     if counts.head:
@@ -139,13 +152,13 @@ def mult_adds(counts: ParamCount) -> list[str]:
     lines += [
         f"  total {counts.macs:,} mult-adds = {counts.flops:,} FLOPs (bias additions, activations and the "
         "elementwise gate products are not counted)",
-        f"Weights in memory: {counts.total:,} x 4 bytes = {human_bytes(counts.weight_bytes('float32'))} float32; "
-        f"x 2 bytes = {human_bytes(counts.weight_bytes('bfloat16'))} bfloat16.",
+        f"Weights in memory: {counts.total:,} x 4 bytes = {human_bytes(counts.memory_bytes['float32'])} float32; "
+        f"x 2 bytes = {human_bytes(counts.memory_bytes['bfloat16'])} bfloat16.",
     ]
     return lines
 
 
-def notes(counts: ParamCount) -> list[str]:
+def notes(counts: ParamsReport) -> list[str]:
     """What users ask about most: GRU's reset_after, Bidirectional and stacking, Keras vs PyTorch biases."""
     spec, out = counts.spec, []
     n, g = spec.units, len(spec.gates)
@@ -186,7 +199,7 @@ def notes(counts: ParamCount) -> list[str]:
     return out
 
 
-def convention_note(counts: ParamCount) -> str:
+def convention_note(counts: ParamsReport) -> str:
     """Where and why Keras and PyTorch count differently: PyTorch's second bias b_hh."""
     spec = counts.spec
     g, n = len(spec.gates), spec.units

@@ -7,7 +7,7 @@ terminal the same figures come as one line every few seconds and one per evaluat
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -22,6 +22,9 @@ from rich.progress import (
 from rich.status import Status
 
 from lstmcli.train.reporter import Quiet, Reporter
+
+if TYPE_CHECKING:
+    from lstmcli.schemas import SweepCounts, SweepTrial
 
 
 class PlainLines(Quiet):
@@ -116,11 +119,11 @@ class SweepLines:
     def __init__(self, console: Console) -> None:
         self.console = console
 
-    def update(self, tally: Any, finished: list[dict[str, Any]]) -> None:
-        from lstmcli.cli.render import tally_text, trial_text
+    def update(self, counts: SweepCounts, best: SweepTrial | None, finished: list[SweepTrial]) -> None:
+        from lstmcli.cli.views.sweep import tally_text, trial_text
 
         for row in finished:
-            self.console.print(f"{trial_text(row)}; {tally_text(tally.to_dict(), tally.best)}", highlight=False,
+            self.console.print(f"{trial_text(row)}; {tally_text(counts, best)}", highlight=False,
                                markup=False, soft_wrap=True)  # fmt: skip
 
     def message(self, text: str) -> None:
@@ -140,14 +143,14 @@ class SweepLive(SweepLines):
         self.live = Live("", console=console, refresh_per_second=4, transient=True)
         self.live.start()
 
-    def update(self, tally: Any, finished: list[dict[str, Any]]) -> None:
+    def update(self, counts: SweepCounts, best: SweepTrial | None, finished: list[SweepTrial]) -> None:
         from rich.text import Text
 
-        from lstmcli.cli.render import tally_text, trial_text
+        from lstmcli.cli.views.sweep import tally_text, trial_text
 
         for row in finished:
             self.live.console.print(trial_text(row), highlight=False, markup=False)
-        self.live.update(Text(f"sweep: {tally_text(tally.to_dict(), tally.best)}", style="bold"))
+        self.live.update(Text(f"sweep: {tally_text(counts, best)}", style="bold"))
 
     def message(self, text: str) -> None:
         self.live.console.print(text, highlight=False, markup=False)
@@ -159,7 +162,7 @@ class SweepLive(SweepLines):
 class SweepQuiet(SweepLines):
     """--quiet: no progress; a worker's error still reaches the console."""
 
-    def update(self, tally: Any, finished: list[dict[str, Any]]) -> None: ...
+    def update(self, counts: SweepCounts, best: SweepTrial | None, finished: list[SweepTrial]) -> None: ...
 
 
 def make_sweep_watcher(console: Console, quiet: bool) -> SweepLines:

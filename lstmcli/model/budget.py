@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from lstmcli import schemas
 from lstmcli.errors import FieldError, literal
 from lstmcli.model.count import count
 from lstmcli.model.spec import MAX_SIZE, ModelSpec
@@ -68,23 +69,15 @@ def closest(below: Fit | None, above: Fit | None, budget: int) -> Fit:
     return above
 
 
-@dataclass(frozen=True)
-class BudgetAnswer:
-    """What `params --budget` reports: the two neighbours of the budget and the nearer one."""
-
-    spec: ModelSpec  # the model asked about; its units are the closest model's
-    convention: str
-    budget: int
-    below: Fit | None
-    above: Fit | None
-
-    @property
-    def best(self) -> Fit:
-        return closest(self.below, self.above, self.budget)
-
-
-def answer(spec: ModelSpec, budget: int, convention: str = "keras") -> BudgetAnswer:
-    """The neighbours of `budget` for the model `spec` describes, with the closest one's units in `spec`."""
+def answer(spec: ModelSpec, budget: int, convention: str = "keras") -> schemas.BudgetReport:
+    """`params --budget`: the neighbours of `budget` for the model `spec` describes, with the closest one's
+    units in `spec`."""
     below, above = closest_units(spec, budget, convention)
     best = closest(below, above, budget)
-    return BudgetAnswer(replace(spec, units=best.units), convention, budget, below, above)
+
+    def neighbour(fit: Fit | None) -> schemas.Fit | None:
+        return None if fit is None else schemas.Fit(units=fit.units, total=fit.total)
+
+    return schemas.BudgetReport(budget=budget, convention=convention, spec=replace(spec, units=best.units),
+                                units=best.units, total=best.total, below=neighbour(below),
+                                above=neighbour(above))  # fmt: skip

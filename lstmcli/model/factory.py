@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from lstmcli.errors import UsageError
+from lstmcli.formatting import human_bytes
 from lstmcli.model.count import count
 from lstmcli.model.spec import ModelSpec
 
@@ -62,11 +63,6 @@ def check_buildable(
         )
 
 
-def human(n: int) -> str:
-    """Bytes in MiB or GiB, for the refusal messages."""
-    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
-
-
 def build_seconds(spec: ModelSpec, cheap: bool) -> float:
     """Estimated seconds to build `spec` through :func:`build_model` (see the constants above for the data)."""
     seconds = spec.directions * (LAYER_SQUARED * spec.layers**2 + LAYER_LINEAR * spec.layers)
@@ -95,7 +91,8 @@ def verification_refused(spec: ModelSpec, framework: str = "Keras") -> str | Non
     why = (
         f"building it would take about {seconds:,.0f} s (limit {VERIFY_SECONDS:.0f} s)"
         if seconds > VERIFY_SECONDS
-        else f"building it would allocate {human(need)} (limit {human(VERIFY_BYTES)})"
+        else f"building it would allocate {human_bytes(need, 'MiB', 'GiB')} "
+        f"(limit {human_bytes(VERIFY_BYTES, 'MiB', 'GiB')})"
     )
     return f"not verified against {framework}: {why}; the closed form above does not depend on building it"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from lstmcli.errors import CheckFailed, DataError
 from lstmcli.model import keras_file, torch_file
 from lstmcli.model.report import FileReport
+from lstmcli.schemas import ModelFileReport
 
 TORCH_SUFFIXES = (".safetensors", ".pt", ".pth")
 
@@ -20,7 +21,12 @@ def read(path: Path, unsafe: bool, timesteps: int | None, batch: int) -> FileRep
     return keras_file.read(path, unsafe, timesteps, batch)
 
 
-def judge(report: FileReport) -> None:
+def describe(path: Path, unsafe: bool, timesteps: int | None, batch: int) -> ModelFileReport:
+    """`params MODEL`: what the file holds, layer by layer beside the closed form, as the typed result."""
+    return ModelFileReport.of(read(path, unsafe, timesteps, batch))
+
+
+def judge(report: ModelFileReport) -> None:
     """Exit 1 when a recurrent layer's closed form differs from what the file holds for it."""
     if report.mismatches:
         worst = report.mismatches[0]

@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 from lstmcli import plots
 from lstmcli.errors import CheckFailed, FieldError, FileError, Interrupted, LstmcliError, literal
+from lstmcli.schemas import SweepCounts, SweepList, SweepListProblem, SweepListRow, SweepReport, SweepTrial
 from lstmcli.signals import StopSignals
 from lstmcli.sweep import DEFAULT_HEARTBEAT, results, studies
 from lstmcli.sweep.space import Space, check, check_name
@@ -39,7 +40,7 @@ WATCH_PERIOD = 1.0  # seconds between looks at the storage for the progress disp
 class Watcher(Protocol):
     """What a sweep tells whoever watches it (lstmcli.cli.progress draws it)."""
 
-    def update(self, tally: results.Tally, finished: list[dict[str, Any]]) -> None: ...
+    def update(self, counts: SweepCounts, best: SweepTrial | None, finished: list[SweepTrial]) -> None: ...
     def message(self, text: str) -> None: ...
     def stop(self) -> None: ...
 
@@ -62,16 +63,16 @@ class Watch:
     def __init__(self, storage: Any, study_id: int, watcher: Watcher) -> None:
         self.storage, self.study_id, self.watcher = storage, study_id, watcher
         self.seen: set[int] | None = None  # trials finished before this run are not announced
-        self.last: results.Tally | None = None
+        self.last: SweepCounts | None = None
 
     def poll(self) -> None:
         with contextlib.suppress(Exception):  # a slow or lost database must not end the sweep from here
             rows = results.trial_rows(self.storage.get_all_trials(self.study_id, deepcopy=False))
-            finished = [r for r in rows if r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
-            fresh = [] if self.seen is None else [r for r in finished if r["number"] not in self.seen]
-            self.seen = {r["number"] for r in finished}
+            finished = [r for r in rows if r.state in ("COMPLETE", "PRUNED", "FAIL")]
+            fresh = [] if self.seen is None else [r for r in finished if r.number not in self.seen]
+            self.seen = {r.number for r in finished}
             self.last = results.tally(rows)
-            self.watcher.update(self.last, fresh)
+            self.watcher.update(self.last, results.best(rows), fresh)
 
     @contextlib.contextmanager
     def in_background(self) -> Iterator[None]:
@@ -81,7 +82,7 @@ class Watch:
         self.poll()
 
 
-def run(request: Request, watcher: Watcher) -> dict[str, Any]:
+def run(request: Request, watcher: Watcher) -> SweepReport:
     """Run the sweep until no trial is left; return its report. Raises Interrupted on SIGINT/SIGTERM."""
     name, space = check_name(request.name), request.space
     if not 1 <= request.workers <= MAX_WORKERS:
@@ -118,26 +119,26 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
         return results.report(name, where.shown, space.to_dict(), study.get_trials(deepcopy=False))
 
 
-def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None, draw: bool = True) -> dict[str, Any]:
+def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None, draw: bool = True) -> SweepReport:
     """`sweep show`: the report of sweep `name` from its storage alone, and its accuracy plot (PNG)."""
     where = studies.locate(storage, runs_dir, check_name(name))
     opened = studies.open_storage(where, None, create=False)
     with studies.database_errors(where):
         study, space, _ = studies.attach(opened, where, name)
         report = results.report(name, where.shown, space.to_dict(), study.get_trials(deepcopy=False))
-    if draw and any(c["n"] for c in report["configurations"]):
+    if draw and any(c.n for c in report.configurations):
         if plot is None:
             plot = (where.file.parent if where.file is not None else Path.cwd()) / f"{name}-accuracy.png"
         try:
-            plots.sweep_accuracy(report["configurations"], plot, title=f"sweep {name}")
+            plots.sweep_accuracy([c.model_dump() for c in report.configurations], plot, title=f"sweep {name}")
         except OSError as exc:
             why = f"{{plot}} {literal(plot)}: cannot write it ({literal(exc.strerror)}); choose another path"
             raise FileError(plot, why) from None
-        report["plot"] = str(plot)
+        report.plot = str(plot)
     return report
 
 
-def listing(storage: str | None, runs_dir: Path) -> dict[str, Any]:
+def listing(storage: str | None, runs_dir: Path) -> SweepList:
     """`sweep list`: the studies in a storage, or in every DIR/*/study.db under the runs folder."""
     if storage is not None:
         places = [studies.locate(storage, runs_dir, "list")]
@@ -146,18 +147,18 @@ def listing(storage: str | None, runs_dir: Path) -> dict[str, Any]:
     else:
         files = sorted(p for p in runs_dir.glob(f"*/{studies.STUDY_FILE}") if not p.parent.name.startswith("."))
         places = [studies.Location(f"sqlite:///{p.absolute()}", str(p), p.absolute()) for p in files]
-    rows = []
+    rows: list[SweepListRow | SweepListProblem] = []
     for where in places:
         try:
             rows += _studies_in(where)
         except LstmcliError as exc:
             if storage is not None:
                 raise
-            rows.append({"name": None, "storage": where.shown, "problem": str(exc)})
-    return {"schema_version": 1, "where": places[0].shown if storage is not None else str(runs_dir), "sweeps": rows}
+            rows.append(SweepListProblem(storage=where.shown, problem=str(exc)))
+    return SweepList(where=places[0].shown if storage is not None else str(runs_dir), sweeps=rows)
 
 
-def _studies_in(where: Any) -> list[dict[str, Any]]:
+def _studies_in(where: Any) -> list[SweepListRow]:
     opened = studies.open_storage(where, None, create=False)
     rows = []
     with studies.database_errors(where):
@@ -165,14 +166,14 @@ def _studies_in(where: Any) -> list[dict[str, Any]]:
             stored = summary.user_attrs.get(studies.SPACE_ATTR)
             trials = opened.get_all_trials(opened.get_study_id_from_name(summary.study_name), deepcopy=False)
             complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-            rows.append({
-                "name": summary.study_name, "storage": where.shown, "sweep": isinstance(stored, dict),
-                "search": stored.get("search") if isinstance(stored, dict) and isinstance(stored.get("search"), str)
+            rows.append(SweepListRow(
+                name=summary.study_name, storage=where.shown, sweep=isinstance(stored, dict),
+                search=stored.get("search") if isinstance(stored, dict) and isinstance(stored.get("search"), str)
                 else None,
-                "trials": len(trials), "complete": len(complete),
-                "best_val_accuracy": max((t.value for t in complete), default=None),
-                "started": None if summary.datetime_start is None else summary.datetime_start.isoformat(" ", "seconds"),
-            })  # fmt: skip
+                trials=len(trials), complete=len(complete),
+                best_val_accuracy=max((t.value for t in complete), default=None),
+                started=None if summary.datetime_start is None else summary.datetime_start.isoformat(" ", "seconds"),
+            ))  # fmt: skip
     return rows
 
 
@@ -184,14 +185,13 @@ def _make(folder: Path) -> None:
         raise FileError(folder, why) from None
 
 
-def judge(report: dict[str, Any]) -> None:
+def judge(report: SweepReport) -> None:
     """Exit 1 when trials failed for good (a NaN loss, a run that cannot be written), as a failed check."""
-    counts = report["counts"]
-    if counts["failed"]:
+    counts = report.counts
+    if counts.failed:
         raise CheckFailed(
-            f"{counts['failed']} of {counts['total'] - counts['retried']} trials of sweep {report['study']} failed; "
-            "their errors: "
-            f"lstmcli sweep show {report['study']} --format json"
+            f"{counts.failed} of {counts.total - counts.retried} trials of sweep {report.study} failed; "
+            f"their errors: lstmcli sweep show {report.study} --format json"
         )
 
 

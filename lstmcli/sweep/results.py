@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from lstmcli.grouping import buckets, mean_std
 from lstmcli.model.spec import CELLS
+from lstmcli.schemas import SweepConfiguration, SweepCounts, SweepReport, SweepTrial
 
 
 def _number(value: Any) -> float | None:
@@ -42,109 +42,82 @@ def _cell(trial: FrozenTrial) -> str | None:
     return cell if cell in CELLS else None
 
 
-def trial_row(trial: FrozenTrial, retried: set[int]) -> dict[str, Any]:
+def trial_row(trial: FrozenTrial, retried: set[int]) -> SweepTrial:
     """One trial as reports show it; `retried` holds the numbers of failed trials that were queued again."""
     attrs = trial.user_attrs
     derived = attrs.get("derived") if isinstance(attrs.get("derived"), dict) else {}
     params = {**trial.params, **{k: v for k, v in derived.items() if k == "units" and _whole(v)}}
     scored = trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
-    return {
-        "number": trial.number,
-        "state": trial.state.name,
-        "retried": trial.number in retried,
-        "retry_of": _whole(trial.system_attrs.get("failed_trial")),
-        "params": params,
-        "cell": _cell(trial),
-        "seed": _whole(attrs.get("seed")),
-        "parameters": _whole(attrs.get("parameters")),
-        "val_accuracy": _number(trial.value) if scored and trial.values else None,
-        "test_accuracy": _number(attrs.get("test_accuracy")) if trial.state == TrialState.COMPLETE else None,
-        "seconds": _number(attrs.get("seconds")),
-        "run": _text(attrs.get("run")),
-        "resumed_from": _whole(attrs.get("resumed_from")),
-        "host": _text(attrs.get("host")),
-        "error": _text(attrs.get("error")) if trial.state == TrialState.FAIL else None,  # a retry inherits it
-    }
+    return SweepTrial(
+        number=trial.number,
+        state=trial.state.name,
+        retried=trial.number in retried,
+        retry_of=_whole(trial.system_attrs.get("failed_trial")),
+        params=params,
+        cell=_cell(trial),
+        seed=_whole(attrs.get("seed")),
+        parameters=_whole(attrs.get("parameters")),
+        val_accuracy=_number(trial.value) if scored and trial.values else None,
+        test_accuracy=_number(attrs.get("test_accuracy")) if trial.state == TrialState.COMPLETE else None,
+        seconds=_number(attrs.get("seconds")),
+        run=_text(attrs.get("run")),
+        resumed_from=_whole(attrs.get("resumed_from")),
+        host=_text(attrs.get("host")),
+        error=_text(attrs.get("error")) if trial.state == TrialState.FAIL else None,  # a retry inherits it
+    )
 
 
-def trial_rows(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
+def trial_rows(trials: list[FrozenTrial]) -> list[SweepTrial]:
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", []) if isinstance(n, int)}
     return [trial_row(t, retried) for t in sorted(trials, key=lambda t: t.number)]
 
 
-def _spread(values: list[float]) -> tuple[float | None, float | None]:
-    return (statistics.fmean(values) if values else None, statistics.stdev(values) if len(values) > 1 else None)
-
-
-def configurations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def configurations(rows: list[SweepTrial]) -> list[SweepConfiguration]:
     """One row per configuration tried: n complete seeds (each seed counted once), mean and spread, best first."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["state"] in ("COMPLETE", "PRUNED"):
-            groups.setdefault(json.dumps(row["params"], sort_keys=True, default=str), []).append(row)
+    scored = (row for row in rows if row.state in ("COMPLETE", "PRUNED"))
     out = []
-    for members in groups.values():
-        complete: dict[Any, dict[str, Any]] = {}
+    for members in buckets(scored, lambda row: json.dumps(row.params, sort_keys=True, default=str)):
+        complete: dict[Any, SweepTrial] = {}
         for row in members:
-            if row["state"] == "COMPLETE" and row["val_accuracy"] is not None:
-                complete.setdefault(row["seed"], row)  # a seed run twice (a duplicate draw) counts once
+            if row.state == "COMPLETE" and row.val_accuracy is not None:
+                complete.setdefault(row.seed, row)  # a seed run twice (a duplicate draw) counts once
         done = list(complete.values())
-        val_mean, val_std = _spread([r["val_accuracy"] for r in done])
-        test_mean, test_std = _spread([r["test_accuracy"] for r in done if r["test_accuracy"] is not None])
-        seconds = [r["seconds"] for r in done if r["seconds"] is not None]
-        out.append({
-            "params": members[0]["params"], "cell": members[0]["cell"], "parameters": members[0]["parameters"],
-            "n": len(done), "seeds": sorted(s for s in complete if s is not None),
-            "pruned": sum(r["state"] == "PRUNED" for r in members),
-            "val_accuracy_mean": val_mean, "val_accuracy_std": val_std,
-            "val_accuracy_best": max((r["val_accuracy"] for r in done), default=None),
-            "test_accuracy_mean": test_mean, "test_accuracy_std": test_std,
-            "seconds_mean": statistics.fmean(seconds) if seconds else None,
-            "trials": [r["number"] for r in members],
-        })  # fmt: skip
-    return sorted(out, key=lambda c: (c["val_accuracy_mean"] is None, -(c["val_accuracy_mean"] or 0.0)))
+        val_mean, val_std = mean_std([r.val_accuracy for r in done if r.val_accuracy is not None])
+        test_mean, test_std = mean_std([r.test_accuracy for r in done if r.test_accuracy is not None])
+        seconds_mean, _ = mean_std([r.seconds for r in done if r.seconds is not None])
+        first = members[0]
+        out.append(SweepConfiguration(
+            params=first.params, cell=first.cell, parameters=first.parameters,
+            n=len(done), seeds=sorted(s for s in complete if s is not None),
+            pruned=sum(r.state == "PRUNED" for r in members),
+            val_accuracy_mean=val_mean, val_accuracy_std=val_std,
+            val_accuracy_best=max((r.val_accuracy for r in done if r.val_accuracy is not None), default=None),
+            test_accuracy_mean=test_mean, test_accuracy_std=test_std, seconds_mean=seconds_mean,
+            trials=[r.number for r in members],
+        ))  # fmt: skip
+    return sorted(out, key=lambda c: (c.val_accuracy_mean is None, -(c.val_accuracy_mean or 0.0)))
 
 
-@dataclass(frozen=True)
-class Tally:
+def tally(rows: list[SweepTrial]) -> SweepCounts:
     """Trials by state; a failed trial that was queued again counts as retried, not failed."""
 
-    total: int = 0
-    complete: int = 0
-    running: int = 0
-    waiting: int = 0
-    pruned: int = 0
-    failed: int = 0
-    retried: int = 0
-    best: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def tally(rows: list[dict[str, Any]]) -> Tally:
     def count(state: str) -> int:
-        return sum(r["state"] == state for r in rows)
+        return sum(r.state == state for r in rows)
 
-    scored = [r for r in rows if r["state"] == "COMPLETE" and r["val_accuracy"] is not None]
-    best = max(scored, key=lambda r: (r["val_accuracy"], -r["number"]), default=None)
-    retried = sum(r["retried"] for r in rows)
-    return Tally(len(rows), count("COMPLETE"), count("RUNNING"), count("WAITING"), count("PRUNED"),
-                 count("FAIL") - retried, retried, best)  # fmt: skip
+    retried = sum(r.retried for r in rows)
+    return SweepCounts(total=len(rows), complete=count("COMPLETE"), running=count("RUNNING"),
+                       waiting=count("WAITING"), pruned=count("PRUNED"), failed=count("FAIL") - retried,
+                       retried=retried)  # fmt: skip
 
 
-def report(name: str, shown: str, space: dict[str, Any], trials: list[FrozenTrial]) -> dict[str, Any]:
-    """The whole `sweep show --format json` object (schema lstmcli.schemas.SweepReport)."""
+def best(rows: list[SweepTrial]) -> SweepTrial | None:
+    """The complete trial with the highest validation accuracy (the earliest of equals)."""
+    scored = [r for r in rows if r.state == "COMPLETE" and r.val_accuracy is not None]
+    return max(scored, key=lambda r: (r.val_accuracy, -r.number), default=None)
+
+
+def report(name: str, shown: str, space: dict[str, Any], trials: list[FrozenTrial]) -> SweepReport:
+    """The whole `sweep show` result."""
     rows = trial_rows(trials)
-    counts = tally(rows)
-    return {
-        "schema_version": 1,
-        "study": name,
-        "storage": shown,
-        "space": space,
-        "counts": {k: v for k, v in counts.to_dict().items() if k != "best"},
-        "best": counts.best,
-        "configurations": configurations(rows),
-        "trials": rows,
-        "plot": None,
-    }
+    return SweepReport(study=name, storage=shown, space=space, counts=tally(rows), best=best(rows),
+                       configurations=configurations(rows), trials=rows, plot=None)  # fmt: skip

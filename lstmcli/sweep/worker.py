@@ -35,6 +35,7 @@ from optuna.trial import TrialState
 from lstmcli import datasets, rundir
 from lstmcli.errors import DataError, FieldError, FileError, Interrupted, LstmcliError, literal
 from lstmcli.model.count import count
+from lstmcli.schemas import TrainMetrics
 from lstmcli.signals import StopSignals
 from lstmcli.sweep import studies
 from lstmcli.sweep.space import DataShape, Space, folder_name, train_config
@@ -125,9 +126,9 @@ def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
     return params
 
 
-def objective_value(metrics: dict[str, Any], config: TrainConfig) -> float:
+def objective_value(metrics: TrainMetrics, config: TrainConfig) -> float:
     """Validation accuracy of the model the run kept: the last evaluation's, or with --keep best the best's."""
-    value = metrics.get("best_val_accuracy" if config.keep == "best" else "val_accuracy")
+    value = metrics.best_val_accuracy if config.keep == "best" else metrics.val_accuracy
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise DataError("the run recorded no validation accuracy")
     return float(value)
@@ -209,7 +210,7 @@ class Worker:
             enqueue_seeds(self, params, key)
         folder, metrics, resumed_from = train_trial(self, config, run, previous, on_evaluation(self, trial, trial_id))
         for name in ("val_accuracy", "best_val_accuracy", "test_accuracy", "seconds", "steps"):
-            trial.set_user_attr(name, metrics.get(name))
+            trial.set_user_attr(name, getattr(metrics, name))
         trial.set_user_attr("run", str(folder))
         trial.set_user_attr("resumed_from", resumed_from)
         return objective_value(metrics, config)
@@ -260,7 +261,7 @@ def recover(worker: Worker) -> None:
 
 def train_trial(
     worker: Worker, config: TrainConfig, run: Path, previous: Any, on_evaluation: OnEvaluation
-) -> tuple[Path, dict[str, Any], int | None]:
+) -> tuple[Path, TrainMetrics, int | None]:
     """Resume the trial's run where one is reachable (its last folder, or ours), else start it in ours."""
     candidates = [run]
     if isinstance(previous, str) and Path(previous).is_absolute() and Path(previous).name == run.name:

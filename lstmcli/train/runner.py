@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from lstmcli import datasets, files, plots, rundir
 from lstmcli.errors import DataError, FieldError, FileError, Interrupted, UsageError, literal
 from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable
+from lstmcli.schemas import TrainMetrics, parse
 from lstmcli.signals import StopSignals
 from lstmcli.train import config_file
 from lstmcli.train.config import TrainConfig, from_preset, read_run_config
@@ -62,7 +63,7 @@ class Trained(NamedTuple):
     """A complete run: its folder, metrics.json's contents and the history (history.csv's rows)."""
 
     run: Path
-    metrics: dict[str, Any]
+    metrics: TrainMetrics
     history: list[dict[str, Any]]
 
 
@@ -119,7 +120,8 @@ def resume(
                 history = rundir.read_history(run / rundir.HISTORY)
                 if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
                     _plot(run, history)
-                return Trained(run, rundir.read_json(run / rundir.METRICS), history)
+                metrics = parse(TrainMetrics, rundir.read_json(run / rundir.METRICS), str(run / rundir.METRICS))
+                return Trained(run, metrics, history)
             return Trained(run, *_train_and_plot(plan, run, reporter, True, tensorboard, on_evaluation))
     finally:
         reporter.stop()  # whatever ended the run, the terminal gets its cursor back
@@ -132,7 +134,7 @@ def _train_and_plot(
     resume: bool,
     tensorboard: bool,
     on_evaluation: OnEvaluation | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[TrainMetrics, list[dict[str, Any]]]:
     """Train, then draw curves.png from the history in memory; the metrics and the history."""
     try:
         board = run / rundir.TENSORBOARD if tensorboard else None
@@ -173,7 +175,7 @@ def _train(
     resume: bool,
     tensorboard: Path | None,
     on_evaluation: OnEvaluation | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[TrainMetrics, list[dict[str, Any]]]:
     """The signal handlers go in before TensorFlow loads: a Ctrl-C during start-up is answered with a
     checkpoint and the usual message once the model exists, not a silent exit from inside an import."""
     signals = StopSignals()

@@ -18,6 +18,7 @@ from lstmcli import rundir
 from lstmcli.metrics import summarize
 from lstmcli.model.count import count
 from lstmcli.model.predict import make_predictor
+from lstmcli.schemas import TrainMetrics
 from lstmcli.train.checkpoint import Checkpoint, RunState
 from lstmcli.train.loop import fit
 from lstmcli.train.plan import Plan
@@ -108,7 +109,7 @@ class Session:
                        stop_requested, on_row, on_saved, on_evaluation)  # fmt: skip
 
 
-def finish(session: Session, state: RunState, tensorboard: Path | None) -> dict[str, Any]:
+def finish(session: Session, state: RunState, tensorboard: Path | None) -> TrainMetrics:
     """Save the kept model and the final metrics (the test set's only use); complete once metrics.json exists."""
     session.reporter.phase("measuring the test set, saving the model")
     kept_step = state.step
@@ -123,39 +124,38 @@ def finish(session: Session, state: RunState, tensorboard: Path | None) -> dict[
         state.history[-1].update(test_loss=test["loss"], test_accuracy=test["accuracy"])
         rundir.write_history(session.run / rundir.HISTORY, state.history)
     if tensorboard is not None:
-        log_final(tensorboard, metrics)
-    rundir.write_json(session.run / rundir.METRICS, metrics)
+        log_final(tensorboard, metrics.model_dump())
+    rundir.write_json(session.run / rundir.METRICS, metrics.model_dump())
     return metrics
 
 
-def final_metrics(session: Session, state: RunState, test: dict[str, Any], kept_step: int) -> dict[str, Any]:
+def final_metrics(session: Session, state: RunState, test: dict[str, Any], kept_step: int) -> TrainMetrics:
     """metrics.json: what the run reached, the test set's one evaluation, and what it was measured on."""
     history, target = state.history, session.config.target_accuracy
     column = f"{PREFIX[session.config.eval_set]}_accuracy"
     reached = next((r for r in history if r.get(column, -1.0) >= target), None)
     last_val = next((r for r in reversed(history) if "val_accuracy" in r), {})
-    return {
-        "schema_version": 1,
-        "steps": state.step,
-        "epochs": round(session.timeline.epoch(state.step), 4),
-        "seconds": round(state.elapsed, 3),
-        "parameters": count(session.spec).total,
-        "keras_parameters": int(session.step.model.count_params()),
-        "seed": session.config.seed,
-        "validation_images": len(session.validation[1]),
-        "eval_set": session.config.eval_set,
-        "keep": session.config.keep,
-        "kept_step": kept_step,
-        "test_loss": test["loss"],
-        "test_accuracy": test["accuracy"],
-        "test_macro_f1": test["macro_f1"],
-        "val_loss": last_val.get("val_loss"),
-        "val_accuracy": last_val.get("val_accuracy"),
-        "best_val_accuracy": state.best_accuracy,
-        "best_val_step": state.best_step,
-        "target_accuracy": target,
-        "target_set": session.config.eval_set,
-        "target_step": None if reached is None else int(reached["step"]),
-        "target_seconds": None if reached is None else reached["seconds"],
-        "model": session.spec.to_dict(),
-    }
+    return TrainMetrics(
+        steps=state.step,
+        epochs=round(session.timeline.epoch(state.step), 4),
+        seconds=round(state.elapsed, 3),
+        parameters=count(session.spec).total,
+        keras_parameters=int(session.step.model.count_params()),
+        seed=session.config.seed,
+        validation_images=len(session.validation[1]),
+        eval_set=session.config.eval_set,
+        keep=session.config.keep,
+        kept_step=kept_step,
+        test_loss=test["loss"],
+        test_accuracy=test["accuracy"],
+        test_macro_f1=test["macro_f1"],
+        val_loss=last_val.get("val_loss"),
+        val_accuracy=last_val.get("val_accuracy"),
+        best_val_accuracy=state.best_accuracy,
+        best_val_step=state.best_step,
+        target_accuracy=target,
+        target_set=session.config.eval_set,
+        target_step=None if reached is None else int(reached["step"]),
+        target_seconds=None if reached is None else reached["seconds"],
+        model=session.spec,
+    )
