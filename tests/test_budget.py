@@ -13,9 +13,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from lstmcli import inspection
 from lstmcli.cli import app, errors, main
 from lstmcli.errors import FieldError, UsageError
-from lstmcli.model.budget import Fit, answer, closest, closest_units
+from lstmcli.model.budget import Fit, closest, closest_units
 from lstmcli.model.count import count
 from lstmcli.model.spec import ModelSpec
 
@@ -90,7 +91,7 @@ def test_huge_budget_says_so() -> None:
 
 
 def test_answer_sets_the_units_of_the_closest_model() -> None:
-    result = answer(ModelSpec(cell="gru", input_size=5), 10_000)
+    result = inspection.budget(ModelSpec(cell="gru", input_size=5), 10_000)
     assert result.spec.units == result.best.units
     assert count(result.spec).total == result.best.total
 

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from lstmcli import inspection
 from lstmcli.cli import app, main
 from lstmcli.errors import DataError, UsageError
 from lstmcli.model import reader
@@ -130,7 +131,7 @@ def test_keras_file_counts_equal_count_params(keras_zoo: dict[str, tuple[Any, Pa
         predicted = [shape for d in layer.counts.directions for _, shape in d.shapes]
         assert predicted == [shape for _, shape in layer.tensors], layer.name
     assert report.mismatches == ()
-    reader.judge(report)
+    inspection.judge(report)
 
 
 def test_memory_shapes_are_what_keras_computes(keras_zoo: dict[str, tuple[Any, Path, int]]) -> None:
@@ -255,7 +256,7 @@ def check_report(report: reader.FileReport, case: tuple, shapes: dict[str, tuple
     stored = sum(math.prod(s) for name, s in shapes.items() if name not in OTHERS)
     assert group.params == group.closed_form == stored
     assert sorted(layer.name for layer in report.layers if layer.counts is None) == sorted(OTHERS)
-    reader.judge(report)
+    inspection.judge(report)
 
 
 @pytest.mark.parametrize("case", TORCH_ZOO, ids=lambda c: f"{c[1]}-L{c[4]}-{'bi' if c[5] else 'uni'}-p{c[7]}")

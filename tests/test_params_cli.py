@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from lstmcli import inspection
 from lstmcli.cli import app, main
 from lstmcli.errors import CheckFailed
-from lstmcli.model import verify
 from lstmcli.model.count import count
 from lstmcli.model.spec import ModelSpec
 from lstmcli.schemas import ParamsReport
@@ -207,21 +207,21 @@ def fabricated(delta: int) -> ParamsReport:
 
 
 def test_check_passes_on_match_and_unverified() -> None:
-    verify.judge(fabricated(0))
+    inspection.judge(fabricated(0))
     counts = count(ModelSpec(units=5, input_size=3))
-    verify.judge(ParamsReport.of(counts))
+    inspection.judge(ParamsReport.of(counts))
 
 
 def test_check_fails_on_mismatch() -> None:
     with pytest.raises(CheckFailed) as info:
-        verify.judge(fabricated(1))
+        inspection.judge(fabricated(1))
     assert info.value.exit_code == 1
     assert "Keras counts" in str(info.value)
 
 
 def test_mismatch_exits_1_through_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """The command's own wiring: a mismatching outcome is printed, then the exit code is 1 with one error line."""
-    monkeypatch.setattr(verify, "examine", lambda spec, convention, check, batch=None: fabricated(7))
+    monkeypatch.setattr(inspection, "examine", lambda spec, convention, check, batch=None: fabricated(7))
     result = invoke("--units", "5", "--input", "3", "--format", "json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)

@@ -87,15 +87,14 @@ def test_the_json_printed_is_the_dump_of_the_result_the_library_returns(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One definition: the command prints the model its library call returns, nothing added or reshaped."""
-    from lstmcli import runs
-    from lstmcli.model import budget, verify
+    from lstmcli import inspection, runs
     from lstmcli.model.spec import ModelSpec
 
     spec = ModelSpec(units=8, input_size=4)
     printed = output(capsys, "params", "--units", "8", "--input", "4", "--no-verify", "--format", "json")
-    assert printed == verify.run(spec, "keras", False).to_json()
+    assert printed == inspection.examine(spec, "keras", False).to_json()
     printed = output(capsys, "params", "--budget", "5000", "--input", "4", "--format", "json")
-    assert printed == budget.answer(spec, 5000).to_json()
+    assert printed == inspection.budget(spec, 5000).to_json()
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / rundir.CONFIG).write_text("[]")
     assert output(capsys, "runs", str(tmp_path), "--format", "json") == runs.compare(tmp_path).to_json()

@@ -157,18 +157,17 @@ def params(
     ] = False,
 ) -> None:
     """Closed-form parameter count of a recurrent model, gate by gate, checked against Keras; or of a saved model."""
+    from lstmcli import inspection
     from lstmcli.cli.views import params as view
     from lstmcli.model.spec import ModelSpec
 
     if model is not None:
-        from lstmcli.model import reader
-
         if given(ctx, (*SPEC_OPTIONS, "budget")):
             wrong = ", ".join(given(ctx, (*SPEC_OPTIONS, "budget")))
             raise UsageError(f"{wrong}: describe a model by hand, so they do not apply to the model file {model}")
-        report = reader.describe(model, unsafe, timesteps, batch_size or 1)
+        report = inspection.describe(model, unsafe, timesteps, batch_size or 1)
         view.show_file(report, format.value, stdout)
-        reader.judge(report)
+        inspection.judge(report)
         return
     if unsafe:
         raise UsageError("--unsafe applies to reading a model file (lstmcli params MODEL.keras --unsafe)")
@@ -176,22 +175,18 @@ def params(
     spec = ModelSpec(cell.value, units, input, steps, layers, bidirectional, not no_bias, reset_after, classes,
                      proj_size=proj_size)  # fmt: skip
     if budget is not None:
-        from lstmcli.model.budget import answer
-
         if given(ctx, ("units", "explain", "batch_size")):
             wrong = ", ".join(given(ctx, ("units", "explain", "batch_size")))
             raise UsageError(f"{wrong}: not with --budget, which finds the units")
-        view.show_budget(answer(spec, budget, convention.value), format.value, stdout)
+        view.show_budget(inspection.budget(spec, budget, convention.value), format.value, stdout)
         return
-    from lstmcli.model.verify import examine, judge
-
-    counted = examine(spec, convention.value, verify, batch_size)
+    counted = inspection.examine(spec, convention.value, verify, batch_size)
     if explain:
         from lstmcli.cli.explain import explain as explanation
 
         counted.explanation = explanation(counted)
     view.show(counted, format.value, stdout)
-    judge(counted)
+    inspection.judge(counted)
 
 
 @app.command()

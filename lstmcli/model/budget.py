@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from lstmcli import schemas
 from lstmcli.errors import FieldError, literal
 from lstmcli.model.count import count
 from lstmcli.model.spec import MAX_SIZE, ModelSpec
@@ -67,17 +66,3 @@ def closest(below: Fit | None, above: Fit | None, budget: int) -> Fit:
     if above is None or budget - below.total <= above.total - budget:
         return below
     return above
-
-
-def answer(spec: ModelSpec, budget: int, convention: str = "keras") -> schemas.BudgetReport:
-    """`params --budget`: the neighbours of `budget` for the model `spec` describes, with the closest one's
-    units in `spec`."""
-    below, above = closest_units(spec, budget, convention)
-    best = closest(below, above, budget)
-
-    def neighbour(fit: Fit | None) -> schemas.Fit | None:
-        return None if fit is None else schemas.Fit(units=fit.units, total=fit.total)
-
-    return schemas.BudgetReport(budget=budget, convention=convention, spec=replace(spec, units=best.units),
-                                units=best.units, total=best.total, below=neighbour(below),
-                                above=neighbour(above))  # fmt: skip

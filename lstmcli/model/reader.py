@@ -1,13 +1,12 @@
-"""`lstmcli params MODEL`: which reader a model file needs, and the judgement of what it holds."""
+"""`lstmcli params MODEL`: which reader a model file needs (lstmcli.params judges what it holds)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lstmcli.errors import CheckFailed, DataError
+from lstmcli.errors import DataError
 from lstmcli.model import keras_file, torch_file
 from lstmcli.model.report import FileReport
-from lstmcli.schemas import ModelFileReport
 
 TORCH_SUFFIXES = (".safetensors", ".pt", ".pth")
 
@@ -19,18 +18,3 @@ def read(path: Path, unsafe: bool, timesteps: int | None, batch: int) -> FileRep
             raise DataError(f"{path}: no such file")
         return torch_file.read(path, timesteps, batch)
     return keras_file.read(path, unsafe, timesteps, batch)
-
-
-def describe(path: Path, unsafe: bool, timesteps: int | None, batch: int) -> ModelFileReport:
-    """`params MODEL`: what the file holds, layer by layer beside the closed form, as the typed result."""
-    return ModelFileReport.of(read(path, unsafe, timesteps, batch))
-
-
-def judge(report: ModelFileReport) -> None:
-    """Exit 1 when a recurrent layer's closed form differs from what the file holds for it."""
-    if report.mismatches:
-        worst = report.mismatches[0]
-        raise CheckFailed(
-            f"{worst.name}: closed form {worst.closed_form:,} but {report.framework} holds {worst.params:,} "
-            f"({len(report.mismatches)} layer(s) differ)"
-        )
