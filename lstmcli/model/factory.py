@@ -132,7 +132,7 @@ def forget_bias_initializer(spec: ModelSpec) -> dict[str, Any]:
     cell's gate order (i, f, c, o): it broadcasts a vector as it does a scalar, and Keras saves the vector in
     the model's config, so a saved model loads (in safe mode) without any class of ours.
     """
-    if spec.forget_bias == DEFAULT_FORGET_BIAS or not spec.use_bias:
+    if spec.forget_bias == DEFAULT_FORGET_BIAS:  # the spec refuses another value without biases
         return {}
     import keras
     import numpy as np

@@ -36,7 +36,7 @@ HEADS = ("classify", "regress", "sequence")
 DEFAULT_FORGET_BIAS = 1.0
 # Fields added after the first published outputs: to_dict leaves them out at their defaults, so the specs
 # every existing output and run folder holds stay byte for byte what they were (from_dict fills them in).
-LATER_DEFAULTS: dict[str, Any] = {"head": "classify", "forget_bias": DEFAULT_FORGET_BIAS}
+LATER_FIELDS = ("head", "forget_bias")
 
 # Largest value accepted for a size-like option. Beyond this the closed form still answers, but
 # nothing sensible can be built; the memory check in factory/training gives the precise reason.
@@ -141,8 +141,8 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for name, default in LATER_DEFAULTS.items():
-            if data[name] == default:
+        for name in LATER_FIELDS:
+            if data[name] == self.__dataclass_fields__[name].default:
                 del data[name]
         return data
 
