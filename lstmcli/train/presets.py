@@ -60,8 +60,8 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
                "eval_every": 250},
     "permuted": {"learning_rate": 1e-3, "batch_size": 100, "schedule": "constant", "steps": 1000, "epochs": None,
                  "eval_every": 250},
-    "adding": {"length": 50, "learning_rate": 1e-2, "batch_size": 50, "steps": 2000, "epochs": None,
+    "adding": {"length": 50, "learning_rate": 1e-2, "batch_size": 50, "steps": 1000, "epochs": None,
                "eval_every": 250},
-    "copy": {"length": 20, "learning_rate": 1e-2, "batch_size": 50, "steps": 2000, "epochs": None,
+    "copy": {"length": 10, "learning_rate": 5e-3, "batch_size": 50, "steps": 2000, "epochs": None,
              "eval_every": 250},
 }  # fmt: skip
