@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ import pytest
 from lstmcli.model import count as arithmetic
 from lstmcli.model import torch_reference
 from lstmcli.model.count import count
-from lstmcli.model.spec import ModelSpec
+from lstmcli.model.spec import CELLS, HEADS, ModelSpec
 
 # Every structural combination (cell, layers, direction, bias, GRU convention, head), each built at a few
 # (units, input) sizes that cycle through the list below so the grid also varies the widths.
@@ -106,6 +107,50 @@ def test_closed_form_equals_keras_count_params(keras_module, index: int, combo) 
             assert counts.layer_total(layer_index) == layer.count_params(), (spec, layer.name)
         if spec.classes:
             assert counts.head.total == model.get_layer("classifier").count_params()
+
+
+# Every head a task needs (last-step classifier, last-step regressor, classifier at every step), on every
+# cell, one and two layers, one and two directions, with and without a head of its own width.
+HEAD_GRID = list(itertools.product(HEADS, CELLS, ((1, False), (1, True), (2, True)), (0, 4)))
+
+
+def head_id(value: object) -> str:
+    if isinstance(value, tuple):
+        layers, bidirectional = value
+        return f"L{layers}-{'bi' if bidirectional else 'uni'}"
+    return str(value)
+
+
+@pytest.mark.parametrize(("head", "cell", "stack", "classes"), HEAD_GRID, ids=head_id)
+def test_every_head_counted_as_keras(keras_module, head: str, cell: str, stack, classes: int) -> None:
+    from lstmcli.model.factory import HEAD_NAMES
+
+    layers, bidirectional = stack
+    spec = ModelSpec(cell=cell, units=5, input_size=3, timesteps=6, layers=layers, bidirectional=bidirectional,
+                     classes=classes, head=head)  # fmt: skip
+    model = build(keras_module, spec)
+    counts = count(spec)
+    assert counts.total == model.count_params(), spec
+    assert predicted_shapes(counts) == keras_shapes(model)
+    # What the model emits: every step for the per-step head, the last step otherwise.
+    width = classes or spec.output_size
+    assert model.output_shape == ((None, 6, width) if head == "sequence" else (None, width))
+    if classes:
+        dense = model.get_layer(HEAD_NAMES[head])
+        assert counts.head.total == dense.count_params()
+        assert counts.head.kind == head
+        # Its products: the kernel once per position of Keras's own output (6 steps, or the last one).
+        assert counts.head.macs == math.prod(model.output_shape[1:-1]) * counts.head.kernel
+        assert dense.get_config()["activation"] == ("linear" if head == "regress" else "softmax")
+
+
+def test_head_does_not_change_the_recurrent_count() -> None:
+    for cell, head in itertools.product(CELLS, HEADS):
+        spec = ModelSpec(cell=cell, units=7, input_size=2, timesteps=9, classes=3, head=head)
+        plain = ModelSpec(cell=cell, units=7, input_size=2, timesteps=9)
+        assert count(spec).recurrent_total == count(plain).recurrent_total
+        assert count(spec).head.total == 7 * 3 + 3
+        assert count(spec, "pytorch").head == count(spec).head  # a Linear holds what a Dense holds
 
 
 def keras_shapes(model) -> list[tuple[str, tuple[int, ...]]]:

@@ -134,6 +134,27 @@ def test_keras_file_counts_equal_count_params(keras_zoo: dict[str, tuple[Any, Pa
     inspection.judge(report)
 
 
+@pytest.mark.parametrize("head", ["classify", "regress", "sequence"])
+def test_spec_memory_equals_the_saved_model_read_back(tmp_path: Path, head: str) -> None:
+    """Each head's shapes, mult-adds and memory from the spec alone equal what the file reader measures on the
+    factory's model saved to disk (Keras's own output shapes, the Dense kernel times the positions it meets)."""
+    pytest.importorskip("keras")
+    from lstmcli.model.count import count
+    from lstmcli.model.factory import build_model
+    from lstmcli.model.memory import spec_memory
+    from lstmcli.model.spec import ModelSpec
+
+    spec = ModelSpec(units=5, input_size=3, timesteps=7, layers=2, bidirectional=True, classes=4, head=head)
+    path = tmp_path / "model.keras"
+    build_model(spec, cheap=True).save(path)
+    read_back = files.read(path, False, None, 3).memory
+    predicted = spec_memory(count(spec), 3)
+    assert [c.output for c in predicted.layers] == [c.output for c in read_back.layers]
+    assert [c.macs for c in predicted.layers] == [c.macs for c in read_back.layers]
+    for figure in ("params", "activation_bytes", "kept_bytes", "training_bytes", "macs", "torchinfo_macs"):
+        assert getattr(predicted, figure) == getattr(read_back, figure), figure
+
+
 def test_memory_shapes_are_what_keras_computes(keras_zoo: dict[str, tuple[Any, Path, int]]) -> None:
     """An open time axis filled with --timesteps 9: each layer's shape as Keras really produces it (a valid
     Conv1D shortens the sequence to 7), and the GRU's mult-adds are counted over those 7 steps."""

@@ -381,3 +381,43 @@ def test_batch_size_adds_shapes_and_memory() -> None:
     assert memory["kept_bytes"] == 50 * 4 * (28 * 28 + 75 + 28 * (4 * 75 + 2 * 75) + 10)
     table = invoke("--batch-size", "50", "--no-verify").stdout
     assert "shapes and memory: batch 50, 28 steps" in table and "torchinfo counts 44.14 M" in table
+
+
+# --- --task: the model each task needs ---------------------------------------------------------------------
+
+
+def test_task_decides_input_length_and_head() -> None:
+    data = run_json("--task", "copy", "--length", "1000", "--no-verify")
+    spec = data["spec"]
+    assert (spec["input_size"], spec["timesteps"], spec["classes"], spec["head"]) == (10, 1020, 9, "sequence")
+    assert data["head"]["macs"] == 1020 * 75 * 9  # the per-step head meets every step
+    assert data["total"] == 4 * 75 * (75 + 10 + 1) + 75 * 9 + 9
+    pixels = run_json("--task", "pixels", "--no-verify")["spec"]
+    assert (pixels["input_size"], pixels["timesteps"], pixels["classes"]) == (1, 784, 10) and "head" not in pixels
+    from lstmcli.train.presets import TASK_DEFAULTS
+
+    assert run_json("--task", "adding", "--no-verify")["spec"]["timesteps"] == TASK_DEFAULTS["adding"]["length"]
+
+
+@pytest.mark.parametrize("task", ["rows", "adding", "copy"])
+def test_every_task_head_verified_against_keras(task: str) -> None:
+    extra = ["--length", "6"] if task != "rows" else []
+    data = run_json("--task", task, "--units", "5", "--layers", "2", "--bidirectional", *extra)
+    assert data["match"] is True and data["keras"] == data["total"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--length", "5"], "with --task adding"),
+        (["--task", "rows", "--length", "5"], "generated tasks"),
+        (["--task", "adding", "--input", "3"], "--input"),
+        (["--task", "copy", "--timesteps", "30"], "--timesteps"),
+        (["--task", "copy", "--length", "0"], "at least 1"),
+        (["--task", "sorting"], "sorting"),
+    ],
+)
+def test_task_refusals_are_one_line(args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["params", *args, "--no-verify"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err

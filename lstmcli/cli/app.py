@@ -27,6 +27,7 @@ from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, DEFAULT_TIMESTEPS
 from lstmcli.runs import SORT_KEYS
 from lstmcli.sweep import DEFAULT_HEARTBEAT, DEFAULT_TRIALS, PRUNERS, SEARCHES
+from lstmcli.train.presets import TASK_DEFAULTS
 
 app = typer.Typer(
     help="Understand and run LSTM experiments: parameter arithmetic, MNIST training, evaluation.",
@@ -50,6 +51,8 @@ TableOrJson = choice("TableOrJson", ("table", "json"))
 RunsFormat = choice("RunsFormat", ("table", "json", "csv"))
 Search = choice("Search", SEARCHES)
 Prune = choice("Prune", PRUNERS)
+# The task names, read off the presets (pure Python) so that --help does not import the NumPy task package.
+TaskName = choice("TaskName", TASK_DEFAULTS)
 
 
 def error_line(message: str) -> None:
@@ -97,7 +100,9 @@ def root(
 
 # Options that describe a model by hand: they do not apply to a model file, and --units not to --budget.
 SPEC_OPTIONS = ("units", "input", "cell", "layers", "bidirectional", "no_bias", "reset_after", "classes",
-                "convention", "proj_size", "verify", "explain")  # fmt: skip
+                "convention", "proj_size", "verify", "explain", "task", "length")  # fmt: skip
+# What --task decides about the model, so that it is not given by hand as well.
+TASK_DECIDES = ("input", "timesteps", "classes")
 
 
 def given(ctx: typer.Context, names: Iterable[str]) -> list[str]:
@@ -155,6 +160,11 @@ def params(
     unsafe: Annotated[
         bool, typer.Option("--unsafe", help="Allow a .keras model that carries code (only for files you trust).")
     ] = False,
+    task: Annotated[TaskName | None, plain("Count the model a task needs: its input, its length and its head.")] = None,
+    length: Annotated[
+        int | None,
+        plain("Sequence length T of a generated task (adding, copy) \\[default: the length in the task presets]."),
+    ] = None,
 ) -> None:
     """Closed-form parameter count of a recurrent model, gate by gate, checked against Keras; or of a saved model."""
     from lstmcli import inspection
@@ -172,8 +182,11 @@ def params(
     if unsafe:
         raise UsageError("--unsafe applies to reading a model file (lstmcli params MODEL.keras --unsafe)")
     steps = DEFAULT_TIMESTEPS if timesteps is None else timesteps
-    spec = ModelSpec(cell.value, units, input, steps, layers, bidirectional, not no_bias, reset_after, classes,
-                     proj_size=proj_size)  # fmt: skip
+    shape = {"input_size": input, "timesteps": steps, "classes": classes}
+    if task is not None or length is not None:
+        shape = task_shape(ctx, value_of(task), length)
+    spec = ModelSpec(cell.value, units, layers=layers, bidirectional=bidirectional, use_bias=not no_bias,
+                     reset_after=reset_after, proj_size=proj_size, **shape)  # fmt: skip
     if budget is not None:
         if given(ctx, ("units", "explain", "batch_size")):
             wrong = ", ".join(given(ctx, ("units", "explain", "batch_size")))
@@ -187,6 +200,17 @@ def params(
         counted.explanation = explanation(counted)
     view.show(counted, format.value, stdout)
     inspection.judge(counted)
+
+
+def task_shape(ctx: typer.Context, name: str | None, length: int | None) -> dict[str, Any]:
+    """The ModelSpec fields --task decides (input, length, head), at --length or the task's preset length."""
+    if name is None:
+        raise UsageError("--length is the length of a generated task; give it with --task adding or --task copy")
+    if given(ctx, TASK_DECIDES):
+        raise UsageError(f"{', '.join(given(ctx, TASK_DECIDES))}: --task {name} decides the model's input and length")
+    from lstmcli.tasks import task as make_task  # NumPy: only when a task is asked for
+
+    return make_task(name, length=TASK_DEFAULTS[name].get("length") if length is None else length).model_fields()
 
 
 @app.command()

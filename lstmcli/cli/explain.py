@@ -148,7 +148,11 @@ def mult_adds(counts: ParamsReport) -> list[str]:
         )
     if counts.head:
         h = counts.head
-        lines.append(f"  Dense head, once on the last h_t: {h.inputs} x {h.classes} = {h.macs:,}")
+        if h.steps > 1:
+            per_step = f"{h.inputs} x {h.classes} x {h.steps}"
+            lines.append(f"  Dense head, the same weights at each of the {h.steps} steps: {per_step} = {h.macs:,}")
+        else:
+            lines.append(f"  Dense head, once on the last h_t: {h.inputs} x {h.classes} = {h.macs:,}")
     lines += [
         f"  total {counts.macs:,} mult-adds = {counts.flops:,} FLOPs (bias additions, activations and the "
         "elementwise gate products are not counted)",

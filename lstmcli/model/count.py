@@ -17,8 +17,9 @@ matrix weight_hr of p x n is added per layer and direction.
 
 Mult-adds (`macs`) count the matrix products only, for one sample: per step and direction x_t times the
 fused kernel and h_(t-1) times the fused recurrent kernel, g * n * (m + n), times the timesteps; the head
-once. Bias additions, activations and elementwise gate products are not counted (docs/lstm.md says why,
-and how this differs from torchinfo, which counts every parameter, biases included, once per step).
+once, or at every step for the per-step head (the same weights at each step). Bias additions, activations
+and elementwise gate products are not counted (docs/lstm.md says why, and how this differs from torchinfo,
+which counts every parameter, biases included, once per step).
 """
 
 from __future__ import annotations
@@ -67,13 +68,18 @@ class DirectionCount:
 
 @dataclass(frozen=True)
 class HeadCount:
-    """The Dense softmax classifier on the last layer's output."""
+    """The Dense head on the last layer's output: a classifier or a regressor, on the last step or every step.
+
+    `classes` is the head's width (classes, or regression targets); `steps` how many positions it meets.
+    """
 
     inputs: int
     classes: int
     kernel: int
     bias: int
     macs: int
+    kind: str = "classify"
+    steps: int = 1
 
     @property
     def total(self) -> int:
@@ -167,8 +173,13 @@ def count(spec: ModelSpec, convention: str = "keras") -> ParamCount:
             macs = spec.timesteps * (len(spec.gates) * n * (m + r) + p * n)
             shapes = _shapes(spec, convention, layer, direction, m, nbias)
             directions.append(DirectionCount(layer, direction, m, n, gates, shapes, macs, p * n))
-    head = None
-    if spec.classes:
-        k = spec.output_size
-        head = HeadCount(k, spec.classes, k * spec.classes, spec.classes, k * spec.classes)
-    return ParamCount(spec, convention, tuple(directions), head)
+    return ParamCount(spec, convention, tuple(directions), head_count(spec))
+
+
+def head_count(spec: ModelSpec) -> HeadCount | None:
+    """The head's weights (the same for every kind) and its products (once per step it is applied at)."""
+    if not spec.classes:
+        return None
+    k, c = spec.output_size, spec.classes
+    steps = spec.timesteps if spec.sequence_output else 1
+    return HeadCount(k, c, k * c, c, steps * k * c, spec.head, steps)

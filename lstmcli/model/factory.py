@@ -8,15 +8,18 @@ importing this module costs nothing, and `lstmcli params --no-verify` never load
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lstmcli.errors import UsageError
 from lstmcli.formatting import human_bytes
 from lstmcli.model.count import count
-from lstmcli.model.spec import ModelSpec
+from lstmcli.model.spec import DEFAULT_FORGET_BIAS, ModelSpec
 
 if TYPE_CHECKING:
     import keras
+
+# The head layer's name: the classifiers keep the name every saved model of the article's kind has.
+HEAD_NAMES = {"classify": "classifier", "regress": "regressor", "sequence": "classifier"}
 
 # Fraction of physical memory the weights of a model may take before we refuse to build it:
 # training needs about four copies (weights, gradients, Adam's two moments) plus activations.
@@ -110,7 +113,7 @@ def recurrent_layer(spec: ModelSpec, return_sequences: bool, name: str, cheap: b
     if cheap:
         common.update(kernel_initializer="zeros", recurrent_initializer="zeros")
     if spec.cell == "lstm":
-        layer = keras.layers.LSTM(**common, name=name)
+        layer = keras.layers.LSTM(**common, **forget_bias_initializer(spec), name=name)
     elif spec.cell == "gru":
         layer = keras.layers.GRU(**common, reset_after=spec.reset_after, name=name)
     else:
@@ -120,11 +123,34 @@ def recurrent_layer(spec: ModelSpec, return_sequences: bool, name: str, cheap: b
     return layer
 
 
-def build_model(spec: ModelSpec, cheap: bool = False) -> keras.Model:
-    """Input(timesteps, input) -> recurrent layers -> Dense(classes, softmax), uncompiled.
+def forget_bias_initializer(spec: ModelSpec) -> dict[str, Any]:
+    """The LSTM options that start the forget gate's bias at spec.forget_bias and every other bias at 0.
 
-    `cheap` fills every weight with zeros instead of running the initialisers: the same layers and shapes,
-    so the same count_params(), in a fraction of the time; `params` verifies with it, `train` never does.
+    At Keras's own value (1) these are Keras's defaults (unit_forget_bias), so the article's model is built
+    exactly as before. Otherwise Keras's Constant initializer gets the whole bias vector, laid out in the
+    cell's gate order (i, f, c, o): it broadcasts a vector as it does a scalar, and Keras saves the vector in
+    the model's config, so a saved model loads (in safe mode) without any class of ours.
+    """
+    if spec.forget_bias == DEFAULT_FORGET_BIAS:  # the spec refuses another value without biases
+        return {}
+    import keras
+    import numpy as np
+
+    n = spec.units
+    values = np.zeros(len(spec.gates) * n, dtype=np.float32)
+    forget = spec.gates.index("forget")
+    values[forget * n : (forget + 1) * n] = spec.forget_bias
+    return {"unit_forget_bias": False, "bias_initializer": keras.initializers.Constant(values)}
+
+
+def build_model(spec: ModelSpec, cheap: bool = False) -> keras.Model:
+    """Input(timesteps, input) -> recurrent layers -> Dense(classes) as spec.head says, uncompiled.
+
+    A classifier ends in softmax, a regressor is linear; the per-step head has the last recurrent layer
+    return every step and applies the one Dense at each (Keras's Dense maps the last axis, so it holds the
+    same weights as TimeDistributed(Dense) would). `cheap` fills every weight with zeros instead of running
+    the initialisers: the same layers and shapes, so the same count_params(), in a fraction of the time;
+    `params` verifies with it, `train` never does.
     """
     import keras
 
@@ -134,9 +160,10 @@ def build_model(spec: ModelSpec, cheap: bool = False) -> keras.Model:
     model = keras.Sequential(name=f"lstmcli_{spec.cell}")
     model.add(keras.Input(shape=(spec.timesteps, spec.input_size), name="pixels"))
     for layer in range(spec.layers):
-        last = layer == spec.layers - 1
-        model.add(recurrent_layer(spec, return_sequences=not last, name=f"{spec.cell}_{layer}", cheap=cheap))
+        every_step = layer < spec.layers - 1 or spec.sequence_output
+        model.add(recurrent_layer(spec, return_sequences=every_step, name=f"{spec.cell}_{layer}", cheap=cheap))
     if spec.classes:
         init = {"kernel_initializer": "zeros"} if cheap else {}
-        model.add(keras.layers.Dense(spec.classes, activation="softmax", name="classifier", **init))
+        activation = None if spec.head == "regress" else "softmax"
+        model.add(keras.layers.Dense(spec.classes, activation=activation, name=HEAD_NAMES[spec.head], **init))
     return model

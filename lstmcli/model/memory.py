@@ -111,11 +111,14 @@ def spec_costs(counts: ParamCount) -> tuple[LayerCost, ...]:
         one = replace(spec, layers=1, input_size=spec.layer_input(layer), classes=0)
         name = f"{CELL_NAMES[spec.cell]} {layer + 1}"
         kind = f"Bidirectional({CELL_NAMES[spec.cell]})" if spec.bidirectional else CELL_NAMES[spec.cell]
-        output = (spec.timesteps, spec.output_size) if layer < spec.layers - 1 else (spec.output_size,)
+        every_step = layer < spec.layers - 1 or spec.sequence_output
+        output = (spec.timesteps, spec.output_size) if every_step else (spec.output_size,)
         rows.append(recurrent_cost(name, kind, count(one, counts.convention), output))
     if counts.head:
         h = counts.head
-        rows.append(LayerCost("Dense head", "Dense", h.total, (h.classes,), (h.classes,), h.macs, h.total))
+        output = (spec.timesteps, h.classes) if spec.sequence_output else (h.classes,)
+        # torchinfo multiplies a non-recurrent module's parameters by the batch only, whatever its input's length.
+        rows.append(LayerCost("Dense head", "Dense", h.total, output, (h.classes,), h.macs, h.total))
     return tuple(rows)
 
 

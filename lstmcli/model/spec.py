@@ -7,6 +7,7 @@ networks.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +25,18 @@ GATES: dict[str, tuple[str, ...]] = {
     "gru": ("update", "reset", "candidate"),
     "rnn": ("state",),
 }
+
+# What the model emits, read from the last recurrent layer: a classifier (Dense softmax) on the last step, a
+# linear regressor (Dense, no activation) on the last step, or a classifier at every step (the last recurrent
+# layer returns its whole sequence; Keras's Dense applies the same weights at each step, as TimeDistributed
+# would). The first is the article's model and the default.
+HEADS = ("classify", "regress", "sequence")
+
+# Keras initialises an LSTM's forget-gate bias to 1 (unit_forget_bias=True) and every other bias to 0.
+DEFAULT_FORGET_BIAS = 1.0
+# Fields added after the first published outputs: to_dict leaves them out at their defaults, so the specs
+# every existing output and run folder holds stay byte for byte what they were (from_dict fills them in).
+LATER_FIELDS = ("head", "forget_bias")
 
 # Largest value accepted for a size-like option. Beyond this the closed form still answers, but
 # nothing sensible can be built; the memory check in factory/training gives the precise reason.
@@ -57,7 +70,10 @@ def check_choice(field: str, value: str, choices: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One recurrent classifier: Input(timesteps, input_size) -> K recurrent layers -> Dense(classes)."""
+    """One recurrent model: Input(timesteps, input_size) -> K recurrent layers -> Dense(classes) as `head` says.
+
+    `classes` is the width of the head: classes for the two classifiers, targets for the regressor (0: no head).
+    """
 
     cell: str = "lstm"
     units: int = 75
@@ -72,6 +88,9 @@ class ModelSpec:
     # PyTorch's LSTM(proj_size=p): h_t is projected from n to p numbers by weight_hr (p x n). Keras has no
     # such option, so only the PyTorch convention counts it; 0 means no projection.
     proj_size: int = 0
+    head: str = "classify"
+    # The forget gate's initial bias b (LSTM only); the other gates' biases start at 0 whatever b is.
+    forget_bias: float = DEFAULT_FORGET_BIAS
 
     def __post_init__(self) -> None:
         check_choice("cell", self.cell, CELLS)
@@ -91,6 +110,21 @@ class ModelSpec:
             raise FieldError(
                 "proj_size", f"{{proj_size}} must be smaller than {{units}} ({self.units}), got {self.proj_size}"
             )
+        check_choice("head", self.head, HEADS)
+        self._check_forget_bias()
+
+    def _check_forget_bias(self) -> None:
+        b = self.forget_bias
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):
+            raise FieldError("forget_bias", f"{{forget_bias}} must be a finite number, got {literal(repr(b))}")
+        if b == DEFAULT_FORGET_BIAS:
+            return
+        if self.cell != "lstm":
+            raise FieldError(
+                "forget_bias", f"{{forget_bias}} exists only for LSTM (the forget gate); not for {{cell}} {self.cell}"
+            )
+        if not self.use_bias:
+            raise FieldError("forget_bias", "{forget_bias} sets a bias; it does not apply with {no_bias}")
 
     @property
     def directions(self) -> int:
@@ -113,8 +147,17 @@ class ModelSpec:
     def output_size(self) -> int:
         return self.state_size * self.directions
 
+    @property
+    def sequence_output(self) -> bool:
+        """Whether the last recurrent layer returns every step (the per-step head reads them all)."""
+        return self.head == "sequence"
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for name in LATER_FIELDS:
+            if data[name] == self.__dataclass_fields__[name].default:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:

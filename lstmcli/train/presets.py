@@ -49,3 +49,19 @@ SEED_PRESET: dict[str, Any] = {
 }
 
 PRESETS = {"default": DEFAULT_PRESET, "seed": SEED_PRESET}
+
+# Each task's training defaults, over the preset it starts from (rows: the default preset as it is). `length` is
+# the generated tasks' sequence length T (lstmcli.tasks defines what T means for each). The pixel tasks read 784
+# steps per image, so their default is meant as a short run past chance (not yet measured: the values follow the
+# published setups' learning rate and batch); a full run is a --steps the user chooses.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "rows": {},
+    "pixels": {"learning_rate": 1e-3, "batch_size": 100, "schedule": "constant", "steps": 1000, "epochs": None,
+               "eval_every": 250},
+    "permuted": {"learning_rate": 1e-3, "batch_size": 100, "schedule": "constant", "steps": 1000, "epochs": None,
+                 "eval_every": 250},
+    "adding": {"length": 50, "learning_rate": 1e-2, "batch_size": 50, "steps": 1000, "epochs": None,
+               "eval_every": 250},
+    "copy": {"length": 10, "learning_rate": 5e-3, "batch_size": 50, "steps": 2000, "epochs": None,
+             "eval_every": 250},
+}  # fmt: skip
