@@ -147,7 +147,7 @@ def test_spec_memory_equals_the_saved_model_read_back(tmp_path: Path, head: str)
     spec = ModelSpec(units=5, input_size=3, timesteps=7, layers=2, bidirectional=True, classes=4, head=head)
     path = tmp_path / "model.keras"
     build_model(spec, cheap=True).save(path)
-    read_back = files.read(path, False, None, 3).memory
+    read_back = reader.read(path, False, None, 3).memory
     predicted = spec_memory(count(spec), 3)
     assert [c.output for c in predicted.layers] == [c.output for c in read_back.layers]
     assert [c.macs for c in predicted.layers] == [c.macs for c in read_back.layers]

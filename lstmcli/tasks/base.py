@@ -101,11 +101,6 @@ def checked_indices(indices: np.ndarray | range | list[int], size: int, split: s
     return index
 
 
-def example_rng(seed: int, stream: int, index: int) -> np.random.Generator:
-    """Example `index` of `stream`'s own generator: independent of every other (seed, stream, index)."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, index)))
-
-
 def check_length(name: str, length: int | None, low: int) -> int:
     """A generated task's length: a whole number from `low` (its definition's least) to MAX_LENGTH."""
     if length is None:
