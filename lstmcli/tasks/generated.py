@@ -1,7 +1,7 @@
 """The generated tasks: the adding problem and the copy-memory task, as Arjovsky, Shah and Bengio (2016) define them.
 
 Each function takes (seed, stream, indices, length) and returns (inputs, targets) for exactly those examples:
-example i draws only from its own generator (generated.example_rng), and everything that is not a draw is done for
+example i draws only from its own generator (example_rng), and everything that is not a draw is done for
 the whole batch at once, so a batch of a few hundred long sequences costs a few small NumPy calls per example.
 """
 
@@ -15,7 +15,6 @@ import numpy as np
 def example_rng(seed: int, stream: int, index: int) -> np.random.Generator:
     """Example `index` of `stream`'s own generator: independent of every other (seed, stream, index)."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, index)))
-
 
 
 # Copy task alphabet, as in the paper's layout: 0 is the blank, 1..8 the symbols, 9 the delimiter; the input is
