@@ -66,6 +66,14 @@ def read(path: Path, unsafe: bool, timesteps: int | None, batch: int) -> FileRep
         from lstmcli.model import torch_file
 
         return torch_file.read(path, timesteps, batch)
+    if path.suffix in (".h5", ".hdf5"):  # lstmcli.model.h5_file.SUFFIXES
+        from lstmcli.model import h5_file
+
+        return h5_file.read(path, unsafe, timesteps, batch)
+    if path.suffix == ".onnx":
+        from lstmcli.model import onnx_file
+
+        return onnx_file.read(path, timesteps, batch)
     from lstmcli.model import keras_file
 
     return keras_file.read(path, unsafe, timesteps, batch)

@@ -181,7 +181,11 @@ def read(target: Path, unsafe: bool, timesteps: int | None, batch: int) -> FileR
 
     path = resolve_model_path(target)
     runtime.tensorflow()
-    model = load_keras(path, unsafe)
+    return describe_model(load_keras(path, unsafe), path, timesteps, batch)
+
+
+def describe_model(model: keras.Model, path: Path, timesteps: int | None, batch: int) -> FileReport:
+    """Every layer of a loaded model, with memory for `batch` sequences (a .keras file's, or a rebuilt .h5's)."""
     steps, note = model_timesteps(model, timesteps)
     shapes = concrete_shapes(model, steps)
     rows, costs = [], []
