@@ -133,6 +133,11 @@ def read(path: Path, timesteps: int | None, batch: int) -> FileReport:
     check_file(path)
     found, _ = probe.run("onnx", path)
     assert isinstance(found, probe.OnnxProbe)
+    return report(path, found, timesteps, batch)
+
+
+def report(path: Path, found: probe.OnnxProbe, timesteps: int | None, batch: int) -> FileReport:
+    """The report of what the child found (the fuzzer calls this on its own parse, in one process)."""
     steps = DEFAULT_TIMESTEPS if timesteps is None else timesteps
     inits = {init.name: init for init in found.initializers}
     claimed: dict[str, FileLayer] = {}

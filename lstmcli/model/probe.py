@@ -34,8 +34,9 @@ from lstmcli.errors import DataError, UsageError, brief
 # The child's limits. Address space: the interpreter with h5py or onnx takes a few hundred MiB of it; the
 # rest is for what the file holds (read at most twice: the library's buffer and the array).
 BASE_ADDRESS_SPACE = 1 << 30
-CPU_SECONDS = 120
-WALL_SECONDS = 180
+# A legitimate model parses in a second or two; a mutated 13 KB .h5 kept HDF5 busy for minutes (fuzzing).
+CPU_SECONDS = 30
+WALL_SECONDS = 60
 # Sizes no model file of this kind has; beyond them the file is refused before the child starts.
 MAX_H5_BYTES = 8 << 30
 MAX_ONNX_BYTES = 2 << 30  # protobuf's own limit for one message
@@ -241,14 +242,21 @@ def _h5_dataset(h5py: Any, group: Any, name: str) -> Any:
 
 
 def probe_h5(path: str, weights: bool) -> tuple[H5Probe, list[np.ndarray]]:
-    """The child's work on a legacy Keras .h5 (also the function the fuzzer calls, in its own process)."""
+    """The child's work on a legacy Keras .h5 (also the function the fuzzer calls, in its own process):
+    an H5Probe, or Refused with the reason, whatever the file holds."""
     import h5py
 
     try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise Refused(f"not a readable HDF5 file ({brief(exc, 160)}); save or copy it again") from None
-    with handle:
+        return _probe_h5(h5py, path, weights)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
+        # h5py's words for a damaged file: OSError (unable to open), KeyError (bad object header)...
+        raise Refused(
+            f"not a readable HDF5 model ({type(exc).__name__}: {brief(exc, 160)}); save or copy it again"
+        ) from None
+
+
+def _probe_h5(h5py: Any, path: str, weights: bool) -> tuple[H5Probe, list[np.ndarray]]:
+    with h5py.File(path, "r") as handle:
         config = _h5_attr(handle, "model_config")
         root = handle.get("model_weights", handle)
         if not isinstance(root, h5py.Group):
@@ -361,6 +369,13 @@ def probe_onnx(path: str) -> OnnxProbe:
         model = onnx.load(path, load_external_data=False)
     except (DecodeError, RuntimeError, ValueError, OSError, UnicodeDecodeError) as exc:
         raise Refused(f"not a readable ONNX model ({type(exc).__name__}: {brief(exc, 160)}); export it again") from None
+    try:
+        return _probe_onnx(onnx, path, model)
+    except (ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
+        raise Refused(f"not a readable ONNX model ({type(exc).__name__}: {brief(exc, 160)}); export it again") from None
+
+
+def _probe_onnx(onnx: Any, path: str, model: Any) -> OnnxProbe:
     if not model.HasField("graph"):
         raise Refused("holds no graph; not an ONNX model")
     inits: list[Initializer] = []
