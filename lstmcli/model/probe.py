@@ -415,7 +415,7 @@ def child(argv: list[str]) -> int:
         return ERROR_EXIT
     out.write(json.dumps(probe.model_dump(mode="json")).encode() + b"\n")
     for array in arrays:
-        np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
+        np.lib.format.write_array(out, np.asarray(array, order="C"), allow_pickle=False)  # 0-d stays 0-d
     out.flush()
     return 0
 
