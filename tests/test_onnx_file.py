@@ -226,3 +226,29 @@ def test_without_onnx_says_how_to_install(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "m.onnx").write_bytes(b"\x08\x07")
     with pytest.raises(UsageError, match=r"pip install 'lstmcli\[onnx\]'"):
         files.read(tmp_path / "m.onnx", False, None, 1)
+
+
+def test_lstm_inside_a_module_default_exporter(tmp_path: Path) -> None:
+    """The usual case: the LSTM is a submodule, and the default exporter keeps PyTorch's weight_hh_l0... as
+    initializers and reorders their gates in the graph (Slice, Concat): counted from the stored tensors."""
+
+    class Tagger(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(6, 5, num_layers=2, bidirectional=True, batch_first=True)
+            self.head = torch.nn.Linear(10, 3)
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.lstm(x)[0][:, -1])
+
+    model = Tagger()
+    path = tmp_path / "tagger.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 7, 6),), str(path))
+    report = files.read(path, False, 7, 1)
+    assert report.total == initializer_total(path)
+    assert [layer.params for layer in report.covered] == [2 * 4 * 5 * (6 + 5 + 2), 2 * 4 * 5 * (10 + 5 + 2)]
+    assert sum(layer.params for layer in report.covered) == sum(p.numel() for p in model.lstm.parameters())
+    assert [layer.counts.spec.input_size for layer in report.covered] == [6, 10]
+    files.check(report)

@@ -98,34 +98,89 @@ def onnx_count(spec: ModelSpec, direction: str, names: tuple[str, ...]) -> Param
     return replace(base, directions=tuple(out))
 
 
-def recurrent(node: probe.Node, inits: dict[str, probe.Initializer], steps: int) -> tuple[FileLayer | None, str | None]:
-    """The layer one LSTM/GRU/RNN node is, or None and why it is not covered."""
+# Operators that only move, reorder or reshape values: an exporter that reorders gates (PyTorch's i, f, g, o
+# into ONNX's i, o, f, c) with them computes W, R and B from stored tensors without changing a single value.
+MOVES = {"Reshape", "Concat", "Slice", "Split", "Unsqueeze", "Squeeze", "Transpose", "Identity", "Cast", "Gather",
+         "Flatten", "Expand"}  # fmt: skip
+FLOATS = {"float32", "float16", "bfloat16", "float64"}
+Sources = dict[str, frozenset[str] | None]
+
+
+def sources(
+    name: str, inits: dict[str, probe.Initializer], producers: dict[str, probe.Node], memo: Sources
+) -> frozenset[str] | None:
+    """The float initializers whose values `name` is made of through MOVES only (indices and shapes left out), or
+    None when something else computes it (a graph input, arithmetic)."""
+    stack: list[tuple[str, bool]] = [(name, False)]
+    visited = 0
+    while stack:  # post-order without recursion: the graph comes from the file
+        current, expanded = stack.pop()
+        if current in memo:
+            continue
+        node = producers.get(current)
+        inputs = [i for i in node.inputs if i] if node is not None else []
+        if current in inits:
+            memo[current] = frozenset([current]) if inits[current].dtype in FLOATS else frozenset()
+        elif node is None or node.op_type not in MOVES or visited > 100_000:
+            memo[current] = None
+        elif not expanded:
+            visited += 1
+            stack.append((current, True))
+            stack.extend((i, False) for i in inputs if i not in memo)
+        else:
+            parts = [memo.get(i) for i in inputs]
+            memo[current] = None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
+    return memo.get(name)
+
+
+def recurrent(node: probe.Node, inits: dict[str, probe.Initializer], producers: dict[str, probe.Node], steps: int,
+              memo: Sources) -> tuple[FileLayer | None, str | None, frozenset[str]]:  # fmt: skip
+    """The layer one LSTM/GRU/RNN node is, or None and why it is not covered; and the initializers it claims."""
     label = node.name or (node.outputs[0] if node.outputs else node.op_type)
-    cell = CELLS[node.op_type]
-    names = [node.inputs[i] if len(node.inputs) > i else "" for i in (1, 2, 3)]
-    if names[0] not in inits or names[1] not in inits or (names[2] and names[2] not in inits):
-        return None, f"{label}: its weights are computed in the graph, not stored as initializers; not covered"
+    cell, g = CELLS[node.op_type], len(ORDER[CELLS[node.op_type]])
+    names = tuple(node.inputs[i] if len(node.inputs) > i else "" for i in (1, 2, 3))
+    found = [sources(name, inits, producers, memo) if name else frozenset() for name in names]
+    if any(f is None for f in found) or not found[0] or not found[1]:
+        return None, f"{label}: its weights are computed in the graph, not stored; not covered", frozenset()
+    claimed: frozenset[str] = frozenset().union(*found)  # type: ignore[arg-type]
     if node.op_type == "LSTM" and len(node.inputs) > 7 and node.inputs[7]:
-        return None, f"{label}: an LSTM with peepholes (P), which Keras and PyTorch do not have; counted as stored"
+        return None, f"{label}: an LSTM with peepholes (P), which Keras and PyTorch do not have", frozenset()
     direction = node.strings.get("direction", "forward")
-    n, dirs, w = node.ints.get("hidden_size", 0), DIRECTIONS.get(direction, 0), inits[names[0]].shape
-    if not dirs or n <= 0 or len(w) != 3:
-        return None, f"{label}: hidden_size {n}, direction {direction!r} and W {w} describe no {node.op_type}"
+    n, dirs, bias = node.ints.get("hidden_size", 0), DIRECTIONS.get(direction, 0), bool(names[2])
+    params = sum(math.prod(inits[name].shape) for name in claimed)
+    direct = all(name in inits for name in names if name)
+    if direct:
+        m = inits[names[0]].shape[2] if len(inits[names[0]].shape) == 3 else 0
+    else:  # W's width from the count: params = dirs * g * n * (m + n + 2 [bias])
+        m, rest = divmod(params, dirs * g * n) if dirs and n > 0 else (0, 1)
+        m, rest = (m - n - 2 * bias, rest) if not rest else (0, rest)
+    if not dirs or n <= 0 or m <= 0:
+        return (
+            None,
+            f"{label}: hidden_size {n}, direction {direction!r} and its weights describe no {node.op_type}",
+            frozenset(),
+        )
     try:
         reset_after = node.ints.get("linear_before_reset", 0) == 1
-        spec = ModelSpec(cell, n, w[2], steps, 1, dirs == 2, bool(names[2]), reset_after, classes=0)
+        spec = ModelSpec(cell, n, m, steps, 1, dirs == 2, bias, reset_after, classes=0)
     except UsageError as exc:
-        return None, f"{label}: {exc}"
-    counts = onnx_count(spec, direction, tuple(names))
-    predicted = {"W": (dirs, *counts.directions[0].shapes[0][1]), "R": (dirs, *counts.directions[0].shapes[1][1])}
-    if spec.use_bias:
-        predicted["B"] = (dirs, *counts.directions[0].shapes[2][1])
-    stored = dict(zip("WRB", (inits[name].shape for name in names if name), strict=False))
-    if stored != predicted:
-        return None, f"{label}: stored shapes {stored} fit no {node.op_type} of hidden_size {n}; counted as stored"
-    tensors = tuple((name, shape) for d in counts.directions for name, shape in d.shapes)
-    params = sum(math.prod(inits[name].shape) for name in names if name)
-    return FileLayer(label, node.op_type, params, counts, (None, dirs, None, n), tensors), None
+        return None, f"{label}: {exc}", frozenset()
+    counts = onnx_count(spec, direction, names)
+    if direct:
+        predicted = [(dirs, *shape) for _, shape in counts.directions[0].shapes]
+        if [inits[name].shape for name in names if name] != predicted:
+            return (
+                None,
+                f"{label}: stored shapes fit no {node.op_type} of hidden_size {n}; counted as stored",
+                frozenset(),
+            )
+        tensors = tuple((name, shape) for d in counts.directions for name, shape in d.shapes)
+    else:  # the stored tensors it is made of, as stored; the gates' own slices are not in the file
+        counts = replace(counts, directions=tuple(replace(d, shapes=()) for d in counts.directions))
+        tensors = tuple((name, inits[name].shape) for name in sorted(claimed, key=list(inits).index))
+        if counts.recurrent_total != params:
+            return None, f"{label}: the tensors it is made of fit no {node.op_type}; counted as stored", frozenset()
+    return FileLayer(label, node.op_type, params, counts, (None, dirs, None, n), tensors), None, claimed
 
 
 def read(path: Path, timesteps: int | None, batch: int) -> FileReport:
@@ -140,18 +195,22 @@ def report(path: Path, found: probe.OnnxProbe, timesteps: int | None, batch: int
     """The report of what the child found (the fuzzer calls this on its own parse, in one process)."""
     steps = DEFAULT_TIMESTEPS if timesteps is None else timesteps
     inits = {init.name: init for init in found.initializers}
+    producers = {out: node for node in found.nodes for out in node.outputs}
     claimed: dict[str, FileLayer] = {}
-    notes = []
+    notes: list[str] = []
+    memo: Sources = {}
     for node in found.nodes:
         if node.op_type not in CELLS or node.domain not in ("", "ai.onnx"):
             continue
-        layer, why = recurrent(node, inits, steps)
-        names = [name for name in node.inputs[1:4] if name]
+        layer, why, names = recurrent(node, inits, producers, steps, memo)
         if layer is not None and any(name in claimed for name in names):
             layer, why = None, f"{layer.name}: shares its weights with another node; counted once, as stored"
         if layer is None:
-            notes.append(why)
+            notes.append(str(why))
             continue
+        if not all(name in inits for name in node.inputs[1:4] if name):
+            notes.append(f"{layer.name}: W, R, B computed in the graph (gates reordered) from {len(names)} stored "
+                         "tensor(s), values unchanged; counted from those")  # fmt: skip
         for name in names:
             claimed[name] = layer
     layers: list[FileLayer] = []
