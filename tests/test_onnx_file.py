@@ -252,3 +252,33 @@ def test_lstm_inside_a_module_default_exporter(tmp_path: Path) -> None:
     assert sum(layer.params for layer in report.covered) == sum(p.numel() for p in model.lstm.parameters())
     assert [layer.counts.spec.input_size for layer in report.covered] == [6, 10]
     files.check(report)
+
+
+def test_tf2onnx_from_a_keras2_model(tmp_path: Path) -> None:
+    """tf2onnx writes a Keras LSTM as the ONNX LSTM operator, with B holding Keras's bias and a zero Rb: the
+    PyTorch convention's count, g*n more than Keras's count_params() of the layer; every initializer counted
+    (those of the Loop body it writes for a GRU too)."""
+    tf2onnx = pytest.importorskip("tf2onnx")
+    from lstmcli import runtime
+
+    runtime.tensorflow()
+    import tensorflow as tf
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.Input((7, 5)), tf_keras.layers.LSTM(4, return_sequences=True),
+                                 tf_keras.layers.GRU(3, reset_after=False), tf_keras.layers.Dense(2)])  # fmt: skip
+    path = tmp_path / "keras.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=(tf.TensorSpec((None, 7, 5), tf.float32),))
+    path.write_bytes(proto.SerializeToString())
+    report = files.read(path, False, None, 1)
+
+    def every_initializer(graph: Any) -> int:
+        inner = [every_initializer(a.g) for node in graph.node for a in node.attribute if a.type == a.GRAPH]
+        return sum(math.prod(t.dims) for t in graph.initializer) + sum(inner)
+
+    assert report.total == every_initializer(onnx.load(str(path)).graph)
+    [lstm] = report.covered
+    assert lstm.params == model.layers[0].count_params() + 4 * 4 == lstm.closed_form
+    assert (lstm.counts.spec.units, lstm.counts.spec.input_size) == (4, 5)
