@@ -80,9 +80,10 @@ def check_file(path: Path) -> int:
     return size
 
 
-def _refuse_code(path: Path, name: str) -> None:
+def _refuse_code(path: Path, name: str | None) -> None:
+    where = f"layer {name}" if name else "the model"
     raise DataError(
-        f"{path}: layer {name} carries code (a Lambda layer or a marshalled function) that lstmcli will not run; "
+        f"{path}: {where} carries code (a Lambda layer or a marshalled function) that lstmcli will not run; "
         "pass --unsafe only if you trust where the file came from"
     )
 
@@ -107,7 +108,7 @@ def sanitize(node: Any, path: Path, unsafe: bool, depth: int = 0) -> Any:
     for key, value in node.items():
         if key == "class_name":
             continue
-        if key in CODE_KEYS and not unsafe and isinstance(node.get("config", node), dict):
+        if key in CODE_KEYS and not unsafe:
             _refuse_code(path, str(node.get("name", key)))
         if key == "module" and isinstance(value, str) and value.startswith(KERAS_MODULES):
             value = _module(value)
@@ -176,7 +177,7 @@ def build(path: Path, config: dict[str, Any], unsafe: bool) -> keras.Model:
     except Exception as exc:  # Keras raises ValueError, TypeError, KeyError... for configs it cannot build
         text = f"{type(exc).__name__}: {brief(exc, 160)}"
         if "safe_mode" in text or "lambda" in text.lower():
-            _refuse_code(path, "?")
+            _refuse_code(path, None)
         raise DataError(f"{path}: Keras 3 cannot build the model its config describes ({text})") from None
     if not hasattr(model, "layers"):
         raise DataError(f"{path}: its model_config describes a layer, not a model")
