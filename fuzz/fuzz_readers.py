@@ -8,7 +8,15 @@ Targets (each input is one file, written to a temporary folder and read the way 
 
 - npz:  the bytes as `--data X.npz` (lstmcli.datasets.load: zip, .npy headers, layouts, labels, images);
 - idx:  an IDX folder whose one file (chosen, and gzipped or not, by the first byte) is the rest of the bytes;
-- toml: the bytes as `--config X.toml`, then the settings through TrainConfig as `train` does.
+- toml: the bytes as `--config X.toml`, then the settings through TrainConfig as `train` does;
+- h5:   the bytes as a legacy Keras `.h5`: the content check, the HDF5 parse (h5py, weights read too, as for
+        `eval`) and the checks of the config it holds (declared sizes, the rewrite for Keras 3);
+- onnx: the bytes as an `.onnx`: the pure-Python check of its top level, the parse (onnx, protobuf) and the
+        report of its LSTM/GRU/RNN nodes.
+
+The h5 and onnx targets call, in the fuzzing process itself, the parse lstmcli runs in a child process with
+resource limits (lstmcli/model/probe.py): a crash of the C library here is a libFuzzer crash, counted in
+the report, which is the evidence for (or against) that isolation.
 
 The only acceptable outcomes are a dataset (or config) that loads, or lstmcli's own DataError/UsageError
 whose text is one line naming the file. Anything else is a finding: its input and traceback are saved under
@@ -33,12 +41,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the lstmcli of this checkout, in the parent (replay) as in the children
-TARGETS = ("npz", "idx", "toml")
+TARGETS = ("npz", "idx", "toml", "h5", "onnx")
 # The modules whose lines the report counts: the readers, and the checks their results go through.
 MODULES = {
     "npz": ("lstmcli/datasets.py", "lstmcli/npzfile.py", "lstmcli/files.py"),
     "idx": ("lstmcli/datasets.py", "lstmcli/files.py"),
     "toml": ("lstmcli/train/config_file.py", "lstmcli/train/config.py", "lstmcli/files.py"),
+    "h5": ("lstmcli/model/probe.py", "lstmcli/model/h5_file.py", "lstmcli/model/declared.py"),
+    "onnx": ("lstmcli/model/probe.py", "lstmcli/model/onnx_file.py"),
 }
 IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -67,6 +77,10 @@ def seeds(target: str) -> list[bytes]:
             save(buffer, **arrays)
             out.append(buffer.getvalue())
         return out
+    if target == "h5":
+        return h5_seeds()
+    if target == "onnx":
+        return onnx_seeds()
     if target == "idx":
         out = []
         for index, key in enumerate(("x_train", "y_train", "x_test", "y_test")):
@@ -76,6 +90,74 @@ def seeds(target: str) -> list[bytes]:
         return out
     return [b'units = 16\nbatch-size = 20\nlearning_rate = 1e-3\nsteps = 10\ncell = "gru"\ndata = "x.npz"\n',
             b'preset = "seed"\nepochs = 2.5\nseed = 7\nclasses = 12\n[t]\na = [1, {b = "]"}]\n']  # fmt: skip
+
+
+def h5_seeds() -> list[bytes]:
+    """Files laid out as Keras's legacy .h5 save lays them out (model_config, model_weights/LAYER/weights)."""
+    import json
+
+    import h5py
+    import numpy as np
+
+    lstm = {"class_name": "LSTM", "config": {"name": "lstm", "units": 3, "time_major": False, "implementation": 2}}
+    dense = {"class_name": "Dense", "config": {"name": "dense", "units": 2, "activation": "softmax"}}
+    config = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "s",
+            "layers": [
+                {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 5, 4], "name": "x"}},
+                lstm,
+                dense,
+            ],
+        },
+    }
+    out = []
+    for compression in (None, "gzip"):
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as handle:
+            handle.attrs["model_config"] = json.dumps(config)
+            weights = handle.create_group("model_weights")
+            weights.attrs["layer_names"] = np.array([b"lstm", b"dense"])
+            weights.attrs["keras_version"] = "2.21.0"
+            for layer, shapes in (
+                ("lstm", {"kernel:0": (4, 12), "recurrent_kernel:0": (3, 12), "bias:0": (12,)}),
+                ("dense", {"kernel:0": (3, 2), "bias:0": (2,)}),
+            ):
+                group = weights.create_group(layer)
+                group.attrs["weight_names"] = np.array([f"{layer}/{name}".encode() for name in shapes])
+                for name, shape in shapes.items():
+                    group.create_dataset(f"{layer}/{name}", data=np.ones(shape, np.float32), compression=compression)
+        out.append(buffer.getvalue())
+    return out
+
+
+def onnx_seeds() -> list[bytes]:
+    """An LSTM (bidirectional) and a GRU graph as onnx.helper writes them, with W, R, B initializers."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    out = []
+    cases = (("LSTM", 4, 2, {"direction": "bidirectional"}), ("GRU", 3, 1, {"linear_before_reset": 1}))
+    for op, gates, dirs, extra in cases:
+        n, m = 2, 3
+        shapes = (
+            ("W", (dirs, gates * n, m)),
+            ("R", (dirs, gates * n, n)),
+            ("B", (dirs, 2 * gates * n)),
+            ("head", (4, 2)),
+        )
+        inits = [numpy_helper.from_array(np.ones(shape, np.float32), name) for name, shape in shapes]
+        node = helper.make_node(op, ["X", "W", "R", "B"], ["Y"], hidden_size=n, name=op.lower(), **extra)
+        graph = helper.make_graph(
+            [node],
+            "g",
+            [helper.make_tensor_value_info("X", TensorProto.FLOAT, [5, 1, m])],
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+            inits,
+        )
+        out.append(helper.make_model(graph).SerializeToString())
+    return out
 
 
 class Child:
@@ -137,6 +219,41 @@ class Child:
         from_preset(preset, **settings)
         return path
 
+    def _h5(self, data: bytes) -> Path:
+        import json
+
+        from lstmcli.model import declared, h5_file, probe
+
+        path = self.folder / "model.h5"
+        path.write_bytes(data)
+        h5_file.check_file(path)
+        try:
+            found, _ = probe.probe_h5(str(path), weights=True)
+        except probe.Refused:
+            return path
+        if found.model_config_json is not None:
+            try:
+                config = json.loads(found.model_config_json)
+            except (ValueError, RecursionError):
+                return path
+            declared.check(config, path, found.stored_bytes, initialisers=False)
+            h5_file.sanitize(config, path, unsafe=False)
+        return path
+
+    def _onnx(self, data: bytes) -> Path:
+        from lstmcli.model import onnx_file, probe
+
+        path = self.folder / "model.onnx"
+        path.write_bytes(data)
+        onnx_file.check_file(path)
+        try:
+            found = probe.probe_onnx(str(path))
+        except probe.Refused:
+            return path
+        report = onnx_file.report(path, found, None, 1)
+        assert report.total == sum(layer.params for layer in report.layers)
+        return path
+
     def _finding(self, data: bytes, text: str) -> None:
         last = [line for line in text.strip().splitlines() if line.strip()][-1]
         key = hashlib.sha256(last.encode()).hexdigest()[:12]
@@ -167,6 +284,9 @@ def child(target: str, corpus: Path, findings: Path, seconds: int) -> None:
 
     with atheris.instrument_imports(include=["lstmcli", "zipfile", "gzip", "tomllib", "numpy.lib.format"]):
         import lstmcli.datasets
+        import lstmcli.model.h5_file
+        import lstmcli.model.onnx_file
+        import lstmcli.model.probe
         import lstmcli.train.config
         import lstmcli.train.config_file  # noqa: F401
     runner = Child(target, findings)
@@ -221,9 +341,10 @@ def run_target(target: str, seconds: int, corpus_root: Path, findings: Path) -> 
         if done.returncode == 0:
             break
     found = sorted({line for line in log.splitlines() if line.startswith("FINDING")})
+    crashes = re.findall(r"ERROR: libFuzzer: ([a-z -]+)", log)  # deadly signal, timeout, out-of-memory
     return {"target": target, "minutes": round((time.monotonic() - started) / 60, 1), "runs": runs,
             "edges": edges, "features": features, "corpus": len(list(corpus.iterdir())), "findings": found,
-            "lines": line_coverage(target, corpus)}  # fmt: skip
+            "crashes": crashes, "lines": line_coverage(target, corpus)}  # fmt: skip
 
 
 def main() -> int:
@@ -244,7 +365,7 @@ def main() -> int:
         report = run_target(target, seconds, args.corpus, args.findings)
         print(f"{target}: {report['minutes']} min, {report['runs']:,} cases, libFuzzer coverage {report['edges']} "
               f"edges / {report['features']} features, corpus {report['corpus']} inputs, "
-              f"{len(report['findings'])} findings")  # type: ignore[arg-type]  # fmt: skip
+              f"{len(report['findings'])} findings, crashes: {report['crashes'] or 'none'}")  # type: ignore[arg-type]  # fmt: skip
         for name, (hit, total) in report["lines"].items():  # type: ignore[union-attr]
             print(f"  line coverage {name}: {hit}/{total} ({100 * hit / max(total, 1):.0f}%)")
         for line in report["findings"]:  # type: ignore[union-attr]

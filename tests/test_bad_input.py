@@ -211,8 +211,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, st
     (unfinished / rundir.CONFIG).write_text("{}")
     (unfinished / rundir.CHECKPOINT).write_bytes(b"")
     cases["unfinished run"] = (unfinished, "lstmcli train --resume")
-    (root / "weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
-    cases["not a .keras name"] = (root / "weights.h5", "not a .keras model file")
+    (root / "weights.bin").write_bytes(b"\x89HDF\r\n\x1a\n")
+    cases["not a .keras name"] = (root / "weights.bin", "not a .keras model file")
     for fraction in (0.05, 0.5, 0.95):
         name = f"truncated-{int(fraction * 100)}.keras"
         (root / name).write_bytes(raw[: int(len(raw) * fraction)])

@@ -54,8 +54,8 @@ def test_forget_bias_sets_only_the_forget_gate(keras_module, forget: float) -> N
 
 
 def test_forget_bias_survives_save_and_safe_load(keras_module, tmp_path: Path) -> None:
-    from lstmcli.evaluate import load_keras
     from lstmcli.model.factory import build_model
+    from lstmcli.model.load import load_keras
 
     spec = ModelSpec(units=3, input_size=2, timesteps=4, bidirectional=True, forget_bias=3.0, head="regress", classes=1)
     path = tmp_path / "model.keras"

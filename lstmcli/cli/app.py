@@ -123,8 +123,8 @@ def params(
     model: Annotated[
         Path | None,
         typer.Argument(
-            help="A saved model to read instead: a .keras file or run folder, or a PyTorch state dict "
-            "(.safetensors, .pt, .pth).",
+            help="A saved model to read instead: a .keras file or run folder, a legacy Keras .h5, an ONNX file, "
+            "or a PyTorch state dict (.safetensors, .pt, .pth).",
             metavar="MODEL",
             show_default=False,
         ),
@@ -158,7 +158,7 @@ def params(
         ),
     ] = None,
     unsafe: Annotated[
-        bool, typer.Option("--unsafe", help="Allow a .keras model that carries code (only for files you trust).")
+        bool, typer.Option("--unsafe", help="Allow a .keras or .h5 model that carries code (only for files you trust).")
     ] = False,
     task: Annotated[TaskName | None, plain("Count the model a task needs: its input, its length and its head.")] = None,
     length: Annotated[
@@ -271,7 +271,8 @@ def train(
 @reports_errors
 def eval_command(
     target: Annotated[
-        Path, typer.Argument(help="A run directory or a .keras file.", show_default=False, parser=expand)
+        Path,
+        typer.Argument(help="A run directory, a .keras file or a legacy Keras .h5.", show_default=False, parser=expand),
     ],
     data: Annotated[
         str | None,

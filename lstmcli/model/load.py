@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lstmcli import files, rundir
 from lstmcli.errors import DataError, FileError, brief, literal
+from lstmcli.model import keras_archive
 
 if TYPE_CHECKING:
     import keras
@@ -41,8 +42,13 @@ def resolve_model_path(target: Path) -> Path:
         files.open_regular(path, str(path), owned=True).close()
         check_archive(path)
         return path
+    if target.suffix in (".h5", ".hdf5"):  # a legacy Keras model (lstmcli.model.h5_file.SUFFIXES)
+        from lstmcli.model import h5_file
+
+        h5_file.check_file(target)
+        return target
     if target.suffix != ".keras":
-        raise DataError(f"{target}: not a .keras model file; give a run directory or a .keras file")
+        raise DataError(f"{target}: not a .keras model file; give a run directory, a .keras or a legacy .h5 file")
     check_archive(target)
     return target
 
@@ -80,11 +86,17 @@ def check_archive(path: Path) -> None:
                 "not a model Keras saved (damaged, forged or a zip bomb)"
             )
     files.check_memory(sum(info.file_size for info in members), files.label(str(path)))
+    keras_archive.check(path)  # member names, and the model its config declares (before Keras builds it)
 
 
 def load_model(path: Path, unsafe: bool = False) -> keras.Model:
     """Load a sequence classifier with Keras's safe mode on unless the user opted out (see load_keras)."""
-    model = load_keras(path, unsafe)
+    if path.suffix in (".h5", ".hdf5"):
+        from lstmcli.model import h5_file
+
+        model = h5_file.load_model(path, unsafe)
+    else:
+        model = load_keras(path, unsafe)
     if not hasattr(model, "inputs") or len(model.inputs) != 1 or len(model.inputs[0].shape) != 3:
         raise DataError(f"{path}: not a sequence classifier (expects input of shape (batch, timesteps, features))")
     return model
