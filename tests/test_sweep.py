@@ -329,3 +329,63 @@ def test_sweep_paths_go_through_the_path_parser(argv: list[str], tmp_path: Path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("empty path" in err or "no such user" in err)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- the hand-out of trials: each exactly once, whatever the storage and the number of workers ---------------
+
+CLAIMER = """
+import json, sys
+from pathlib import Path
+from lstmcli.sweep import study as studies
+from lstmcli.sweep.worker import pop
+storage, runs = json.loads(sys.argv[1]), Path(sys.argv[2])
+opened = studies.open_storage(studies.locate(storage, runs, "race"), create=False)
+study_id = opened.get_study_id_from_name("race")
+print("ready", flush=True)
+sys.stdin.readline()
+claimed = []
+while (trial_id := pop(opened, study_id)) is not None:
+    claimed.append(trial_id)
+print(json.dumps(claimed))
+"""
+
+
+def claim_race(storage: str | None, runs: Path, trials: int, processes: int) -> list[int]:
+    """`processes` real processes pop waiting trials as fast as they can, released together: every id claimed."""
+    import optuna
+
+    from lstmcli.sweep import study as studies
+
+    where = studies.locate(storage, runs, "race")
+    if where.file is not None:
+        where.file.parent.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(study_name="race", storage=studies.open_storage(where))
+    for seed in range(trials):
+        study.enqueue_trial({}, user_attrs={"seed": seed})
+    command = [sys.executable, "-c", CLAIMER, json.dumps(storage), str(runs)]
+    racers = [subprocess.Popen(command, env=env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+              for _ in range(processes)]  # fmt: skip
+    for racer in racers:
+        assert racer.stdout is not None and racer.stdout.readline() == "ready\n"
+    for racer in racers:
+        assert racer.stdin is not None
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
+    claimed = []
+    for racer in racers:
+        out, _ = racer.communicate(timeout=TIMEOUT)
+        assert racer.returncode == 0
+        claimed += json.loads(out.splitlines()[-1])
+    return claimed
+
+
+@pytest.mark.parametrize("attempt", range(2))
+def test_racing_workers_take_each_waiting_trial_once_on_the_default_sqlite(attempt: int, tmp_path: Path) -> None:
+    """SQLite has no row lock: before BEGIN IMMEDIATE, every attempt had trials taken twice."""
+    claimed = claim_race(None, tmp_path / "runs", 40, 4)
+    assert len(claimed) == 40 and len(set(claimed)) == 40, Counter(claimed).most_common(3)
+
+
+def test_racing_workers_take_each_waiting_trial_once_on_a_journal(tmp_path: Path) -> None:
+    claimed = claim_race(str(tmp_path / "race.log"), tmp_path / "runs", 40, 4)
+    assert len(claimed) == 40 and len(set(claimed)) == 40, Counter(claimed).most_common(3)

@@ -274,8 +274,11 @@ def _processes(request: Request, watch: Watch) -> int:
     for index, code in enumerate(codes, 1):
         if code:
             watch.watcher.message(f"worker {index} exited with {code}")
-    # A worker that died (killed by the kernel, say) had its trial taken over by the others: the sweep is
-    # still complete unless trials are left.
+    # A worker killed by a signal (the kernel's out-of-memory killer, say) had its trial taken over by the
+    # others: the sweep is still complete unless trials are left. A worker that ended in an error did not.
+    failed = next((c for c in codes if c > 0), None)
+    if failed is not None:
+        return failed
     left = watch.last is None or watch.last.running + watch.last.waiting > 0
     return next((c for c in codes if c != 0), 0) if left else 0
 

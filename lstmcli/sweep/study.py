@@ -148,6 +148,8 @@ def open_storage(where: Location, heartbeat: int | None = DEFAULT_HEARTBEAT, cre
                     if not lost_race or attempt == SETUP_ATTEMPTS - 1:
                         raise
                     time.sleep(0.5 + random.random())
+            if create or heartbeat is not None:
+                serialise_writes(storage.engine)
             # Wrapped as Optuna wraps it for a study; every call of a worker must go through that one object.
             return optuna.storages.get_storage(storage)
     except ModuleNotFoundError as exc:
@@ -157,6 +159,30 @@ def open_storage(where: Location, heartbeat: int | None = DEFAULT_HEARTBEAT, cre
         ) from None
     except (sqlalchemy.exc.SQLAlchemyError, RuntimeError, ValueError) as exc:
         raise UsageError(f"--storage {where.shown}: cannot open it ({first_line(exc)})") from None
+
+
+def serialise_writes(engine: Any) -> None:
+    """Make every SQLite transaction of a writer BEGIN IMMEDIATE, so that Optuna's hand-out of a trial holds.
+
+    Optuna takes a waiting trial by reading it `FOR UPDATE` and then writing it RUNNING. SQLite has no row
+    locks, and Python's sqlite3 begins a transaction only at the first write, so two workers could both read
+    the trial as waiting and both take it. BEGIN IMMEDIATE takes the database's write lock when the
+    transaction starts: the second worker's read waits for the first one's commit and sees the trial taken.
+    The recipe is SQLAlchemy's (pysqlite's own transaction handling switched off, then our own BEGIN).
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def no_implicit_begin(connection: Any, record: Any) -> None:
+        connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners would keep pysqlite's behaviour
 
 
 def first_line(exc: BaseException) -> str:
