@@ -25,7 +25,8 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 
 from lstmcli.errors import DataError, UsageError, brief
-from lstmcli.sweep import DEFAULT_HEARTBEAT
+from lstmcli.files import status
+from lstmcli.sweep import DEFAULT_HEARTBEAT, stored
 from lstmcli.sweep.space import Space
 
 try:  # Optuna >= 4.9 renamed the callback and its keyword; the older names are deprecated
@@ -111,54 +112,69 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 def open_storage(where: Location, heartbeat: int | None = DEFAULT_HEARTBEAT, create: bool = True) -> Any:
     """Open the storage; `create` False refuses a file that does not exist yet rather than make one.
 
-    Heartbeats (RDB storages) let a trial whose worker died be taken for dead after GRACE_FACTOR intervals
-    and re-queued, up to MAX_RETRIES times, with what it reported so far.
+    A storage opened with `create` or a `heartbeat` is a writer's (`sweep run`, its workers); without both a
+    reader's (`show`, `list`), which writes nothing. Heartbeats (RDB storages) let a trial whose worker died
+    be taken for dead after GRACE_FACTOR intervals and re-queued, up to MAX_RETRIES times, with what it
+    reported so far.
     """
-    if where.file is not None and not create and not where.file.is_file():
+    write = create or heartbeat is not None
+    if where.file is not None and not create and status(where.file, where.shown) is None:
         raise UsageError(f"{where.shown}: no such study storage; `lstmcli sweep list` shows the sweeps there")
-    if where.file is not None and not where.file.parent.is_dir():
-        raise UsageError(f"--storage {where.shown}: its folder does not exist")
+    holds = where.file is not None and stored.check_file(where.file, where.shown, where.journal, write)
     if where.journal:
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        try:
-            return JournalStorage(JournalFileBackend(str(where.file)))
-        except OSError as exc:
-            raise UsageError(f"--storage {where.shown}: cannot open it ({exc.strerror})") from None
-    if where.file is not None and where.file.is_file():
-        check_sqlite(where.file)
+        return _journal(where)
     import sqlalchemy.exc
 
-    options: dict[str, Any] = {"engine_kwargs": _engine_kwargs(where.url), "skip_table_creation": not create}
+    options: dict[str, Any] = {"engine_kwargs": _engine_kwargs(where.url),
+                               "skip_table_creation": not create or holds}  # fmt: skip
     try:
         with quiet_experimental():
             if heartbeat is not None:
                 callback = Retry(max_retry=MAX_RETRIES, inherit_intermediate_values=True)
                 options.update(heartbeat_interval=heartbeat, grace_period=GRACE_FACTOR * heartbeat,
                                **{RETRY_KEYWORD: callback})  # fmt: skip
-            for attempt in range(SETUP_ATTEMPTS):
-                try:
-                    storage = optuna.storages.RDBStorage(where.url, **options)
-                    break
-                except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
-                        sqlalchemy.exc.OperationalError) as exc:  # fmt: skip
-                    # Workers started together on an empty database race to create Optuna's tables; the
-                    # losers' CREATE fails, and their next attempt finds the tables made.
-                    lost_race = not isinstance(exc, sqlalchemy.exc.OperationalError) or "already exists" in str(exc)
-                    if not lost_race or attempt == SETUP_ATTEMPTS - 1:
-                        raise
-                    time.sleep(0.5 + random.random())
-            if create or heartbeat is not None:
+            storage = _rdb(where.url, options)
+            if write:
                 serialise_writes(storage.engine)
             # Wrapped as Optuna wraps it for a study; every call of a worker must go through that one object.
             return optuna.storages.get_storage(storage)
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError as a plain ImportError
+        driver = exc.name or getattr(exc.__cause__, "name", None) or brief(exc, 80)
         raise UsageError(
-            f"--storage {where.shown}: its driver {exc.name!r} is not installed (pip install 'lstmcli[postgres]' "
+            f"{where.shown}: its database driver {driver!r} is not installed (pip install 'lstmcli[postgres]' "
             "for PostgreSQL)"
         ) from None
-    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError, ValueError) as exc:
-        raise UsageError(f"--storage {where.shown}: cannot open it ({first_line(exc)})") from None
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"{where.shown}: cannot open it ({first_line(exc)})") from None
+
+
+def _rdb(url: str, options: dict[str, Any]) -> Any:
+    import sqlalchemy.exc
+
+    for attempt in range(SETUP_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, **options)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                sqlalchemy.exc.OperationalError) as exc:  # fmt: skip
+            # Workers started together on an empty database race to create Optuna's tables; the
+            # losers' CREATE fails, and their next attempt finds the tables made.
+            lost_race = not isinstance(exc, sqlalchemy.exc.OperationalError) or "already exists" in str(exc)
+            if not lost_race or attempt == SETUP_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
+
+
+def _journal(where: Location) -> Any:
+    """A journal file Optuna replays; an entry it cannot replay (a study edited by hand) is one line."""
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    try:
+        return JournalStorage(JournalFileBackend(str(where.file)))
+    except OSError as exc:
+        raise UsageError(f"{where.shown}: cannot open it ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise DataError(f"{where.shown}: an Optuna journal that cannot be replayed ({brief(exc)})") from None
 
 
 def serialise_writes(engine: Any) -> None:
@@ -189,19 +205,6 @@ def first_line(exc: BaseException) -> str:
     """A database error's first line only (SQLAlchemy appends the SQL and a help link below it)."""
     text = str(getattr(exc, "orig", None) or exc).strip()
     return brief(text.splitlines()[0], 300) if text else type(exc).__name__
-
-
-def check_sqlite(path: Path) -> None:
-    """Refuse a database of something else before Optuna adds its tables to it (a read-only look)."""
-    import sqlite3
-
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as connection:
-            names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.Error as exc:
-        raise DataError(f"{path}: not an SQLite database ({exc})") from None
-    if names and ("studies" not in names or "trials" not in names):  # empty: another worker is creating it
-        raise DataError(f"{path}: not an Optuna study database")
 
 
 def sampler(space: Space) -> optuna.samplers.BaseSampler:
