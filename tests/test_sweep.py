@@ -213,7 +213,7 @@ def test_a_storage_that_is_not_a_sweep_is_refused_not_changed(
     assert sorted(p.name for p in runs.glob("*/*")) == ["study.db"] * 4
     assert main(["sweep", "list", "--runs-dir", str(runs), "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)["sweeps"]
-    assert sum(bool(row.get("problem")) for row in listed) == 2 and len(listed) == 4
+    assert sum(bool(row.get("problem")) for row in listed) == 3 and len(listed) == 4  # the tampered one too
 
 
 # --- one study, several workers; faults; pruning --------------------------------------------------------------

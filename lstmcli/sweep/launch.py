@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lstmcli.errors import CheckFailed, Interrupted, LstmcliError, UsageError
-from lstmcli.sweep import DEFAULT_HEARTBEAT, results
+from lstmcli.sweep import DEFAULT_HEARTBEAT, results, stored
 from lstmcli.sweep.space import Space, check, check_name
 from lstmcli.train.run import StopSignals
 
@@ -114,8 +114,9 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
                           f"{again}", code)  # fmt: skip
     if code != 0:
         raise LstmcliError(f"a worker of sweep {name} stopped with an error (exit {code}; its message is above)")
-    with studies.database_errors(where):
-        return results.report(name, where.shown, space.to_dict(), study.get_trials(deepcopy=False))
+    with studies.database_errors(where), stored.reading(name, where.shown):
+        trials = stored.trials(name, where.shown, study.get_trials(deepcopy=False))
+        return results.report(name, where.shown, space.to_dict(), trials)
 
 
 def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None, draw: bool = True) -> dict[str, Any]:
@@ -125,9 +126,10 @@ def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = Non
 
     where = studies.locate(storage, runs_dir, check_name(name))
     opened = studies.open_storage(where, None, create=False)
-    with studies.database_errors(where):
+    with studies.database_errors(where), stored.reading(name, where.shown):
         study, space, _ = studies.attach(opened, where, name)
-        report = results.report(name, where.shown, space.to_dict(), study.get_trials(deepcopy=False))
+        trials = stored.trials(name, where.shown, study.get_trials(deepcopy=False))
+        report = results.report(name, where.shown, space.to_dict(), trials)
     if draw and any(c["n"] for c in report["configurations"]):
         if plot is None:
             plot = (where.file.parent if where.file is not None else Path.cwd()) / f"{name}-accuracy.png"
@@ -162,27 +164,41 @@ def listing(storage: str | None, runs_dir: Path) -> dict[str, Any]:
 
 
 def _studies_in(where: Any) -> list[dict[str, Any]]:
+    """One row per study in the storage; a study that cannot be read is one row with its problem."""
+    from lstmcli.sweep import study as studies
+
+    opened = studies.open_storage(where, None, create=False)
+    with studies.database_errors(where), stored.reading("list", where.shown):
+        names = [s.study_name for s in opened.get_all_studies()]
+    rows = []
+    for name in names:
+        try:
+            with studies.database_errors(where), stored.reading(name, where.shown):
+                rows.append(_study_row(opened, where.shown, name))
+        except LstmcliError as exc:
+            rows.append({"name": name, "storage": where.shown, "problem": str(exc)})
+    return rows
+
+
+def _study_row(opened: Any, shown: str, name: str) -> dict[str, Any]:
     import optuna
     from optuna.trial import TrialState
 
     from lstmcli.sweep import study as studies
 
-    opened = studies.open_storage(where, None, create=False)
-    rows = []
-    with studies.database_errors(where):
-        for summary in optuna.get_all_study_summaries(opened, include_best_trial=False):
-            stored = summary.user_attrs.get(studies.SPACE_ATTR)
-            trials = opened.get_all_trials(opened.get_study_id_from_name(summary.study_name), deepcopy=False)
-            complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-            rows.append({
-                "name": summary.study_name, "storage": where.shown, "sweep": isinstance(stored, dict),
-                "search": stored.get("search") if isinstance(stored, dict) and isinstance(stored.get("search"), str)
-                else None,
-                "trials": len(trials), "complete": len(complete),
-                "best_val_accuracy": max((t.value for t in complete), default=None),
-                "started": None if summary.datetime_start is None else summary.datetime_start.isoformat(" ", "seconds"),
-            })  # fmt: skip
-    return rows
+    study = optuna.load_study(study_name=name, storage=opened)
+    attrs = study.user_attrs
+    sweep = studies.SPACE_ATTR in attrs
+    search = studies.Space.from_dict(attrs[studies.SPACE_ATTR]).search if sweep else None
+    trials = stored.trials(name, shown, study.get_trials(deepcopy=False))
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    start = min((t.datetime_start for t in trials if t.datetime_start is not None), default=None)
+    return {
+        "name": name, "storage": shown, "sweep": sweep, "search": search,
+        "trials": len(trials), "complete": len(complete),
+        "best_val_accuracy": max((t.value for t in complete), default=None),
+        "started": None if start is None else start.isoformat(" ", "seconds"),
+    }  # fmt: skip
 
 
 def _make(folder: Path) -> None:

@@ -174,7 +174,6 @@ def _drop_unfinished_entry(path: Path) -> None:
         lock.release()
 
 
-
 # --- the records: what lstmcli reads back from a study ---------------------------------------------------------
 
 RETRY_KEYS = ("failed_trial", "retry_history")  # the system attributes of Optuna's retry that reports read
@@ -239,6 +238,26 @@ class TrialRecord(_Strict):
     values: list[float] | None = None  # Optuna stores infinities; a NaN fails the trial
     params: dict[str, bool | int | Finite | str]
     intermediate_values: dict[int, float]
+
+
+class StudyAttrs(_Strict):
+    """The user attributes `sweep run` records on its study (lstmcli/sweep/study.py), the space apart."""
+
+    space: dict[str, Any]
+    data_sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] = ""
+    ready: bool
+
+
+def study_attrs(attrs: dict[str, Any], keys: tuple[str, str, str]) -> dict[str, Any]:
+    """The study's lstmcli attributes, checked; `keys` are their names in the storage (space, data, ready)."""
+    from pydantic import ValidationError
+
+    try:
+        fields = zip(("space", "data_sha256", "ready"), keys, strict=True)
+        StudyAttrs.model_validate({field: attrs[key] for field, key in fields if key in attrs})
+    except ValidationError as exc:
+        raise DataError(f"its study attribute {_first(exc)}; it was edited by hand or by another program") from None
+    return attrs
 
 
 class RetryAttrs(_Strict):

@@ -287,9 +287,13 @@ def attach(storage: Any, where: Location, name: str) -> tuple[optuna.Study, Spac
         raise UsageError(f"study {name} in {where.shown} was not made by lstmcli sweep; choose another name")
     if not attrs.get(READY_ATTR):
         raise UsageError(f"sweep {name} in {where.shown} was never completely set up; delete it or choose another name")
-    space = Space.from_dict(attrs[SPACE_ATTR])
+    try:
+        space = Space.from_dict(attrs[SPACE_ATTR])
+        sha = stored.study_attrs(attrs, (SPACE_ATTR, DATA_ATTR, READY_ATTR)).get(DATA_ATTR, "")
+    except DataError as exc:
+        raise DataError(f"sweep {name} in {where.shown}: {exc}") from None
     study.sampler, study.pruner = sampler(space), pruner(space)
-    return study, space, str(attrs.get(DATA_ATTR, ""))
+    return study, space, sha
 
 
 @contextlib.contextmanager
