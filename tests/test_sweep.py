@@ -293,7 +293,7 @@ def test_sigterm_stops_a_worker_cleanly_and_the_next_run_finishes_the_sweep(
     assert [(t["state"], t["retried"]) for t in queued["trials"]] == [("FAIL", True), ("WAITING", False)]
 
     assert main(args) == 0  # in this process: finishes the re-queued trial from its checkpoint
-    done = show(capsys, "stopped", "--runs-dir", str(runs))
+    done = show(capsys, "stopped", "--runs-dir", str(runs), "--plot", str(tmp_path / "stopped.png"))
     assert done["trials"][1]["state"] == "COMPLETE" and done["trials"][1]["resumed_from"] >= 50
     assert Path(done["plot"]).is_file()
 

@@ -110,3 +110,23 @@ def test_a_study_edited_by_hand_is_one_line_and_one_damaged_row(
     assert rows["bad"].get("problem") and "\n" not in rows["bad"]["problem"]
     assert main(["sweep", "list", "--runs-dir", str(runs)]) == 0  # the table too
     assert {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("form", ["table", "json", "csv"])
+def test_show_and_list_write_nothing_unless_asked(
+    form: str, pristine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sweep show NAME --storage URL --format json` wrote NAME-accuracy.png into the current folder."""
+    (tmp_path / "s").mkdir()
+    study = tmp_path / "s" / "study.db"
+    study.write_bytes(pristine.read_bytes())
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for storage in (["--storage", f"sqlite:///{study}"], ["--runs-dir", str(tmp_path)]):
+        assert main(["sweep", "show", "s", *storage, "--format", form]) == 0
+        assert main(["sweep", "list", *storage, *(["--format", "json"] if form == "json" else [])]) == 0
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["s", "study.db", "work"]
+    capsys.readouterr()
+    assert main(["sweep", "show", "s", "--runs-dir", str(tmp_path), "--plot", "asked.png", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plot"] == "asked.png" and (work / "asked.png").stat().st_size > 0

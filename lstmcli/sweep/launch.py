@@ -119,8 +119,11 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
         return results.report(name, where.shown, space.to_dict(), trials)
 
 
-def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None, draw: bool = True) -> dict[str, Any]:
-    """`sweep show`: the report of sweep `name` from its storage alone, and its accuracy plot (PNG)."""
+def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None) -> dict[str, Any]:
+    """`sweep show`: the report of sweep `name` from its storage alone; its accuracy plot (PNG) only at `plot`.
+
+    A command that shows writes nothing it was not asked for: the plot is drawn only where it is named.
+    """
     from lstmcli import plots
     from lstmcli.sweep import study as studies
 
@@ -130,9 +133,7 @@ def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = Non
         study, space, _ = studies.attach(opened, where, name)
         trials = stored.trials(name, where.shown, study.get_trials(deepcopy=False))
         report = results.report(name, where.shown, space.to_dict(), trials)
-    if draw and any(c["n"] for c in report["configurations"]):
-        if plot is None:
-            plot = (where.file.parent if where.file is not None else Path.cwd()) / f"{name}-accuracy.png"
+    if plot is not None and any(c["n"] for c in report["configurations"]):
         try:
             plots.sweep_accuracy(report["configurations"], plot, title=f"sweep {name}")
         except OSError as exc:
