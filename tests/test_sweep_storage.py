@@ -7,9 +7,11 @@ No test here trains but the one that finishes a sweep on a journal a crash cut s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -243,3 +245,57 @@ def test_a_study_that_cannot_be_written(form: str, world: Path) -> None:
     finally:
         for path in [world, *world.rglob("*")]:
             path.chmod(path.stat().st_mode | 0o200)
+
+
+# --- an interrupted creation -----------------------------------------------------------------------------------
+
+
+def queued_trials(study: Path) -> int:
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{study}?mode=ro", uri=True, timeout=1)) as db:
+            return db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_an_interrupted_creation_is_finished_by_the_next_run(
+    signum: int, small_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while a large grid was queued exited 130 without a word and left a study `sweep run` could never
+    finish; the next `sweep show` or `sweep run` waited 121 s in silence, then said to delete it."""
+    from lstmcli.sweep import study as studies
+    from lstmcli.sweep.space import build
+    from lstmcli.sweep.worker import data_facts
+
+    runs, units = tmp_path / "runs", ",".join(str(u) for u in range(4, 84))
+    fixed = {"steps": "20", "eval_every": "20", "batch_size": "20", "data": str(small_npz)}
+    argv = ["sweep", "run", "big", "--units", units, "--seeds", "5", "--runs-dir", str(runs), "--quiet",
+            *(arg for key, value in fixed.items() for arg in (f"--{key.replace('_', '-')}", value))]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    creator = subprocess.Popen([sys.executable, "-m", "lstmcli", *argv], env=env, stderr=subprocess.PIPE, text=True)
+    study = runs / "big" / "study.db"
+    deadline = time.monotonic() + 120
+    while queued_trials(study) < 20 and creator.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    creator.send_signal(signum)
+    _, err = creator.communicate(timeout=60)
+    assert 20 <= queued_trials(study) < 400, "the creator was not stopped while queueing"
+    if signum == signal.SIGINT:
+        assert creator.returncode == 130 and err.count("\n") == 1, err
+        assert "interrupted while queueing the trials of sweep big" in err and "finishes queueing" in err, err
+
+    started = time.monotonic()
+    refused(["sweep", "show", "big", "--runs-dir", str(runs)], capsys, "creation was interrupted")
+    assert time.monotonic() - started < 10  # at once, not after a silent wait
+
+    space = build(dict(fixed, units=units), None, {"seeds": 5})
+    where = studies.locate(None, runs, "big")
+    studies.create_or_join(studies.open_storage(where), where, "big", space, data_facts(str(small_npz))[1])
+    assert queued_trials(study) == 400
+    capsys.readouterr()
+    assert main(["sweep", "show", "big", "--runs-dir", str(runs), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"]["waiting"] == 400

@@ -96,7 +96,7 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
         _make(folder)
     storage = studies.open_storage(where, request.heartbeat)
     with studies.database_errors(where):
-        study = studies.create_or_join(storage, where, name, space, data_sha256)
+        study = studies.create_or_join(storage, where, name, space, data_sha256, watcher.message)
         _make(folder)
         watch = Watch(storage, storage.get_study_id_from_name(name), watcher)
         try:
@@ -130,7 +130,7 @@ def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = Non
     where = studies.locate(storage, runs_dir, check_name(name))
     opened = studies.open_storage(where, None, create=False)
     with studies.database_errors(where), stored.reading(name, where.shown):
-        study, space, _ = studies.attach(opened, where, name)
+        study, space, _ = studies.attach(opened, where, name, write=False)
         trials = stored.trials(name, where.shown, study.get_trials(deepcopy=False))
         report = results.report(name, where.shown, space.to_dict(), trials)
     if plot is not None and any(c["n"] for c in report["configurations"]):

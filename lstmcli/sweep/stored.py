@@ -245,7 +245,7 @@ class StudyAttrs(_Strict):
 
     space: dict[str, Any]
     data_sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] = ""
-    ready: bool
+    ready: bool = False
 
 
 def study_attrs(attrs: dict[str, Any], keys: tuple[str, str, str]) -> dict[str, Any]:
