@@ -97,6 +97,9 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
     storage = studies.open_storage(where, request.heartbeat)
     with studies.database_errors(where):
         study = studies.create_or_join(storage, where, name, space, data_sha256, watcher.message)
+        requeued = studies.requeue_abandoned(study, where, name)
+        if requeued:
+            watcher.message(f"{requeued} trial(s) given up after {studies.MAX_RETRIES} lost workers are queued again")
         _make(folder)
         watch = Watch(storage, storage.get_study_id_from_name(name), watcher)
         try:
@@ -112,6 +115,9 @@ def run(request: Request, watcher: Watcher) -> dict[str, Any]:
         again = f"lstmcli sweep run {name} (the same options)"
         raise Interrupted(f"sweep {name} stopped; its running trials are checkpointed and queued again; finish with: "
                           f"{again}", code)  # fmt: skip
+    if code < 0:
+        raise LstmcliError(f"a worker of sweep {name} was killed (signal {-code}) and trials are left; finish with: "
+                           f"lstmcli sweep run {name} (the same options)")  # fmt: skip
     if code != 0:
         raise LstmcliError(f"a worker of sweep {name} stopped with an error (exit {code}; its message is above)")
     with studies.database_errors(where), stored.reading(name, where.shown):

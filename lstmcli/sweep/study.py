@@ -288,16 +288,42 @@ def enqueue(study: optuna.Study, space: Space, trials: list[tuple[dict[str, Any]
         study.enqueue_trial(params, user_attrs=attrs)
 
 
+@contextlib.contextmanager
+def machine_lock(where: Location, name: str) -> Iterator[None]:
+    """One `sweep run` of this study at a time on this machine, for the steps that must not run twice."""
+    key = hashlib.sha256(f"{where.url} {name}".encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"lstmcli-sweep-{key}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def requeue_abandoned(study: optuna.Study, where: Location, name: str) -> int:
+    """Queue again the trials given up after MAX_RETRIES lost workers; the number queued.
+
+    The limit keeps workers from retrying for ever a trial that kills its worker every time (out of memory,
+    say); a new `sweep run`, started by hand, is the decision to try again. A trial that failed with an
+    error (a NaN loss) records it and is not queued again.
+    """
+    from optuna.trial import TrialState
+
+    with machine_lock(where, name):
+        trials = study.get_trials(deepcopy=False)
+        retried = {n for t in trials for n in t.system_attrs.get("retry_history", []) if isinstance(n, int)}
+        abandoned = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried
+                     and t.user_attrs.get("error") is None]  # fmt: skip
+        with quiet_experimental():
+            for trial in abandoned:
+                Retry(max_retry=None, inherit_intermediate_values=True)(study, trial)
+    return len(abandoned)
+
+
 def finish_setup(study: optuna.Study, where: Location, name: str, space: Space) -> None:
     """Queue what an interrupted creation left out, once: the trials queued must be the plan's first ones.
 
     Only a creator that ran on this machine and is gone is taken over; the lock (in the system's temporary
     folder, so on this machine) keeps two `sweep run` started together from both doing it.
     """
-    key = hashlib.sha256(f"{where.url} {name}".encode()).hexdigest()[:16]
-    lock = Path(tempfile.gettempdir()) / f"lstmcli-sweep-{key}.lock"
-    with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with machine_lock(where, name):
         if study.user_attrs.get(READY_ATTR):
             return
         plan = planned(space)
