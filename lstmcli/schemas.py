@@ -553,9 +553,10 @@ class SweepListRow(Strict):
 
 
 class SweepListProblem(Strict):
-    """A study file under the runs folder that could not be read, and why."""
+    """A study (or a study file under the runs folder) that could not be read, and why; `name` is null where
+    the file itself could not be read."""
 
-    name: None = None
+    name: str | None = None
     storage: str
     problem: str
 

@@ -238,7 +238,7 @@ def test_a_storage_that_is_not_a_sweep_is_refused_not_changed(
     assert sorted(p.name for p in runs.glob("*/*")) == ["study.db"] * 4
     assert main(["sweep", "list", "--runs-dir", str(runs), "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)["sweeps"]
-    assert sum(bool(row.get("problem")) for row in listed) == 2 and len(listed) == 4
+    assert sum(bool(row.get("problem")) for row in listed) == 3 and len(listed) == 4  # the tampered one too
 
 
 # --- one study, several workers; faults; pruning --------------------------------------------------------------
@@ -318,7 +318,7 @@ def test_sigterm_stops_a_worker_cleanly_and_the_next_run_finishes_the_sweep(
     assert [(t["state"], t["retried"]) for t in queued["trials"]] == [("FAIL", True), ("WAITING", False)]
 
     assert main(args) == 0  # in this process: finishes the re-queued trial from its checkpoint
-    done = show(capsys, "stopped", "--runs-dir", str(runs))
+    done = show(capsys, "stopped", "--runs-dir", str(runs), "--plot", str(tmp_path / "stopped.png"))
     assert done["trials"][1]["state"] == "COMPLETE" and done["trials"][1]["resumed_from"] >= 50
     assert Path(done["plot"]).is_file()
 
@@ -354,3 +354,63 @@ def test_sweep_paths_go_through_the_path_parser(argv: list[str], tmp_path: Path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("empty path" in err or "no such user" in err)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- the hand-out of trials: each exactly once, whatever the storage and the number of workers ---------------
+
+CLAIMER = """
+import json, sys
+from pathlib import Path
+from lstmcli.sweep import studies
+from lstmcli.sweep.worker import pop
+storage, runs = json.loads(sys.argv[1]), Path(sys.argv[2])
+opened = studies.open_storage(studies.locate(storage, runs, "race"), create=False)
+study_id = opened.get_study_id_from_name("race")
+print("ready", flush=True)
+sys.stdin.readline()
+claimed = []
+while (trial_id := pop(opened, study_id)) is not None:
+    claimed.append(trial_id)
+print(json.dumps(claimed))
+"""
+
+
+def claim_race(storage: str | None, runs: Path, trials: int, processes: int) -> list[int]:
+    """`processes` real processes pop waiting trials as fast as they can, released together: every id claimed."""
+    import optuna
+
+    from lstmcli.sweep import studies
+
+    where = studies.locate(storage, runs, "race")
+    if where.file is not None:
+        where.file.parent.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(study_name="race", storage=studies.open_storage(where))
+    for seed in range(trials):
+        study.enqueue_trial({}, user_attrs={"seed": seed})
+    command = [sys.executable, "-c", CLAIMER, json.dumps(storage), str(runs)]
+    racers = [subprocess.Popen(command, env=env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+              for _ in range(processes)]  # fmt: skip
+    for racer in racers:
+        assert racer.stdout is not None and racer.stdout.readline() == "ready\n"
+    for racer in racers:
+        assert racer.stdin is not None
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
+    claimed = []
+    for racer in racers:
+        out, _ = racer.communicate(timeout=TIMEOUT)
+        assert racer.returncode == 0
+        claimed += json.loads(out.splitlines()[-1])
+    return claimed
+
+
+@pytest.mark.parametrize("attempt", range(2))
+def test_racing_workers_take_each_waiting_trial_once_on_the_default_sqlite(attempt: int, tmp_path: Path) -> None:
+    """SQLite has no row lock: before BEGIN IMMEDIATE, every attempt had trials taken twice."""
+    claimed = claim_race(None, tmp_path / "runs", 40, 4)
+    assert len(claimed) == 40 and len(set(claimed)) == 40, Counter(claimed).most_common(3)
+
+
+def test_racing_workers_take_each_waiting_trial_once_on_a_journal(tmp_path: Path) -> None:
+    claimed = claim_race(str(tmp_path / "race.log"), tmp_path / "runs", 40, 4)
+    assert len(claimed) == 40 and len(set(claimed)) == 40, Counter(claimed).most_common(3)

@@ -406,7 +406,8 @@ def sweep_run(
     report = launch.run(request, make_sweep_watcher(stdout, quiet))
     view.show(report, "table", stdout)
     where = "" if storage is None else f" --storage {storage}"
-    stdout.print(f"details and plot: lstmcli sweep show {name}{where}", highlight=False, soft_wrap=True)
+    stdout.print(f"details: lstmcli sweep show {name}{where} (--plot FILE.png draws it)", highlight=False,
+                 soft_wrap=True)  # fmt: skip
     launch.judge(report)
 
 
@@ -423,18 +424,15 @@ def sweep_show(
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
     plot: Annotated[
         Path | None,
-        plain(
-            "Write the accuracy plot (PNG) here \\[default: NAME-accuracy.png beside the study file, or here].",
-            parser=expand,
-        ),
+        plain("Also write the accuracy plot (PNG) here; without it, show writes nothing.", parser=expand),
     ] = None,
-    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
+    no_plot: Annotated[bool, typer.Option("--no-plot", hidden=True, help="Write no PNG (the default).")] = False,
 ) -> None:
     """One row per configuration: mean and spread over seeds, best first; every trial, from the storage alone."""
     from lstmcli.cli.views import sweep as view
     from lstmcli.sweep import launch
 
-    report = launch.show(name, storage, runs_dir, plot, draw=not no_plot)
+    report = launch.show(name, storage, runs_dir, None if no_plot else plot)
     view.show(report, format.value, stdout)
 
 

@@ -29,7 +29,7 @@ from lstmcli import plots
 from lstmcli.errors import CheckFailed, FieldError, FileError, Interrupted, LstmcliError, literal
 from lstmcli.schemas import SweepCounts, SweepList, SweepListProblem, SweepListRow, SweepReport, SweepTrial
 from lstmcli.signals import StopSignals
-from lstmcli.sweep import DEFAULT_HEARTBEAT, results, studies
+from lstmcli.sweep import DEFAULT_HEARTBEAT, results, stored, studies
 from lstmcli.sweep.space import Space, check, check_name
 from lstmcli.sweep.worker import Worker, data_facts, every
 
@@ -97,7 +97,10 @@ def run(request: Request, watcher: Watcher) -> SweepReport:
         _make(folder)
     storage = studies.open_storage(where, request.heartbeat)
     with studies.database_errors(where):
-        study = studies.create_or_join(storage, where, name, space, data_sha256)
+        study = studies.create_or_join(storage, where, name, space, data_sha256, watcher.message)
+        requeued = studies.requeue_abandoned(study, where, name)
+        if requeued:
+            watcher.message(f"{requeued} trial(s) given up after {studies.MAX_RETRIES} lost workers are queued again")
         _make(folder)
         watch = Watch(storage, storage.get_study_id_from_name(name), watcher)
         try:
@@ -113,22 +116,28 @@ def run(request: Request, watcher: Watcher) -> SweepReport:
         again = f"lstmcli sweep run {name} (the same options)"
         raise Interrupted(f"sweep {name} stopped; its running trials are checkpointed and queued again; finish with: "
                           f"{again}", code)  # fmt: skip
+    if code < 0:
+        raise LstmcliError(f"a worker of sweep {name} was killed (signal {-code}) and trials are left; finish with: "
+                           f"lstmcli sweep run {name} (the same options)")  # fmt: skip
     if code != 0:
         raise LstmcliError(f"a worker of sweep {name} stopped with an error (exit {code}; its message is above)")
-    with studies.database_errors(where):
-        return results.report(name, where.shown, space.to_dict(), study.get_trials(deepcopy=False))
+    with studies.database_errors(where), stored.reading(name, where.shown):
+        trials = stored.trials(name, where.shown, study.get_trials(deepcopy=False))
+        return results.report(name, where.shown, space.to_dict(), trials)
 
 
-def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None, draw: bool = True) -> SweepReport:
-    """`sweep show`: the report of sweep `name` from its storage alone, and its accuracy plot (PNG)."""
+def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None) -> SweepReport:
+    """`sweep show`: the report of sweep `name` from its storage alone; its accuracy plot (PNG) only at `plot`.
+
+    A command that shows writes nothing it was not asked for: the plot is drawn only where it is named.
+    """
     where = studies.locate(storage, runs_dir, check_name(name))
     opened = studies.open_storage(where, None, create=False)
-    with studies.database_errors(where):
-        study, space, _ = studies.attach(opened, where, name)
-        report = results.report(name, where.shown, space.to_dict(), study.get_trials(deepcopy=False))
-    if draw and any(c.n for c in report.configurations):
-        if plot is None:
-            plot = (where.file.parent if where.file is not None else Path.cwd()) / f"{name}-accuracy.png"
+    with studies.database_errors(where), stored.reading(name, where.shown):
+        study, space, _ = studies.attach(opened, where, name, write=False)
+        trials = stored.trials(name, where.shown, study.get_trials(deepcopy=False))
+        report = results.report(name, where.shown, space.to_dict(), trials)
+    if plot is not None and any(c.n for c in report.configurations):
         try:
             plots.sweep_accuracy([c.model_dump() for c in report.configurations], plot, title=f"sweep {name}")
         except OSError as exc:
@@ -158,23 +167,34 @@ def listing(storage: str | None, runs_dir: Path) -> SweepList:
     return SweepList(where=places[0].shown if storage is not None else str(runs_dir), sweeps=rows)
 
 
-def _studies_in(where: Any) -> list[SweepListRow]:
+def _studies_in(where: Any) -> list[SweepListRow | SweepListProblem]:
+    """One row per study in the storage; a study that cannot be read is one row with its problem."""
     opened = studies.open_storage(where, None, create=False)
-    rows = []
-    with studies.database_errors(where):
-        for summary in optuna.get_all_study_summaries(opened, include_best_trial=False):
-            stored = summary.user_attrs.get(studies.SPACE_ATTR)
-            trials = opened.get_all_trials(opened.get_study_id_from_name(summary.study_name), deepcopy=False)
-            complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-            rows.append(SweepListRow(
-                name=summary.study_name, storage=where.shown, sweep=isinstance(stored, dict),
-                search=stored.get("search") if isinstance(stored, dict) and isinstance(stored.get("search"), str)
-                else None,
-                trials=len(trials), complete=len(complete),
-                best_val_accuracy=max((t.value for t in complete), default=None),
-                started=None if summary.datetime_start is None else summary.datetime_start.isoformat(" ", "seconds"),
-            ))  # fmt: skip
+    with studies.database_errors(where), stored.reading("list", where.shown):
+        names = [s.study_name for s in opened.get_all_studies()]
+    rows: list[SweepListRow | SweepListProblem] = []
+    for name in names:
+        try:
+            with studies.database_errors(where), stored.reading(name, where.shown):
+                rows.append(_study_row(opened, where.shown, name))
+        except LstmcliError as exc:
+            rows.append(SweepListProblem(name=name, storage=where.shown, problem=str(exc)))
     return rows
+
+
+def _study_row(opened: Any, shown: str, name: str) -> SweepListRow:
+    study = optuna.load_study(study_name=name, storage=opened)
+    attrs = study.user_attrs
+    sweep = studies.SPACE_ATTR in attrs
+    search = studies.Space.from_dict(attrs[studies.SPACE_ATTR]).search if sweep else None
+    trials = stored.trials(name, shown, study.get_trials(deepcopy=False))
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    start = min((t.datetime_start for t in trials if t.datetime_start is not None), default=None)
+    return SweepListRow(
+        name=name, storage=shown, sweep=sweep, search=search, trials=len(trials), complete=len(complete),
+        best_val_accuracy=max((t.value for t in complete), default=None),
+        started=None if start is None else start.isoformat(" ", "seconds"),
+    )
 
 
 def _make(folder: Path) -> None:
@@ -267,8 +287,11 @@ def _processes(request: Request, watch: Watch) -> int:
     for index, code in enumerate(codes, 1):
         if code:
             watch.watcher.message(f"worker {index} exited with {code}")
-    # A worker that died (killed by the kernel, say) had its trial taken over by the others: the sweep is
-    # still complete unless trials are left.
+    # A worker killed by a signal (the kernel's out-of-memory killer, say) had its trial taken over by the
+    # others: the sweep is still complete unless trials are left. A worker that ended in an error did not.
+    failed = next((c for c in codes if c > 0), None)
+    if failed is not None:
+        return failed
     left = watch.last is None or watch.last.running + watch.last.waiting > 0
     return next((c for c in codes if c != 0), 0) if left else 0
 

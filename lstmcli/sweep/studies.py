@@ -13,10 +13,15 @@ Optuna, SQLAlchemy and the database driver are imported here only, by the comman
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
+import os
 import random
+import socket
+import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +29,9 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from lstmcli.errors import DataError, FieldError, UsageError, brief, literal
-from lstmcli.sweep import DEFAULT_HEARTBEAT
+from lstmcli.errors import DataError, FieldError, Interrupted, UsageError, brief, literal
+from lstmcli.files import status
+from lstmcli.sweep import DEFAULT_HEARTBEAT, stored
 from lstmcli.sweep.space import Space
 
 try:  # Optuna >= 4.9 renamed the callback and its keyword; the older names are deprecated
@@ -41,11 +47,13 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 STUDY_FILE = "study.db"
 SPACE_ATTR, DATA_ATTR, READY_ATTR = "lstmcli_space", "lstmcli_data_sha256", "lstmcli_ready"
+CREATOR_ATTR = "lstmcli_creator"  # host and pid of the `sweep run` that created the study and queues its trials
 GRACE_FACTOR = 3  # a trial whose heartbeat is older than this many intervals is taken for dead and re-queued
 MAX_RETRIES = 3  # re-queues of a trial whose worker died, before it is left failed
 CONNECT_TIMEOUT = 10  # seconds to reach a database server before giving up
 SETUP_ATTEMPTS = 5  # tries at creating Optuna's tables when workers start together on an empty database
-JOIN_WAIT = 120  # seconds a joining worker waits for the creator of a study to finish enqueueing it
+JOIN_WAIT = 120  # seconds a joining worker waits for a creator whose queue of trials stopped growing
+Say = Callable[[str], None]
 FORMS = "sqlite:///FILE.db, postgresql://USER@HOST/DB, mysql://USER@HOST/DB or a journal file FILE.log"
 
 
@@ -114,74 +122,101 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 def open_storage(where: Location, heartbeat: int | None = DEFAULT_HEARTBEAT, create: bool = True) -> Any:
     """Open the storage; `create` False refuses a file that does not exist yet rather than make one.
 
-    Heartbeats (RDB storages) let a trial whose worker died be taken for dead after GRACE_FACTOR intervals
-    and re-queued, up to MAX_RETRIES times, with what it reported so far.
+    A storage opened with `create` or a `heartbeat` is a writer's (`sweep run`, its workers); without both a
+    reader's (`show`, `list`), which writes nothing. Heartbeats (RDB storages) let a trial whose worker died
+    be taken for dead after GRACE_FACTOR intervals and re-queued, up to MAX_RETRIES times, with what it
+    reported so far.
     """
-    if where.file is not None and not create and not where.file.is_file():
+    write = create or heartbeat is not None
+    if where.file is not None and not create and status(where.file, where.shown) is None:
         raise UsageError(f"{where.shown}: no such study storage; `lstmcli sweep list` shows the sweeps there")
     if where.file is not None and not where.file.parent.is_dir():
         raise FieldError("storage", f"{{storage}} {literal(where.shown)}: its folder does not exist")
+    holds = where.file is not None and stored.check_file(where.file, where.shown, where.journal, write)
     if where.journal:
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        try:
-            return JournalStorage(JournalFileBackend(str(where.file)))
-        except OSError as exc:
-            why = f"{{storage}} {literal(where.shown)}: cannot open it ({literal(exc.strerror)})"
-            raise FieldError("storage", why) from None
-    if where.file is not None and where.file.is_file():
-        check_sqlite(where.file)
+        return _journal(where)
     import sqlalchemy.exc
 
-    options: dict[str, Any] = {"engine_kwargs": _engine_kwargs(where.url), "skip_table_creation": not create}
+    options: dict[str, Any] = {"engine_kwargs": _engine_kwargs(where.url),
+                               "skip_table_creation": not create or holds}  # fmt: skip
     try:
         with quiet_experimental():
             if heartbeat is not None:
                 callback = Retry(max_retry=MAX_RETRIES, inherit_intermediate_values=True)
                 options.update(heartbeat_interval=heartbeat, grace_period=GRACE_FACTOR * heartbeat,
                                **{RETRY_KEYWORD: callback})  # fmt: skip
-            for attempt in range(SETUP_ATTEMPTS):
-                try:
-                    storage = optuna.storages.RDBStorage(where.url, **options)
-                    break
-                except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
-                        sqlalchemy.exc.OperationalError) as exc:  # fmt: skip
-                    # Workers started together on an empty database race to create Optuna's tables; the
-                    # losers' CREATE fails, and their next attempt finds the tables made.
-                    lost_race = not isinstance(exc, sqlalchemy.exc.OperationalError) or "already exists" in str(exc)
-                    if not lost_race or attempt == SETUP_ATTEMPTS - 1:
-                        raise
-                    time.sleep(0.5 + random.random())
+            storage = _rdb(where.url, options)
+            if write:
+                serialise_writes(storage.engine)
             # Wrapped as Optuna wraps it for a study; every call of a worker must go through that one object.
             return optuna.storages.get_storage(storage)
-    except ModuleNotFoundError as exc:
-        raise FieldError(
-            "storage",
-            f"{{storage}} {literal(where.shown)}: its driver {literal(repr(exc.name))} is not installed "
-            "(pip install 'lstmcli[postgres]' for PostgreSQL)",
+    except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError as a plain ImportError
+        driver = exc.name or getattr(exc.__cause__, "name", None) or brief(exc, 80)
+        raise UsageError(
+            f"{where.shown}: its database driver {driver!r} is not installed (pip install 'lstmcli[postgres]' "
+            "for PostgreSQL)"
         ) from None
-    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError, ValueError) as exc:
-        why = f"{{storage}} {literal(where.shown)}: cannot open it ({literal(first_line(exc))})"
-        raise FieldError("storage", why) from None
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"{where.shown}: cannot open it ({first_line(exc)})") from None
+
+
+def _rdb(url: str, options: dict[str, Any]) -> Any:
+    import sqlalchemy.exc
+
+    for attempt in range(SETUP_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, **options)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                sqlalchemy.exc.OperationalError) as exc:  # fmt: skip
+            # Workers started together on an empty database race to create Optuna's tables; the
+            # losers' CREATE fails, and their next attempt finds the tables made.
+            lost_race = not isinstance(exc, sqlalchemy.exc.OperationalError) or "already exists" in str(exc)
+            if not lost_race or attempt == SETUP_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
+
+
+def _journal(where: Location) -> Any:
+    """A journal file Optuna replays; an entry it cannot replay (a study edited by hand) is one line."""
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    try:
+        return JournalStorage(JournalFileBackend(str(where.file)))
+    except OSError as exc:
+        raise UsageError(f"{where.shown}: cannot open it ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise DataError(f"{where.shown}: an Optuna journal that cannot be replayed ({brief(exc)})") from None
+
+
+def serialise_writes(engine: Any) -> None:
+    """Make every SQLite transaction of a writer BEGIN IMMEDIATE, so that Optuna's hand-out of a trial holds.
+
+    Optuna takes a waiting trial by reading it `FOR UPDATE` and then writing it RUNNING. SQLite has no row
+    locks, and Python's sqlite3 begins a transaction only at the first write, so two workers could both read
+    the trial as waiting and both take it. BEGIN IMMEDIATE takes the database's write lock when the
+    transaction starts: the second worker's read waits for the first one's commit and sees the trial taken.
+    The recipe is SQLAlchemy's (pysqlite's own transaction handling switched off, then our own BEGIN).
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def no_implicit_begin(connection: Any, record: Any) -> None:
+        connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners would keep pysqlite's behaviour
 
 
 def first_line(exc: BaseException) -> str:
     """A database error's first line only (SQLAlchemy appends the SQL and a help link below it)."""
     text = str(getattr(exc, "orig", None) or exc).strip()
     return brief(text.splitlines()[0], 300) if text else type(exc).__name__
-
-
-def check_sqlite(path: Path) -> None:
-    """Refuse a database of something else before Optuna adds its tables to it (a read-only look)."""
-    import sqlite3
-
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as connection:
-            names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.Error as exc:
-        raise DataError(f"{path}: not an SQLite database ({exc})") from None
-    if names and ("studies" not in names or "trials" not in names):  # empty: another worker is creating it
-        raise DataError(f"{path}: not an Optuna study database")
 
 
 def sampler(space: Space) -> optuna.samplers.BaseSampler:
@@ -202,17 +237,19 @@ def pruner(space: Space) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def create_or_join(storage: Any, where: Location, name: str, space: Space, data_sha256: str) -> optuna.Study:
+def create_or_join(
+    storage: Any, where: Location, name: str, space: Space, data_sha256: str, say: Say | None = None
+) -> optuna.Study:
     """The study `name`: created and filled with its trials, or joined when it exists with the same space."""
     try:
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                     sampler=sampler(space), pruner=pruner(space))  # fmt: skip
     except optuna.exceptions.DuplicatedStudyError:
-        study, stored, stored_sha = attach(storage, where, name)
-        if stored.identity() != space.identity():
+        study, stored_space, stored_sha = attach(storage, where, name, say)
+        if stored_space.identity() != space.identity():
             raise UsageError(
-                f"sweep {name} in {where.shown} exists with a different search space ({difference(stored, space)}); "
-                "give the options it was started with, or another name"
+                f"sweep {name} in {where.shown} exists with a different search space "
+                f"({difference(stored_space, space)}); give the options it was started with, or another name"
             ) from None
         if stored_sha != data_sha256:
             raise FieldError(
@@ -221,10 +258,17 @@ def create_or_join(storage: Any, where: Location, name: str, space: Space, data_
                 "every worker must train on the same data",
             ) from None
         return study
-    study.set_user_attr(SPACE_ATTR, space.to_dict())
-    study.set_user_attr(DATA_ATTR, data_sha256)
-    enqueue(study, space)
-    study.set_user_attr(READY_ATTR, True)
+    try:
+        study.set_user_attr(CREATOR_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
+        study.set_user_attr(SPACE_ATTR, space.to_dict())
+        study.set_user_attr(DATA_ATTR, data_sha256)
+        enqueue(study, space, planned(space))
+        study.set_user_attr(READY_ATTR, True)
+    except KeyboardInterrupt:
+        queued = len(study.get_trials(deepcopy=False))
+        raise Interrupted(f"interrupted while queueing the trials of sweep {name} ({queued} of {space.size()} "
+                          f"queued); `lstmcli sweep run {name}` with the same options finishes queueing them",
+                          130) from None  # fmt: skip
     return study
 
 
@@ -237,37 +281,149 @@ def difference(stored: Space, given: Space) -> str:
     return "same settings"
 
 
-def enqueue(study: optuna.Study, space: Space) -> None:
-    """Every trial, WAITING: grid configurations seed by seed (seed 0 of each first), or the search's slots."""
+def planned(space: Space) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every trial the study starts with, in queue order: (parameters, user attributes)."""
     if space.search == "grid":
-        for seed in range(space.seeds):
-            for params in space.grid():
-                study.enqueue_trial(params, user_attrs={"seed": seed})
-    else:
-        for slot in range(space.trials or 0):
-            study.enqueue_trial({}, user_attrs={"seed": 0, "slot": slot})
+        return [(params, {"seed": seed}) for seed in range(space.seeds) for params in space.grid()]
+    return [({}, {"seed": 0, "slot": slot}) for slot in range(space.trials or 0)]
 
 
-def attach(storage: Any, where: Location, name: str) -> tuple[optuna.Study, Space, str]:
-    """The existing study `name`, its space and its data's SHA-256, once its creator has enqueued every trial."""
+def enqueue(study: optuna.Study, space: Space, trials: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """`trials` WAITING: grid configurations seed by seed (seed 0 of each first), or the search's slots."""
+    for params, attrs in trials:
+        study.enqueue_trial(params, user_attrs=attrs)
+
+
+@contextlib.contextmanager
+def machine_lock(where: Location, name: str) -> Iterator[None]:
+    """One `sweep run` of this study at a time on this machine, for the steps that must not run twice."""
+    key = hashlib.sha256(f"{where.url} {name}".encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"lstmcli-sweep-{key}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def requeue_abandoned(study: optuna.Study, where: Location, name: str) -> int:
+    """Queue again the trials given up after MAX_RETRIES lost workers; the number queued.
+
+    The limit keeps workers from retrying for ever a trial that kills its worker every time (out of memory,
+    say); a new `sweep run`, started by hand, is the decision to try again. A trial that failed with an
+    error (a NaN loss) records it and is not queued again.
+    """
+    from optuna.trial import TrialState
+
+    with machine_lock(where, name):
+        trials = study.get_trials(deepcopy=False)
+        retried = {n for t in trials for n in t.system_attrs.get("retry_history", []) if isinstance(n, int)}
+        abandoned = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried
+                     and t.user_attrs.get("error") is None]  # fmt: skip
+        with quiet_experimental():
+            for trial in abandoned:
+                Retry(max_retry=None, inherit_intermediate_values=True)(study, trial)
+    return len(abandoned)
+
+
+def finish_setup(study: optuna.Study, where: Location, name: str, space: Space) -> None:
+    """Queue what an interrupted creation left out, once: the trials queued must be the plan's first ones.
+
+    Only a creator that ran on this machine and is gone is taken over; the lock (in the system's temporary
+    folder, so on this machine) keeps two `sweep run` started together from both doing it.
+    """
+    with machine_lock(where, name):
+        if study.user_attrs.get(READY_ATTR):
+            return
+        plan = planned(space)
+        queued = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+        done = [(t.system_attrs.get("fixed_params", {}), dict(t.user_attrs)) for t in queued[: len(plan)]]
+        if len(queued) > len(plan) or any(got != want for got, want in zip(done, plan, strict=False)):
+            raise UsageError(f"sweep {name} in {where.shown} was never completely set up and holds trials of "
+                             "another plan; delete it or choose another name")  # fmt: skip
+        enqueue(study, space, plan[len(queued) :])
+        study.set_user_attr(READY_ATTR, True)
+
+
+def attach(storage: Any, where: Location, name: str, say: Say | None = None,
+           write: bool = True) -> tuple[optuna.Study, Space, str]:  # fmt: skip
+    """The existing study `name`, its space and its data's SHA-256, once its creator has enqueued every trial.
+
+    While a creator is still queueing, a writer waits (saying so through `say`) as long as the queue grows;
+    a creation interrupted on this machine (its process is gone) is finished here by a writer, and refused
+    by a reader with what to do.
+    """
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         raise UsageError(f"no sweep {name} in {where.shown}; `lstmcli sweep list` shows the sweeps there") from None
-    started, attrs = time.monotonic(), study.user_attrs
+    started = changed = time.monotonic()
+    attrs, queued, said = study.user_attrs, -1, False
     while not attrs.get(READY_ATTR):  # its creator may be recording its space or enqueueing it at this moment
-        waited = time.monotonic() - started
-        if waited > JOIN_WAIT or (SPACE_ATTR not in attrs and (waited > 2 or study.get_trials(deepcopy=False))):
-            break
+        now, count = time.monotonic(), len(study.get_trials(deepcopy=False))
+        creator = attrs.get(CREATOR_ATTR)
+        if SPACE_ATTR not in attrs:
+            if now - started > 2 or count:
+                break
+        elif _gone(creator):
+            if not write:
+                raise UsageError(f"sweep {name} in {where.shown}: its creation was interrupted ({count} trials "
+                                 f"queued); `lstmcli sweep run {name}` with the same options finishes it")  # fmt: skip
+            finish_setup(study, where, name, _space(attrs, where, name))
+        else:
+            if count != queued:
+                queued, changed = count, now
+            if not write or now - changed > JOIN_WAIT:
+                break
+            if say is not None and not said:
+                say(f"waiting for the creator of sweep {name} ({_who(creator)}) to queue its trials ({count} queued)")
+                said = True
         time.sleep(0.5)
         attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
     if SPACE_ATTR not in attrs:
         raise UsageError(f"study {name} in {where.shown} was not made by lstmcli sweep; choose another name")
     if not attrs.get(READY_ATTR):
+        if CREATOR_ATTR in attrs:
+            raise UsageError(f"sweep {name} in {where.shown} is not completely set up: its creator "
+                             f"({_who(attrs[CREATOR_ATTR])}) is still queueing trials, or stopped on another "
+                             f"machine; run `lstmcli sweep run {name}` there to finish it, or delete it")  # fmt: skip
         raise UsageError(f"sweep {name} in {where.shown} was never completely set up; delete it or choose another name")
-    space = Space.from_dict(attrs[SPACE_ATTR])
+    space = _space(attrs, where, name)
     study.sampler, study.pruner = sampler(space), pruner(space)
-    return study, space, str(attrs.get(DATA_ATTR, ""))
+    return study, space, attrs.get(DATA_ATTR, "")
+
+
+def _space(attrs: dict[str, Any], where: Location, name: str) -> Space:
+    try:
+        space = Space.from_dict(attrs[SPACE_ATTR])
+        stored.study_attrs(attrs, (SPACE_ATTR, DATA_ATTR, READY_ATTR))
+    except DataError as exc:
+        raise DataError(f"sweep {name} in {where.shown}: {exc}") from None
+    return space
+
+
+def _who(creator: Any) -> str:
+    if isinstance(creator, dict):
+        return f"process {creator.get('pid')} on {creator.get('host')}"
+    return "another sweep run"
+
+
+def _gone(creator: Any) -> bool:
+    """A creator that ran on this machine and whose process is no more."""
+    if not isinstance(creator, dict) or creator.get("host") != socket.gethostname():
+        return False
+    pid = creator.get("pid")
+    return isinstance(pid, int) and not isinstance(pid, bool) and not alive(pid)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (one of another user's counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
 
 
 @contextlib.contextmanager

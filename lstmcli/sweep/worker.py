@@ -251,7 +251,7 @@ def recover(worker: Worker) -> None:
         return
     for trial in worker.storage.get_all_trials(worker.study_id, deepcopy=False, states=(TrialState.RUNNING,)):
         pid = trial.user_attrs.get("pid")
-        if trial.user_attrs.get("host") != socket.gethostname() or not isinstance(pid, int) or _alive(pid):
+        if trial.user_attrs.get("host") != socket.gethostname() or not isinstance(pid, int) or studies.alive(pid):
             continue
         trial_id = worker.storage.get_trial_id_from_study_id_trial_number(worker.study_id, trial.number)
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
@@ -298,16 +298,6 @@ def wait_unlocked(folder: Path, stop: StopSignals) -> None:
         time.sleep(POLL)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _release_models() -> None:
     """Free the finished trial's graphs before the next one (Keras keeps them in a global session)."""
     keras = sys.modules.get("keras")
@@ -319,7 +309,7 @@ def serve(storage: str | None, name: str, runs_dir: Path, data: str | None, hear
     """Join the study `name` and work on it: what each process of `sweep run --workers K` does."""
     where = studies.locate(storage, runs_dir, name)
     opened = studies.open_storage(where, heartbeat_s, create=False)
-    study, stored, data_sha256 = studies.attach(opened, where, name)
+    study, stored, data_sha256 = studies.attach(opened, where, name, lambda text: print(text, file=sys.stderr))
     shape, sha = data_facts(data)
     if sha != data_sha256:
         raise FieldError("data", f"{{data}}: not the data sweep {literal(name)} was started with (its SHA-256 differs)")
