@@ -185,3 +185,13 @@ def test_folder_names_are_shown_as_written_not_as_markup(runs_folder: Path, caps
     assert main(["runs", str(runs_folder)]) == 0
     out = capsys.readouterr().out
     assert "[baseline]/seed0" in out and "[red]x[/]" in out
+
+
+def test_csv_neutralises_a_run_folder_named_like_a_formula(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder named `=HYPERLINK(...)` would run as a formula when the CSV is opened in a spreadsheet."""
+    shutil.copytree(trained_run, tmp_path / '=HYPERLINK("x","y")')
+    assert main(["runs", str(tmp_path), "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[1].startswith('"\'=HYPERLINK(""x"",""y"")"'), rows

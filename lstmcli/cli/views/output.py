@@ -29,12 +29,22 @@ def print_json(data: Any) -> None:
     print(json.dumps(_finite(data), indent=2, allow_nan=False))
 
 
+# A text cell a spreadsheet would run as a formula (OWASP's list of leading characters).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that starts like a formula (a run folder named `=HYPERLINK(...)`) with a leading `'`, as
+    spreadsheet-safe CSV writers do, so that opening the file never runs it; numbers stay numbers."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def print_csv(rows: list[dict[str, Any]]) -> None:
-    """Rows as CSV on stdout: scalar columns only, in the rows' own order."""
+    """Rows as CSV on stdout: scalar columns only, in the rows' own order; formula-like text neutralised."""
     columns = [k for k, v in rows[0].items() if not isinstance(v, (dict, list))] if rows else []
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
 
 
 def print_wide(console: Console, table: Table) -> None:
