@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
+from lstmcli.gates.result import GatesResult
 from lstmcli.model.spec import ModelSpec
 
 SCHEMA_VERSION = 1
@@ -278,6 +279,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "runs": RunsReport,
     "sweep-show": SweepReport,
     "sweep-list": SweepList,
+    "gates": GatesResult,
 }
 
 
