@@ -55,12 +55,12 @@ def decision(result: GatesResult) -> str:
 def reading(result: GatesResult) -> Iterator[str]:
     """One line per step: the row read, the most likely class so far, and the final answer's probability."""
     target = result.predicted
-    yield f"row  input{' ' * max(result.features - 5, 0)}  so far   p({target})"
+    yield f"row  input{' ' * max(result.features - 5, 0)}  so far    p({target})"
     for t, (row, probs) in enumerate(zip(result.input, result.prediction, strict=True)):
         best = int(np.argmax(probs))
         p = probs[target]
         bar = "█" * round(p * BAR)
-        yield f"{t + 1:>3}  {shade(np.asarray(row))}  {best} {probs[best]:>4.0%}  {p:>5.1%} {bar}".rstrip()
+        yield f"{t + 1:>3}  {shade(np.asarray(row))}  {best} {probs[best]:>4.0%}  {p:>6.1%} {bar}".rstrip()
 
 
 def heatmaps(layer: GateLayer, width: int) -> Iterator[str]:

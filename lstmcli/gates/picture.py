@@ -6,13 +6,14 @@ Drawn with lstmcli.plots' figure and atomic save (matplotlib's Agg canvas, no py
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lstmcli import plots
 from lstmcli.errors import printable
 from lstmcli.gates.recurrence import SIGMOID_GATES
-from lstmcli.gates.result import GatesResult
+from lstmcli.gates.result import GatesResult, GateStatistics
 
 
 def _colours(cell: str, gate: str, values: np.ndarray) -> dict[str, object]:
@@ -23,8 +24,33 @@ def _colours(cell: str, gate: str, values: np.ndarray) -> dict[str, object]:
     return {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound}
 
 
+def _statistics(stats: GateStatistics, panels: list[Any]) -> None:
+    """Accuracy if reading stopped at each step, and the saturation plot of Karpathy et al. per layer."""
+    if len(panels) < 2:
+        return
+    accuracy, saturation = panels[0], panels[1]
+    accuracy.set_axis_on()
+    accuracy.plot(range(1, len(stats.accuracy_by_step) + 1), stats.accuracy_by_step, "o-", markersize=3)
+    accuracy.set_ylim(0, 1)
+    accuracy.set_xlabel("steps read")
+    accuracy.set_ylabel("accuracy")
+    accuracy.set_title(f"accuracy if reading stopped ({stats.samples:,} samples)", fontsize="small")
+    accuracy.grid(True, alpha=0.3)
+    saturation.set_axis_on()
+    for layer in stats.layers:
+        for gate, shares in layer.saturation.items():
+            saturation.scatter(shares.below, shares.above, s=10, alpha=0.7, label=printable(f"{layer.layer} {gate}"))
+    saturation.plot([0, 1], [1, 0], color="grey", linewidth=0.5)
+    saturation.set_xlim(0, 1)
+    saturation.set_ylim(0, 1)
+    saturation.set_xlabel(f"share of steps below {stats.low:g}")
+    saturation.set_ylabel(f"share of steps above {stats.high:g}")
+    saturation.set_title("saturation, one point per unit", fontsize="small")
+    saturation.legend(fontsize="x-small")
+
+
 def draw(result: GatesResult, path: Path) -> Path:
-    columns = max(2, *(len(layer.gates) for layer in result.layers))
+    columns = max(2 if result.statistics is None else 4, *(len(layer.gates) for layer in result.layers))
     figure = plots._figure(3.2 * columns, 2.8 * (1 + len(result.layers)))
     grid = figure.subplots(1 + len(result.layers), columns, squeeze=False)
     for axes in grid.flat:
@@ -44,6 +70,8 @@ def draw(result: GatesResult, path: Path) -> Path:
     curve.set_ylabel("probability")
     curve.set_title(f"predicted {result.predicted} ({result.confidence:.0%})", fontsize="medium")
     curve.legend(loc="upper left", fontsize="small")
+    if result.statistics is not None:
+        _statistics(result.statistics, grid[0][2:])
     for row, layer in enumerate(result.layers, start=1):
         for column, (gate, values) in enumerate(layer.gates.items()):
             axes = grid[row][column]
