@@ -177,3 +177,37 @@ def test_a_difference_above_the_tolerance_fails_the_check() -> None:
     trace.prediction[:] = np.nan
     with pytest.raises(CheckFailed):
         keras_model.check(keras_model.differences(recomputed, model, x, trace), PATH)
+
+
+def test_statistics_count_saturation_means_and_accuracy_by_step() -> None:
+    """Hand-made gates: unit 0 always below 0.1, unit 1 above 0.9 on half the steps; the answer right from step 1."""
+    from lstmcli.gates.statistics import Accumulator
+
+    cell = recurrence.Cell("gru", np.zeros((1, 6)), np.zeros((2, 6)), None)
+    network = recurrence.Network((recurrence.Stage("g", 0, (recurrence.Direction("g", 0, "forward", cell),), "concat",
+                                                   False),), ())  # fmt: skip
+    update = np.zeros((2, 4, 2))
+    update[:, :, 0] = 0.05
+    update[:, ::2, 1] = 0.95
+    update[:, 1::2, 1] = 0.5
+    prediction = np.zeros((2, 4, 3))
+    prediction[0, :, 2] = 1.0  # sample 0 (label 2): right at every step
+    prediction[1, :2, 0], prediction[1, 2:, 1] = 1.0, 1.0  # sample 1 (label 1): right from step 2
+    trace = recurrence.Trace({(0, "forward"): {"update": update, "reset": np.full((2, 4, 2), 0.5)}}, prediction)
+    totals = Accumulator(network, 4)
+    totals.add(trace, np.array([2, 1]), 1e-7)
+    stats = totals.result()
+    (layer,) = stats.layers
+    assert layer.saturation["update"].below == [1.0, 0.0] and layer.saturation["update"].above == [0.0, 0.5]
+    assert layer.saturation["reset"].below == [0.0, 0.0] and layer.saturation["reset"].above == [0.0, 0.0]
+    assert layer.mean_by_step["update"] == pytest.approx([0.5, 0.275, 0.5, 0.275])
+    assert stats.accuracy_by_step == [0.5, 0.5, 1.0, 1.0] and stats.samples == 2
+
+
+def test_decided_is_the_first_step_the_answer_stays_sure() -> None:
+    from lstmcli.gates.watch import decided
+
+    sure, unsure = [0.05, 0.95], [0.6, 0.4]
+    assert decided(np.array([unsure, sure, unsure, sure, sure])) == 3
+    assert decided(np.array([sure, sure])) == 0
+    assert decided(np.array([sure, unsure])) is None
