@@ -211,3 +211,21 @@ def test_decided_is_the_first_step_the_answer_stays_sure() -> None:
     assert decided(np.array([unsure, sure, unsure, sure, sure])) == 3
     assert decided(np.array([sure, sure])) == 0
     assert decided(np.array([sure, unsure])) is None
+
+
+def test_the_gates_modules_import_no_framework() -> None:
+    """The equations, the reading of a model, the statistics, the result and the view load neither TensorFlow nor
+    Keras nor matplotlib until a command needs them."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "import lstmcli.gates.recurrence, lstmcli.gates.keras_model, lstmcli.gates.statistics, lstmcli.gates.watch\n"
+        "import lstmcli.gates.result, lstmcli.gates.picture, lstmcli.cli.gates_view, lstmcli.schemas\n"
+        "heavy = ('tensorflow', 'keras', 'matplotlib')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout) == []
