@@ -49,6 +49,13 @@ METRICS = "metrics.json"
 MODEL = "model.keras"
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
+
+
+def gates_plot(sample: int) -> str:
+    """`lstmcli gates RUN --sample N` draws RUN/gates-N.png."""
+    return f"gates-{sample}.png"
+
+
 TENSORBOARD = "tensorboard"
 LOCK = ".lock"
 RUN_FILES = (CONFIG, CHECKPOINT, HISTORY, METRICS, MODEL)

@@ -568,6 +568,76 @@ class SweepList(Result):
     sweeps: list[SweepListRow | SweepListProblem]
 
 
+# --- lstmcli gates (docs/lstm.md "Watching the gates") ------------------------------------------------
+
+GateName = Literal["input", "forget", "candidate", "output", "cell", "hidden", "update", "reset"]
+Matrix = list[list[float]]
+
+
+class GateLayer(Strict):
+    """One direction of one recurrent layer, every tensor at every step."""
+
+    layer: str
+    index: int
+    direction: Literal["forward", "backward"]
+    cell: Literal["lstm", "gru", "rnn"]
+    units: int
+    reset_after: bool | None
+    max_difference: float
+    gates: dict[GateName, Matrix]
+
+
+class Saturation(Strict):
+    """Per unit, the fraction of steps (over every sample) a gate spends below 0.1 and above 0.9."""
+
+    below: list[float]
+    above: list[float]
+
+
+class LayerStatistics(Strict):
+    layer: str
+    index: int
+    direction: Literal["forward", "backward"]
+    cell: Literal["lstm", "gru", "rnn"]
+    saturation: dict[GateName, Saturation]
+    mean_by_step: dict[GateName, list[float]]
+
+
+class GateStatistics(Strict):
+    """Over the first `samples` test sequences: saturation, mean gates over time, accuracy if reading stopped."""
+
+    samples: int
+    low: float
+    high: float
+    accuracy_by_step: list[float]
+    max_difference: float
+    layers: list[LayerStatistics]
+
+
+class GatesResult(Strict):
+    """`lstmcli gates --format json`: one test sequence through every gate, and the prediction as it is read."""
+
+    schema_version: Literal[1]
+    model: str
+    data: str
+    sample: int
+    label: int
+    predicted: int
+    confidence: float
+    decided_step: int | None
+    steps: int
+    features: int
+    classes: int
+    input: Matrix
+    layers: list[GateLayer]
+    prediction: Matrix
+    max_difference: float
+    tolerance: float
+    statistics: GateStatistics | None = None
+    plot: str | None = None
+    saved: str | None = None
+
+
 SCHEMAS: dict[str, type[BaseModel]] = {
     "params": Params,
     "train": TrainSummary,
@@ -575,6 +645,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "runs": RunsReport,
     "sweep-show": SweepReport,
     "sweep-list": SweepList,
+    "gates": GatesResult,
 }
 
 

@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
-SCRIPTS = ("throughput.py", "time_to_accuracy.py", "overhead.py", "sweep.py")
+SCRIPTS = ("throughput.py", "time_to_accuracy.py", "overhead.py", "sweep.py", "gates.py")
 
 
 def published() -> str:
@@ -102,6 +102,14 @@ def test_sweep_quick(quick_runs: dict[str, Any]) -> None:
     assert result["trials"] == 4 and [r["side"] for r in result["runs"]] == ["workers-1", "workers-2"]
     assert all(r["wall_s"] > 0 for r in result["runs"]) and result["ratio"] > 0
     assert "<!-- sweep -->" in out and "--workers 2" in out
+
+
+def test_gates_quick(quick_runs: dict[str, Any]) -> None:
+    result, out = finished(quick_runs, "gates.py")
+    seconds = result["time"]["seconds"]
+    assert seconds["eval"]["median"] > 0 and seconds["gates"]["median"] > 0 and result["time"]["ratio"] > 0
+    assert result["memory"]["samples"] == 50 and result["memory"]["peak_rss_bytes"] > 10**8
+    assert "<!-- gates-time -->" in out and "<!-- gates-memory -->" in out
 
 
 def test_publish_rewrites_only_its_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import GOLDEN, Golden
 from rich.console import Console
@@ -271,3 +273,35 @@ def test_runs(
     name: str, fmt: str, golden: Golden, fixed_terminal: None, runs_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     golden.check(name, normalise(run_cli(capsys, "runs", "runs", "--format", fmt), runs_folder))
+
+
+# --- lstmcli gates ------------------------------------------------------------------------------------------
+
+# The largest difference from Keras is float32 rounding: its last digits are the CPU's, not the renderer's.
+DIFFERENCE = re.compile(r'(largest difference |"max_difference": )[0-9.e+-]+')
+
+
+@pytest.fixture
+def gates_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_arrays: dict[str, np.ndarray]) -> Path:
+    """A small deterministic model (LSTM(3), weights drawn from a fixed seed) and 14 x 14 MNIST, named relatively."""
+    from conftest import mnist_slice
+
+    from lstmcli.model.factory import build_model
+    from lstmcli.model.spec import ModelSpec
+
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "mnist14.npz", **mnist_slice(mnist_arrays, 200, 20, stride=2))
+    model = build_model(ModelSpec("lstm", 3, 14, 14, classes=10))
+    rng = np.random.default_rng(18)
+    model.set_weights([rng.normal(0.0, 0.8, w.shape).astype(np.float32) for w in model.get_weights()])
+    model.save(tmp_path / "lstm3.keras")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("gates/lstm3.txt", "table"), ("gates/lstm3.json", "json")])
+def test_gates(
+    name: str, fmt: str, golden: Golden, fixed_terminal: None, gates_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # fmt: skip
+    out = run_cli(capsys, "gates", "lstm3.keras", "--data", "mnist14.npz", "--sample", "3", "--samples", "20",
+                  "--no-plot", "--format", fmt)  # fmt: skip
+    golden.check(name, DIFFERENCE.sub(r"\1<difference>", normalise(out, gates_folder)))

@@ -305,6 +305,45 @@ def eval_command(
 
 @app.command()
 @reports_errors
+def gates(
+    target: Annotated[
+        Path, typer.Argument(help="A run directory or a .keras file.", show_default=False, parser=expand)
+    ],
+    sample: Annotated[int, typer.Option(help="The test sequence to show (0 is the first).")] = 0,
+    samples: Annotated[
+        int | None, plain("Also gather statistics over the first K test sequences (saturation, accuracy by step).")
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: the run's data].", show_default=False
+        ),
+    ] = None,
+    format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
+    save: Annotated[Path | None, plain("Write every tensor to this .npz file.", parser=expand)] = None,
+    plot: Annotated[
+        Path | None,
+        plain("Write the gates picture (PNG) here \\[default: RUN/gates-N.png for a run directory].", parser=expand),
+    ] = None,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
+    unsafe: Annotated[
+        bool, typer.Option("--unsafe", help="Allow models that carry code (only for files you trust).")
+    ] = False,
+) -> None:
+    """Watch every gate of a trained model at work on one test sequence, recomputed in NumPy and checked."""
+    from lstmcli.cli.views.gates import gates_view
+    from lstmcli.cli.views.output import print_json
+    from lstmcli.gates.watch import watch
+
+    result = watch(target, sample, samples, data, unsafe, plot, draw=not no_plot, save=save)
+    if format.value == "json":
+        print_json(result.model_dump())
+    else:
+        gates_view(result, stdout)
+
+
+@app.command()
+@reports_errors
 def runs(
     folder: Annotated[
         Path,
