@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     RootModel,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -30,6 +31,10 @@ from lstmcli.errors import DataError
 from lstmcli.model.count import biases_per_gate
 from lstmcli.model.memory import FLOAT_BYTES
 from lstmcli.model.spec import CELL_NAMES, ModelSpec
+
+# A network as the JSON writes it: ModelSpec.to_dict, which leaves out the fields lstmcli 0.2 added while they
+# hold their defaults, so that the output of every existing model stays the same bytes.
+Network = Annotated[ModelSpec, PlainSerializer(lambda spec: spec.to_dict(), return_type=dict)]
 
 if TYPE_CHECKING:
     from lstmcli.model.count import ParamCount
@@ -85,7 +90,7 @@ class TrainMetrics(Result):
     target_set: Literal["validation", "test"]
     target_step: int | None
     target_seconds: float | None
-    model: ModelSpec
+    model: Network
 
 
 class TrainSummary(TrainMetrics):
@@ -230,6 +235,8 @@ class LayerCount(Strict):
 
 
 class HeadCount(Strict):
+    """The Dense head: a classifier (or a regressor) on the last step, or the same weights at every step."""
+
     inputs: int
     classes: int
     kernel: int
@@ -237,6 +244,9 @@ class HeadCount(Strict):
     total: int
     macs: int
     shapes: dict[str, list[int]]
+    # Left out of the JSON at the values every model had before the tasks: those outputs stay the same bytes.
+    kind: Literal["classify", "regress", "sequence"] = Field(default="classify", exclude_if=lambda v: v == "classify")
+    steps: int = Field(default=1, exclude_if=lambda v: v == 1)
 
 
 class LayerMemory(Strict):
@@ -296,7 +306,7 @@ class ParamsReport(Result):
     `keras` (or `torch`) is the framework's own count where it was verified, else null.
     """
 
-    spec: ModelSpec
+    spec: Network
     convention: Literal["keras", "pytorch"]
     total: int
     recurrent_total: int
@@ -330,7 +340,7 @@ class ParamsReport(Result):
         if h is not None:
             shapes = {"kernel": [h.inputs, h.classes], "bias": [h.classes]}
             head = HeadCount(inputs=h.inputs, classes=h.classes, kernel=h.kernel, bias=h.bias, total=h.total,
-                             macs=h.macs, shapes=shapes)  # fmt: skip
+                             macs=h.macs, shapes=shapes, kind=h.kind, steps=h.steps)  # fmt: skip
         return cls(
             spec=counts.spec, convention=counts.convention, total=counts.total, recurrent_total=counts.recurrent_total,
             keras=keras, torch=torch, match=None if verified is None else verified == counts.total,
@@ -368,7 +378,7 @@ class BudgetReport(Result):
 
     budget: int
     convention: Literal["keras", "pytorch"]
-    spec: ModelSpec
+    spec: Network
     units: int
     total: int
     below: Fit | None
