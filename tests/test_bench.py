@@ -107,7 +107,7 @@ def test_sweep_quick(quick_runs: dict[str, Any]) -> None:
 def test_long_sequences_quick(quick_runs: dict[str, Any]) -> None:
     result, out = finished(quick_runs, "long_sequences.py")
     kernels = ["fused", "xla", "unroll", "towers1", "big"]
-    assert result["sides"] == ["graph", "torch", *kernels] if HAS_TORCH else ["graph", *kernels]
+    assert result["sides"] == (["graph", "torch", *kernels] if HAS_TORCH else ["graph", *kernels])
     stats = result["stats"]
     assert {st["cell"] for st in stats.values()} == {"lstm", "gru", "rnn"}
     for st in stats.values():
@@ -117,9 +117,9 @@ def test_long_sequences_quick(quick_runs: dict[str, Any]) -> None:
     for side in ("fused", "xla", "unroll", "towers1"):
         assert stats[f"{side}:lstm@16x8"]["warmup_mean_loss"] == pytest.approx(graph, rel=1e-3)
     assert stats["graph:lstm@16x8"]["step_product_gflops"] > 0 and result["matmul_peak_gflops"] > 0
-    # The loop over time is thousands of ops per step in lstmcli's step, a handful in the fused op.
+    # The loop over time is dozens of ops per time step in lstmcli's step, none in the fused op.
     ops = {side: sum(o["count"] for o in p["ops"].values()) for side, p in result["profile"].items()}
-    assert ops["graph"] > 20 * ops["fused"] > 0
+    assert ops["graph"] > 5 * ops["fused"] > 0 and result["profile"]["fused"]["ops"]["BlockLSTMGradV2"]["count"] == 2
     assert "<!-- long-sequences -->" in out and "BlockLSTMV2" in out
 
 
