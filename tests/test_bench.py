@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
-SCRIPTS = ("throughput.py", "time_to_accuracy.py", "overhead.py", "sweep.py", "gates.py")
+SCRIPTS = ("throughput.py", "time_to_accuracy.py", "overhead.py", "sweep.py", "gates.py", "long_sequences.py")
 
 
 def published() -> str:
@@ -112,6 +112,25 @@ def test_gates_quick(quick_runs: dict[str, Any]) -> None:
     assert "<!-- gates-time -->" in out and "<!-- gates-memory -->" in out
 
 
+def test_long_sequences_quick(quick_runs: dict[str, Any]) -> None:
+    result, out = finished(quick_runs, "long_sequences.py")
+    kernels = ["fused", "xla", "unroll", "towers1", "big"]
+    assert result["sides"] == (["graph", "torch", *kernels] if HAS_TORCH else ["graph", *kernels])
+    stats = result["stats"]
+    assert {st["cell"] for st in stats.values()} == {"lstm", "gru", "rnn"}
+    for st in stats.values():
+        assert st["images_per_s"]["median"] > 0 and st["images_per_cpu_s"]["median"] > 0 and st["gflops"] > 0
+    # Each candidate is lstmcli's step with one thing changed: the same weights and batches, the same losses.
+    graph = stats["graph:lstm@16x8"]["warmup_mean_loss"]
+    for side in ("fused", "xla", "unroll", "towers1"):
+        assert stats[f"{side}:lstm@16x8"]["warmup_mean_loss"] == pytest.approx(graph, rel=1e-3)
+    assert stats["graph:lstm@16x8"]["step_product_gflops"] > 0 and result["matmul_peak_gflops"] > 0
+    # The loop over time is dozens of ops per time step in lstmcli's step, none in the fused op.
+    ops = {side: sum(o["count"] for o in p["ops"].values()) for side, p in result["profile"].items()}
+    assert ops["graph"] > 5 * ops["fused"] > 0 and result["profile"]["fused"]["ops"]["BlockLSTMGradV2"]["count"] == 2
+    assert "<!-- long-sequences -->" in out and "BlockLSTMV2" in out
+
+
 def test_publish_rewrites_only_its_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
     import common
@@ -123,3 +142,54 @@ def test_publish_rewrites_only_its_block(tmp_path: Path, monkeypatch: pytest.Mon
     text = doc.read_text(encoding="utf-8")
     assert text.startswith("prose\n<!-- bench:a:begin -->\nnew\n<!-- bench:a:end -->\nmore prose\n")
     assert text.endswith("<!-- bench:b:begin -->\nadded\n<!-- bench:b:end -->\n")
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (196, 4)])
+def test_fused_kernel_matches_keras_lstm(
+    shape: tuple[int, int], mnist_arrays: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fused BlockLSTMV2 candidate that long_sequences.py measures computes keras.layers.LSTM's loss and
+    gradients on the same weights (and TensorFlow's own registered gradient of that op would not)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from lstmcli.model.factory import build_model
+    from lstmcli.model.spec import ModelSpec
+    from lstmcli.train.step import batch_loss, split_bounds
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import kernels
+
+    steps, pixels = shape
+    keras.utils.set_random_seed(3)
+    model = build_model(ModelSpec(units=12, input_size=pixels, timesteps=steps))
+    for v in model.trainable_variables:  # a bias away from zero and forget gates of 1 exercise every gate
+        v.assign(v + tf.random.normal(v.shape, stddev=0.2))
+    assert kernels.fusable(model)
+    x = tf.constant(mnist_arrays["x_train"][:20].reshape(20, steps, pixels).astype(np.float32) / 255.0)
+    y = tf.constant(mnist_arrays["y_train"][:20].astype(np.int32))
+    variables = model.trainable_variables
+    results = []
+    for forward in (model, kernels.FusedModel(model)):
+        with tf.GradientTape() as tape:
+            loss, _ = batch_loss(forward, x, y, 10, split_bounds(20, 2))
+        results.append((float(loss), tape.gradient(loss, variables)))
+    (want, expected), (got, grads) = results
+    assert abs(got - want) < 1e-5
+    for g, e in zip(grads, expected, strict=True):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), atol=1e-5, rtol=0)
+
+
+def test_fused_kernel_leaves_what_it_cannot_compute_to_keras(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import kernels
+
+    assert kernels.unsupported(keras.layers.LSTM(4)) is None
+    assert "activation" in kernels.unsupported(keras.layers.LSTM(4, activation="relu"))
+    assert "dropout" in kernels.unsupported(keras.layers.LSTM(4, dropout=0.5))
+    assert "not an LSTM" in kernels.unsupported(keras.layers.GRU(4))
+    model = keras.Sequential([keras.Input((5, 2)), keras.layers.Bidirectional(keras.layers.LSTM(3))])
+    assert not kernels.fusable(model)
