@@ -369,7 +369,9 @@ def test_out_holding_another_run_is_refused_and_unchanged(reference: Path, tiny_
     config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 100})
     with pytest.raises(UsageError) as refused:
         runner.start(config, reference, tmp_path, Quiet())
-    message = str(refused.value)
+    from lstmcli.cli.errors import message as said
+
+    message = said(refused.value)  # as the command line prints it: the fields said as flags
     assert "already holds a run" in message
     assert f"--resume {reference}" in message and "--force" in message
     assert snapshot(reference) == before
