@@ -98,7 +98,7 @@ def test_heads_emit_what_their_task_reads(keras_module) -> None:
     [
         ({"cell": "gru", "forget_bias": 2.0}, "only for LSTM"),
         ({"cell": "rnn", "forget_bias": 0.0}, "only for LSTM"),
-        ({"use_bias": False, "forget_bias": 2.0}, "--no-bias"),
+        ({"use_bias": False, "forget_bias": 2.0}, "does not apply with no_bias"),
         ({"forget_bias": float("nan")}, "finite"),
         ({"forget_bias": float("inf")}, "finite"),
         ({"forget_bias": True}, "finite number"),

@@ -212,9 +212,9 @@ def test_eval_h5_equals_eval_keras(trained_run: Path, small_npz: Path, tmp_path:
     reference = evaluate(trained_run / "model.keras", str(small_npz), draw=False)
     for path in (keras3, keras2):
         result = evaluate(path, str(small_npz), draw=False)
-        assert result["test_accuracy"] == reference["test_accuracy"] > 0.3, path
-        assert result["test_loss"] == pytest.approx(reference["test_loss"], rel=1e-6)
-        assert result["confusion_matrix"] == reference["confusion_matrix"]
+        assert result.test_accuracy == reference.test_accuracy > 0.3, path
+        assert result.test_loss == pytest.approx(reference.test_loss, rel=1e-6)
+        assert result.confusion_matrix == reference.confusion_matrix
 
 
 # --- damaged and forged files: one line, exit 2 -------------------------------------------------------------------
