@@ -313,6 +313,11 @@ def requeue_abandoned(study: optuna.Study, where: Location, name: str) -> int:
     from optuna.trial import TrialState
 
     with machine_lock(where, name):
+        with quiet_experimental():
+            # A trial whose worker was killed is RUNNING until someone notices its silent heartbeat: notice now
+            # (its retry, if any is left, is queued by the storage's callback), so that one on its last retry
+            # is given up here and queued again, not failed for good by the first worker after this.
+            optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
         retried = {n for t in trials for n in t.system_attrs.get("retry_history", []) if isinstance(n, int)}
         abandoned = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried
