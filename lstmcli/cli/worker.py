@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from lstmcli.cli import errors
-from lstmcli.errors import LstmcliError
+from lstmcli.errors import LstmcliError, warnings_held
 from lstmcli.sweep.worker import serve
 
 
@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = json.loads((argv if argv is not None else sys.argv[1:])[0])
         settings["runs_dir"] = Path(settings["runs_dir"])
-        return serve(**settings)
+        with warnings_held():  # its stderr is relayed to the user's terminal: no library warning on it
+            return serve(**settings)
     except LstmcliError as exc:
         print(f"lstmcli: error: {errors.message(exc)}", file=sys.stderr, flush=True)
         return errors.exit_code(exc)
