@@ -46,18 +46,18 @@ __all__ = [
 def count(spec: ModelSpec, convention: str = "keras", verify: bool = True, batch: int | None = None) -> ParamsReport:
     """`lstmcli params`: the closed-form count of `spec`, gate by gate, checked against Keras (or PyTorch)
     where `verify`; with `batch`, shapes, memory and mult-adds too. `.match` is False on a mismatch."""
-    return inspection.examine(spec, convention, verify, batch)
+    return inspection.examine(_spec(spec), convention, verify, batch)
 
 
 def budget(spec: ModelSpec, parameters: int, convention: str = "keras") -> BudgetReport:
     """`lstmcli params --budget`: the units whose model (`spec` otherwise) is closest to `parameters`."""
-    return inspection.budget(spec, parameters, convention)
+    return inspection.budget(_spec(spec), parameters, convention)
 
 
 def read_model(path: str | Path, unsafe: bool = False, timesteps: int | None = None, batch: int = 1) -> ModelFileReport:
     """`lstmcli params MODEL`: a .keras/.h5 model, a run folder, an ONNX graph or a PyTorch state dict, layer
     by layer beside the closed form. Nothing in the file is executed unless `unsafe`."""
-    return inspection.describe(Path(path), unsafe, timesteps, batch)
+    return inspection.describe(_path(path, "path"), unsafe, timesteps, batch)
 
 
 def config(preset: str = "default", toml: str | Path | None = None, **options: Any) -> TrainConfig:
@@ -82,7 +82,7 @@ def train(
     preset when None); the summary of the finished run. Ctrl-C leaves a run that `resume` continues."""
     from lstmcli.train import runner
 
-    trained = runner.start(settings or from_preset("default"), _path(out), Path(runs_dir), reporter or Quiet(),
+    trained = runner.start(settings or from_preset("default"), _path(out, "out"), Path(runs_dir), reporter or Quiet(),
                            force, tensorboard)  # fmt: skip
     return TrainSummary.of(trained.run, trained.metrics)
 
@@ -105,7 +105,8 @@ def evaluate(
 ) -> EvalResult:
     """`lstmcli eval`: a run or a model file on its test set. `.passed` says whether `min_accuracy` was met
     (the command exits 1 where it was not). A confusion-matrix PNG only with `draw` (at `plot`, or in the run)."""
-    return evaluation.evaluate(Path(target), data, unsafe, min_accuracy, _path(plot), draw=draw or plot is not None)
+    chosen = _path(plot, "plot")
+    return evaluation.evaluate(Path(target), data, unsafe, min_accuracy, chosen, draw=draw or chosen is not None)
 
 
 def compare(
@@ -144,7 +145,7 @@ def sweep(
     from lstmcli.sweep import launch
     from lstmcli.sweep.space import build
 
-    space = build(dict(options), preset, dict(settings or {}), _path(toml))
+    space = build(dict(options), preset, dict(settings or {}), _path(toml, "toml"))
     return launch.run(launch.Request(name, space, storage, Path(runs_dir), workers), _Silent())
 
 
@@ -169,5 +170,17 @@ def bundled_mnist() -> Path:
     return datasets.bundled_path()
 
 
-def _path(value: str | Path | None) -> Path | None:
-    return None if value is None else Path(value)
+def _spec(spec: Any) -> ModelSpec:
+    """The API is called from notebooks: a wrong type is an error about the argument, like any bad value."""
+    if not isinstance(spec, ModelSpec):
+        raise FieldError("spec", f"{{spec}} must be a ModelSpec (api.ModelSpec(units=..., input_size=...)), "
+                                 f"got {type(spec).__name__}")  # fmt: skip
+    return spec
+
+
+def _path(value: Any, field: str = "path") -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, Path)):
+        raise FieldError(field, f"{{{field}}} must be a path (str or pathlib.Path), got {type(value).__name__}")
+    return Path(value)

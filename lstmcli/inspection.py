@@ -17,7 +17,7 @@ from lstmcli.model.budget import Fit, closest, closest_units
 from lstmcli.model.count import count
 from lstmcli.model.factory import check_buildable, verification_refused
 from lstmcli.model.memory import spec_memory
-from lstmcli.model.spec import ModelSpec
+from lstmcli.model.spec import ModelSpec, check_positive
 from lstmcli.model.verify import keras_count
 from lstmcli.schemas import BudgetReport, ModelFileReport, ParamsReport
 
@@ -57,6 +57,9 @@ def budget(spec: ModelSpec, target: int, convention: str = "keras") -> BudgetRep
 
 def describe(path: Path, unsafe: bool, timesteps: int | None, batch: int) -> ModelFileReport:
     """`params MODEL`: what the file holds, layer by layer beside the closed form."""
+    check_positive("batch_size", batch)
+    if timesteps is not None:
+        check_positive("timesteps", timesteps)
     return ModelFileReport.of(reader.read(path, unsafe, timesteps, batch))
 
 

@@ -41,3 +41,28 @@ def test_the_json_of_params_is_the_dump_of_api_count(capsys: pytest.CaptureFixtu
     import json
 
     assert json.loads(printed) == api.count(api.ModelSpec(units=9, input_size=5), verify=False).to_json()
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: api.count("x"), "spec"),
+        (lambda: api.count(None), "spec"),
+        (lambda: api.budget(7, 100), "spec"),
+        (lambda: api.read_model(123), "path"),
+        (lambda: api.count(api.ModelSpec(), convention="bad", verify=False), "convention"),
+        (lambda: api.read_model(Path("m.keras"), batch=0), "batch_size"),
+    ],
+)
+def test_a_wrong_argument_is_an_error_about_its_field(call: object, field: str) -> None:
+    """Found by a red-team pass: notebook calls with a wrong type raised AttributeError or TypeError."""
+    with pytest.raises(api.FieldError) as raised:
+        call()  # type: ignore[operator]
+    assert raised.value.field == field and "\n" not in str(raised.value)
+
+
+def test_params_of_a_model_file_refuses_batch_size_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`--batch-size 0` with a model file was taken as the default, 1."""
+    (tmp_path / "m.keras").write_bytes(b"PK\x03\x04")
+    assert main(["params", str(tmp_path / "m.keras"), "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "lstmcli: error: --batch-size must be at least 1, got 0"

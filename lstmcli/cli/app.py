@@ -175,7 +175,7 @@ def params(
         if given(ctx, (*SPEC_OPTIONS, "budget")):
             wrong = ", ".join(given(ctx, (*SPEC_OPTIONS, "budget")))
             raise UsageError(f"{wrong}: describe a model by hand, so they do not apply to the model file {model}")
-        report = inspection.describe(model, unsafe, timesteps, batch_size or 1)
+        report = inspection.describe(model, unsafe, timesteps, 1 if batch_size is None else batch_size)
         view.show_file(report, format.value, stdout)
         inspection.judge(report)
         return

@@ -159,7 +159,7 @@ def _shapes(
 def count(spec: ModelSpec, convention: str = "keras") -> ParamCount:
     """Count every weight of `spec` in the closed form, gate by gate."""
     if convention not in CONVENTIONS:
-        raise ValueError(f"unknown convention {convention!r}")
+        raise FieldError("convention", f"unknown {{convention}} {convention!r}; choose one of {', '.join(CONVENTIONS)}")
     if spec.proj_size and convention != "pytorch":
         raise FieldError("proj_size", "Keras's LSTM has no projection; {proj_size} needs {convention} pytorch")
     n, r, p = spec.units, spec.state_size, spec.proj_size
