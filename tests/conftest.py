@@ -48,6 +48,14 @@ def small_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, 
 
 
 @pytest.fixture(scope="session")
+def tiny_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, np.ndarray]) -> Path:
+    """400 training and 100 test images of MNIST, subsampled to 7x7: runs that compile and train in seconds."""
+    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
+    np.savez(path, **mnist_slice(mnist_arrays, 400, 100, stride=4))
+    return path
+
+
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Path:
     """A complete 200-step run on the small slice, shared by the eval and report tests."""
     from lstmcli.cli.progress import Quiet

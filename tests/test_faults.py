@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import mnist_slice
 
 from lstmcli import rundir
 from lstmcli.cli.progress import Quiet
@@ -132,13 +131,6 @@ class Paused:
         self.go.write_text("go")
         out, err = self.process.communicate(timeout=180)
         return self.process.returncode, out, err
-
-
-@pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, np.ndarray]) -> Path:
-    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
-    np.savez(path, **mnist_slice(mnist_arrays, 400, 100, stride=4))
-    return path
 
 
 @pytest.fixture(scope="module")

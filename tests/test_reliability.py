@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import mnist_slice
 
 from lstmcli import cli, rundir
 from lstmcli.cli.progress import Quiet
@@ -165,14 +164,6 @@ def keras_weights(path: Path) -> list[np.ndarray]:
     import keras
 
     return [np.asarray(w) for w in keras.saving.load_model(path, compile=False, safe_mode=True).get_weights()]
-
-
-@pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory: pytest.TempPathFactory, mnist_arrays: dict[str, np.ndarray]) -> Path:
-    """400 training and 100 test images of MNIST, subsampled to 7x7."""
-    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
-    np.savez(path, **mnist_slice(mnist_arrays, 400, 100, stride=4))
-    return path
 
 
 @pytest.fixture(scope="module")
