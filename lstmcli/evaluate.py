@@ -69,6 +69,17 @@ def check_probabilities(probs: np.ndarray, path: Path) -> None:
         )
 
 
+def test_data(target: Path, model_path: Path, data_path: str | None) -> datasets.Dataset:
+    """The data a model is judged on: `data_path`, else a run's own data and classes (its config.json, read
+    as strictly as --resume reads it), else the bundled MNIST. `eval` and `gates` read the same."""
+    run_data, classes = None, None
+    is_run = model_path != target
+    if data_path is None and is_run and files.status(target / rundir.CONFIG, str(target), follow=False) is not None:
+        config = read_run_config(target)
+        run_data, classes = config.data, config.classes
+    return datasets.load(data_path or run_data, classes)
+
+
 def evaluate(
     target: Path, data_path: str | None = None, unsafe: bool = False, min_accuracy: float | None = None,
     plot: Path | None = None, draw: bool = True,
@@ -86,11 +97,7 @@ def evaluate(
         plot = target / rundir.CONFUSION
     if plot is not None and draw:
         check_plot_path(plot)
-    run_data, classes = None, None
-    if data_path is None and is_run and files.status(target / rundir.CONFIG, str(target), follow=False) is not None:
-        config = read_run_config(target)  # validated as --resume validates it: the run's data and its --classes
-        run_data, classes = config.data, config.classes
-    data = datasets.load(data_path or run_data, classes)
+    data = test_data(target, model_path, data_path)
     runtime.tensorflow()
     model = load_model(model_path, unsafe=unsafe)
     check_compatible(model, data.x_test, data.classes, model_path)

@@ -267,6 +267,13 @@ def train(
     view.show(TrainSummary.of(run, metrics), history, "json" if as_json else "table", quiet, tensorboard, stdout)
 
 
+# The data a trained model is judged on (`eval`, `gates`): lstmcli.evaluate.test_data picks the run's own by default.
+RunData = Annotated[
+    str | None,
+    typer.Option(envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: the run's data].", show_default=False),
+]
+
+
 @app.command("eval")
 @reports_errors
 def eval_command(
@@ -274,12 +281,7 @@ def eval_command(
         Path,
         typer.Argument(help="A run directory, a .keras file or a legacy Keras .h5.", show_default=False, parser=expand),
     ],
-    data: Annotated[
-        str | None,
-        typer.Option(
-            envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: the run's data].", show_default=False
-        ),
-    ] = None,
+    data: RunData = None,
     format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
     min_accuracy: Annotated[float | None, plain("Exit 1 when accuracy is below this (0..1).")] = None,
     unsafe: Annotated[
@@ -313,12 +315,7 @@ def gates(
     samples: Annotated[
         int | None, plain("Also gather statistics over the first K test sequences (saturation, accuracy by step).")
     ] = None,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: the run's data].", show_default=False
-        ),
-    ] = None,
+    data: RunData = None,
     format: Annotated[TableOrJson, typer.Option("--format", help="Output format.")] = TableOrJson.table,
     save: Annotated[Path | None, plain("Write every tensor to this .npz file.", parser=expand)] = None,
     plot: Annotated[

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli import datasets, evaluate, files, rundir
+from lstmcli import evaluate, files, rundir
 from lstmcli.errors import DataError, FieldError, FileError, literal
 from lstmcli.gates import keras_model, recurrence
 from lstmcli.gates.statistics import Accumulator
@@ -45,7 +45,7 @@ def watch(
         evaluate.check_plot_path(plot)
     if save is not None:
         _check_save_path(save)
-    data = _data(target, model_path, data_path)
+    data = evaluate.test_data(target, model_path, data_path)
     count = len(data.y_test)
     if sample >= count or (samples or 0) > count:
         raise FieldError(
@@ -78,18 +78,6 @@ def watch(
             raise FileError(plot, why) from None
         result.plot = str(plot)
     return result
-
-
-def _data(target: Path, model_path: Path, data_path: str | None) -> Any:
-    """The run's own data and classes (its config.json, read strictly), unless --data names other data."""
-    run_data, classes = None, None
-    is_run = model_path != target
-    if data_path is None and is_run and files.status(target / rundir.CONFIG, str(target), follow=False) is not None:
-        from lstmcli.train.config import read_run_config
-
-        config = read_run_config(target)
-        run_data, classes = config.data, config.classes
-    return datasets.load(data_path or run_data, classes)
 
 
 def _check_shape(model: Any, data: Any, path: Path) -> None:
