@@ -72,9 +72,9 @@ def pixels_data(steps: int) -> Any:
     """The bundled MNIST with each image read as `steps` steps of 784/steps pixels (28 x 28 is the article's)."""
     from dataclasses import replace
 
-    from lstmcli import data as dataset
+    from lstmcli import datasets
 
-    d = dataset.load()
+    d = datasets.load()
     shape = (steps, PIXELS // steps)
     return replace(d, x_train=d.x_train.reshape(-1, *shape), x_test=d.x_test.reshape(-1, *shape))
 

@@ -507,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             if STATE["debug"]:
                 for w in held:
                     text = warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
-                    stderr.print(text, end="", markup=False, highlight=False)
+                    sys.stderr.write(text)  # as Python prints it: a console would wrap the source path
 
 
 def _run(argv: list[str] | None) -> int:
