@@ -192,7 +192,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=records.columns(rows), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())
