@@ -101,11 +101,7 @@ class TaskFigures(Strict):
 
     task: TaskInfo | None = omitted()
     test_mse: float | None = omitted()
-    val_mse: float | None = omitted()
     test_recall_accuracy: float | None = omitted()
-    val_recall_accuracy: float | None = omitted()
-    # The best validation evaluation's objective (the MSE, the loss) where it is not an accuracy.
-    best_val: float | None = omitted()
 
 
 class TrainMetrics(TaskFigures, Result):
@@ -133,6 +129,10 @@ class TrainMetrics(TaskFigures, Result):
     target_step: int | None
     target_seconds: float | None
     model: Network
+    val_mse: float | None = omitted()
+    val_recall_accuracy: float | None = omitted()
+    # The best validation evaluation's objective (the MSE, the loss) where it is not an accuracy.
+    best_val: float | None = omitted()
 
 
 class TrainSummary(TrainMetrics):
@@ -157,15 +157,15 @@ class ClassScores(Strict):
     support: int
 
 
-class EvalResult(Result):
-    """`lstmcli eval --format json`: one model judged on a test set."""
+class EvalResult(TaskFigures, Result):
+    """`lstmcli eval --format json`: one model judged on a test set (per class and confusion: a classifier's)."""
 
     model: str
     data: str
     samples: int
     test_loss: float | None
-    test_accuracy: float
-    test_macro_f1: float
+    test_accuracy: float | None
+    test_macro_f1: float | None
     per_class: list[ClassScores]
     confusion_matrix: list[list[int]]
     min_accuracy: float | None = omitted()
