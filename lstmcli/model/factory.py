@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lstmcli.errors import UsageError
 from lstmcli.formatting import human_bytes
 from lstmcli.model.count import count
-from lstmcli.model.memory import spec_memory
+from lstmcli.model.memory import FLOAT_BYTES, spec_memory
 from lstmcli.model.spec import DEFAULT_FORGET_BIAS, ModelSpec
 
 if TYPE_CHECKING:
@@ -72,9 +72,10 @@ def check_buildable(
         )
 
 
-def check_training_memory(spec: ModelSpec, batch: int, advice: str) -> None:
-    """Refuse, before anything is written, a training run whose batch of sequences would not fit in memory."""
-    need = spec_memory(count(spec), batch).training_bytes * TRAINING_OVERHEAD
+def check_training_memory(spec: ModelSpec, batch: int, advice: str, held_floats: int = 0) -> None:
+    """Refuse, before anything is written, a training run whose batch of sequences (and `held_floats` of
+    held-out examples kept in memory) would not fit."""
+    need = spec_memory(count(spec), batch).training_bytes * TRAINING_OVERHEAD + held_floats * FLOAT_BYTES
     limit = int(physical_memory() * TRAINING_MEMORY_FRACTION)
     if need > limit:
         raise UsageError(
