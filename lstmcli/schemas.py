@@ -194,6 +194,10 @@ class RunRow(Strict):
     path: str
     config: dict[str, Any] | None = omitted()  # absent where config.json could not be read
     problem: str | None = omitted()  # what is wrong with a damaged run
+    # A run of another task than the article's: the task, and its figure (lstmcli.tasks).
+    task: str | None = omitted()
+    test_mse: float | None = omitted()
+    test_recall_accuracy: float | None = omitted()
 
 
 class RunGroup(Strict):
