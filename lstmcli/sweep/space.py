@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lstmcli.errors import DataError, LstmcliError, UsageError
+from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError
 from lstmcli.sweep import DEFAULT_TRIALS, PRUNERS, SEARCHES
 from lstmcli.train.config import TrainConfig, from_preset
 from lstmcli.train.options import SWEPT, TrainOption, option_name
@@ -397,6 +397,13 @@ def check(space: Space, shape: DataShape) -> None:
 
     for params in probes(space):
         config, _ = train_config(space, params, 0, shape)
+        task = config.task_spec()
+        if task.objective != "accuracy":
+            raise FieldError(
+                "task",
+                f"a sweep ranks trials by validation accuracy; {{task}} {task.name} is judged by its {task.objective}: "
+                "train its runs one by one and compare them with `lstmcli runs --group-by` (docs/tasks.md)",
+            )
         if config.eval_set != "validation" or config.validation == 0:
             raise UsageError(
                 "a sweep ranks trials by validation accuracy: hold out images (--validation) and keep "
