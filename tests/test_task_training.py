@@ -50,7 +50,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory, pixel_npz: Path) -> dict[str,
     root = tmp_path_factory.mktemp("task-runs")
     done = {}
     for task in ("pixels", "permuted", "adding", "copy"):
-        done[task] = start(from_preset("default", **settings(task, pixel_npz)), root / task, root, Quiet()).run
+        config = from_preset("default", **settings(task, pixel_npz))
+        done[task] = start(config, root / task, root, Quiet(), tensorboard=task == "adding").run
     return done
 
 
@@ -83,6 +84,16 @@ def test_each_task_records_its_own_figures_beside_its_baseline(runs: dict[str, P
     history = rundir.read_history(runs["adding"] / rundir.HISTORY)
     assert {"train_mse", "val_mse", "test_mse"} <= set().union(*history)
     assert not {"train_accuracy", "val_accuracy"} & set().union(*history)
+
+
+def test_tensorboard_shows_a_regression_runs_mse_by_set(runs: dict[str, Path]) -> None:
+    from test_tensorboard import scalars
+
+    logs = runs["adding"] / rundir.TENSORBOARD
+    train, validation, test = (scalars(logs / name) for name in ("train", "validation", "test"))
+    assert train == {"loss": [20, 40], "mse": [20, 40], "learning_rate": [20, 40]}
+    assert validation == {"loss": [20, 40], "mse": [20, 40]}
+    assert test == {"loss": [40], "mse": [40]}
 
 
 def test_a_generated_task_makes_its_own_data_and_streams(runs: dict[str, Path]) -> None:
