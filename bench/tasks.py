@@ -98,7 +98,7 @@ def measure(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = common.parser(__doc__, PARTS, rounds=1, workers=[])
     parser.add_argument("--length", type=int, default=100, help="the adding problem's T (100)")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps of each run (3000)")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps of each run (1500)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (3)")
     parser.add_argument("--units", type=int, default=32, help="the LSTM's units; the others match its budget (32)")
     parser.add_argument("--cells", type=lambda s: s.split(","), default=["lstm", "gru", "rnn"], help="lstm,gru,rnn")
