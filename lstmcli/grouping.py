@@ -47,6 +47,11 @@ def buckets(rows: Iterable[Row], identity: Callable[[Row], Hashable]) -> list[li
     return list(groups.values())
 
 
+def values_of(rows: Iterable[object], figure: str) -> list[float]:
+    """The `figure` attribute of each row that has one (a run not yet evaluated has none), in order."""
+    return [value for value in (getattr(row, figure) for row in rows) if value is not None]
+
+
 def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
     """The mean and sample standard deviation of `values`: (None, None) for none, (mean, None) for one."""
     return (statistics.fmean(values) if values else None, statistics.stdev(values) if len(values) > 1 else None)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lstmcli import rundir
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
-from lstmcli.grouping import MAXIMIZE, Goal, buckets, ranked, summary, verdict
+from lstmcli.grouping import MAXIMIZE, Goal, buckets, ranked, summary, values_of, verdict
 
 if TYPE_CHECKING:
     from lstmcli.schemas import Comparison, RunGroup, RunRow, RunsReport
@@ -168,18 +168,14 @@ def group(
             settings = {k: getattr(first, k) for k in keys}
         figures: dict[str, Any] = {}
         for metric in SUMMARISED:
-            got = summary(_values(members, metric))
+            got = summary(values_of(members, metric))
             figures.update({f"{metric}_mean": got.mean, f"{metric}_std": got.std,
                             f"{metric}_ci_low": got.low, f"{metric}_ci_high": got.high})  # fmt: skip
         seeds = sorted(r.seed for r in members if r.seed is not None)
         out.append((RunGroup(**settings, n=len(members), runs=sorted(r.run for r in members), seeds=seeds,
                              **figures), members))  # fmt: skip
     out = ranked(sorted(out, key=lambda pair: pair[0].runs[0]), lambda pair: pair[0].figure(figure)[0], goal)
-    return [g for g, _ in out], verdict([_values(members, figure) for _, members in out[:2]], figure, goal)
-
-
-def _values(members: list[RunRow], metric: str) -> list[float]:
-    return [getattr(r, metric) for r in members if getattr(r, metric) is not None]
+    return [g for g, _ in out], verdict([values_of(members, figure) for _, members in out[:2]], figure, goal)
 
 
 def compare(

@@ -15,12 +15,12 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from lstmcli.errors import FieldError, literal
-from lstmcli.grouping import MAXIMIZE, Goal, buckets, mean_std, ranked, summary, verdict
+from lstmcli.grouping import MAXIMIZE, Goal, buckets, mean_std, ranked, summary, values_of, verdict
 from lstmcli.model.spec import CELLS
 from lstmcli.schemas import Comparison, SweepConfiguration, SweepCounts, SweepReport, SweepTrial
 
-# The figure a sweep's configurations are ranked by, and their best two compared on (a SweepTrial figure;
-# higher is better unless a caller says otherwise).
+# The figures summarised over a configuration's seeds (with an interval), which it can be ranked by; RANKED_BY
+# ranks the configurations and compares the best two (higher is better unless a caller says otherwise).
 SUMMARISED = ("val_accuracy", "test_accuracy")
 RANKED_BY = "val_accuracy"
 
@@ -93,25 +93,21 @@ def configurations(
             if row.state == "COMPLETE" and row.val_accuracy is not None:
                 complete.setdefault(row.seed, row)  # a seed run twice (a duplicate draw) counts once
         done = list(complete.values())
-        val, test = (summary(_values(done, name)) for name in SUMMARISED)
+        val, test = summary(values_of(done, "val_accuracy")), summary(values_of(done, "test_accuracy"))
         first = members[0]
         configuration = SweepConfiguration(
             params=first.params, cell=first.cell, parameters=first.parameters,
             n=len(done), seeds=sorted(s for s in complete if s is not None),
             pruned=sum(r.state == "PRUNED" for r in members),
             val_accuracy_mean=val.mean, val_accuracy_std=val.std, val_accuracy_ci_low=val.low,
-            val_accuracy_ci_high=val.high, val_accuracy_best=max(_values(done, "val_accuracy"), default=None),
+            val_accuracy_ci_high=val.high, val_accuracy_best=max(values_of(done, "val_accuracy"), default=None),
             test_accuracy_mean=test.mean, test_accuracy_std=test.std, test_accuracy_ci_low=test.low,
-            test_accuracy_ci_high=test.high, seconds_mean=mean_std(_values(done, "seconds"))[0],
+            test_accuracy_ci_high=test.high, seconds_mean=mean_std(values_of(done, "seconds"))[0],
             trials=[r.number for r in members],
         )  # fmt: skip
         out.append((configuration, done))
     out = ranked(out, lambda pair: getattr(pair[0], f"{figure}_mean"), goal)
-    return [c for c, _ in out], verdict([_values(done, figure) for _, done in out[:2]], figure, goal)
-
-
-def _values(rows: list[SweepTrial], name: str) -> list[float]:
-    return [getattr(r, name) for r in rows if getattr(r, name) is not None]
+    return [c for c, _ in out], verdict([values_of(done, figure) for _, done in out[:2]], figure, goal)
 
 
 def tally(rows: list[SweepTrial]) -> SweepCounts:
