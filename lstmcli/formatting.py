@@ -53,6 +53,13 @@ def spread(mean: float | None, std: float | None, spec: str) -> str:
     return number(mean, spec) + ("" if std is None else f" ± {format(std, spec)}")
 
 
+def confidence(mean: float | None, low: float | None, high: float | None, spec: str) -> str:
+    """A 95% interval of a mean as [low, high]; where there is a mean but no interval, the one seed it came from."""
+    if low is None or high is None:
+        return "-" if mean is None else "1 seed"
+    return f"[{format(low, spec)}, {format(high, spec)}]"
+
+
 def setting(value: Any) -> str:
     """A training option's value as the command line spells it (true/false, 0.002)."""
     if isinstance(value, bool):

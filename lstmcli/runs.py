@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from lstmcli import rundir
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
-from lstmcli.grouping import buckets, mean_std
+from lstmcli.grouping import MAXIMIZE, Goal, buckets, ranked, summary, values_of, verdict
 
 if TYPE_CHECKING:
-    from lstmcli.schemas import RunGroup, RunRow, RunsReport
+    from lstmcli.schemas import Comparison, RunGroup, RunRow, RunsReport
 
 # The columns of a row, in table order; `runs --sort`, `--where` and `--group-by` take these names.
 COLUMNS = (
@@ -29,8 +29,10 @@ SORT_KEYS = (*COLUMNS, *TASK_COLUMNS)
 DESCENDING = {"best_val_accuracy", "test_accuracy"}  # best first
 # How deep below DIR `runs` looks for runs (sweeps nest two levels; deeper trees are not searched).
 MAX_DEPTH = 16
-# What --group-by summarises, over the runs of a group.
+# What --group-by summarises, over the runs of a group; the groups are ranked, and the best two compared, by
+# RANKED_BY (higher is better unless a caller says otherwise).
 SUMMARISED = ("best_val_accuracy", "test_accuracy", "test_loss", "seconds")
+RANKED_BY = "best_val_accuracy"
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -142,9 +144,15 @@ def _varying(configs: list[dict[str, Any]]) -> list[str]:
     return differ or names[:1]
 
 
-def group(rows: list[RunRow], keys: list[str]) -> list[RunGroup]:
-    """Runs with equal `keys` (or, for ["config"], equal configs but for the seed): mean, std and n."""
+def group(
+    rows: list[RunRow], keys: list[str], figure: str = RANKED_BY, goal: Goal = MAXIMIZE
+) -> tuple[list[RunGroup], Comparison | None]:
+    """Runs with equal `keys` (or, for ["config"], equal configs but for the seed): mean, std, interval and n;
+    best `figure` first, and whether the best group is distinguishable from the second."""
     from lstmcli.schemas import RunGroup
+
+    if figure not in SUMMARISED:
+        raise FieldError("figure", f"{{figure}} {literal(repr(figure))}: choose one of {', '.join(SUMMARISED)}")
 
     def identity(row: RunRow) -> str:
         assert row.config is not None
@@ -163,11 +171,14 @@ def group(rows: list[RunRow], keys: list[str]) -> list[RunGroup]:
             settings = {k: getattr(first, k) for k in keys}
         figures: dict[str, Any] = {}
         for metric in SUMMARISED:
-            values = [getattr(r, metric) for r in members if getattr(r, metric) is not None]
-            figures[f"{metric}_mean"], figures[f"{metric}_std"] = mean_std(values)
-        out.append(RunGroup(**settings, n=len(members), runs=sorted(r.run for r in members),
-                            seeds=sorted(r.seed for r in members if r.seed is not None), **figures))  # fmt: skip
-    return sorted(out, key=lambda g: (-(g.best_val_accuracy_mean or -1.0), g.runs[0]))
+            got = summary(values_of(members, metric))
+            figures.update({f"{metric}_mean": got.mean, f"{metric}_std": got.std,
+                            f"{metric}_ci_low": got.low, f"{metric}_ci_high": got.high})  # fmt: skip
+        seeds = sorted(r.seed for r in members if r.seed is not None)
+        out.append((RunGroup(**settings, n=len(members), runs=sorted(r.run for r in members), seeds=seeds,
+                             **figures), members))  # fmt: skip
+    out = ranked(sorted(out, key=lambda pair: pair[0].runs[0]), lambda pair: pair[0].figure(figure)[0], goal)
+    return [g for g, _ in out], verdict([values_of(members, figure) for _, members in out[:2]], figure, goal)
 
 
 def compare(
@@ -189,5 +200,6 @@ def compare(
     rows = [r for r in rows if all(_matches(r, c) for c in where or [])]
     report = RunsReport(folder=str(root), runs=_sort(rows, sort, reverse))
     if keys:
-        report.group_by, report.groups = keys, group(rows, keys)
+        report.group_by = keys
+        report.groups, report.comparison = group(rows, keys)
     return report

@@ -200,8 +200,26 @@ class RunRow(Strict):
     test_recall_accuracy: float | None = omitted()
 
 
+class Comparison(Strict):
+    """Whether the best configuration (listed first) is distinguishable from the second best (listed second).
+
+    Welch's t-test of their `figure`, one value per seed: `p_value` is two-sided, `distinguishable` is
+    p < `alpha`; both are null where either has fewer than 2 seeds (or there is only one configuration),
+    and `text` says the verdict, or why there is none, in one sentence. `difference` is best minus second.
+    """
+
+    figure: str
+    goal: Literal["maximize", "minimize"]
+    difference: float | None
+    p_value: float | None
+    alpha: float
+    distinguishable: bool | None
+    text: str
+
+
 class RunGroup(Strict):
-    """Runs that differ only in seed (or share the --group-by keys): n, and each figure's mean and spread.
+    """Runs that differ only in seed (or share the --group-by keys): n, and each figure's mean, spread and
+    95% Student t interval of the mean (`_ci_low`, `_ci_high`: null for fewer than 2 values).
 
     The settings that tell the group apart (the --group-by keys, or for `config` the settings on which the
     groups differ) are the object's other keys, printed first; `settings` returns them.
@@ -214,12 +232,20 @@ class RunGroup(Strict):
     seeds: list[int]
     best_val_accuracy_mean: float | None
     best_val_accuracy_std: float | None
+    best_val_accuracy_ci_low: float | None
+    best_val_accuracy_ci_high: float | None
     test_accuracy_mean: float | None
     test_accuracy_std: float | None
+    test_accuracy_ci_low: float | None
+    test_accuracy_ci_high: float | None
     test_loss_mean: float | None
     test_loss_std: float | None
+    test_loss_ci_low: float | None
+    test_loss_ci_high: float | None
     seconds_mean: float | None
     seconds_std: float | None
+    seconds_ci_low: float | None
+    seconds_ci_high: float | None
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -228,6 +254,10 @@ class RunGroup(Strict):
     def figure(self, metric: str) -> tuple[float | None, float | None]:
         """The mean and standard deviation of `metric` (best_val_accuracy, test_accuracy, ...) over the runs."""
         return getattr(self, f"{metric}_mean"), getattr(self, f"{metric}_std")
+
+    def interval(self, metric: str) -> tuple[float | None, float | None]:
+        """The 95% confidence interval of the mean of `metric` over the runs."""
+        return getattr(self, f"{metric}_ci_low"), getattr(self, f"{metric}_ci_high")
 
     @model_serializer(mode="wrap")
     def _settings_first(self, handler: SerializerFunctionWrapHandler):  # no return type: the schema stays the fields'
@@ -242,6 +272,7 @@ class RunsReport(Result):
     runs: list[RunRow]
     group_by: list[str] | None = omitted()
     groups: list[RunGroup] | None = omitted()
+    comparison: Comparison | None = omitted()  # with the groups: the best group against the second
 
 
 class GateCount(Strict):
@@ -553,7 +584,10 @@ class SweepTrial(Strict):
 
 
 class SweepConfiguration(Strict):
-    """One configuration of a sweep: its complete seeds summarised (each seed counted once)."""
+    """One configuration of a sweep: its complete seeds summarised (each seed counted once).
+
+    `_ci_low` and `_ci_high` bound the 95% Student t interval of the mean over the seeds (null for fewer than 2).
+    """
 
     params: dict[str, Any]
     cell: Literal["lstm", "gru", "rnn"] | None
@@ -563,9 +597,13 @@ class SweepConfiguration(Strict):
     pruned: int
     val_accuracy_mean: float | None
     val_accuracy_std: float | None
+    val_accuracy_ci_low: float | None
+    val_accuracy_ci_high: float | None
     val_accuracy_best: float | None
     test_accuracy_mean: float | None
     test_accuracy_std: float | None
+    test_accuracy_ci_low: float | None
+    test_accuracy_ci_high: float | None
     seconds_mean: float | None
     trials: list[int]
 
@@ -591,6 +629,7 @@ class SweepReport(Result):
     counts: SweepCounts
     best: SweepTrial | None
     configurations: list[SweepConfiguration]
+    comparison: Comparison | None  # the first configuration against the second; null with none
     trials: list[SweepTrial]
     plot: str | None
 

@@ -275,6 +275,34 @@ def test_runs(
     golden.check(name, normalise(run_cli(capsys, "runs", "runs", "--format", fmt), runs_folder))
 
 
+# Best validation accuracy of each seed: LSTM and GRU with three seeds each (LSTM the better, told apart at 5%),
+# a SimpleRNN with one (no interval). Fixed figures, so the intervals and the p-value are the same on every CPU.
+SEEDS = {"lstm": (0.9881, 0.9874, 0.9879), "gru": (0.9850, 0.9862, 0.9841), "rnn": (0.9602,)}
+
+
+@pytest.fixture
+def seeds_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Complete runs of three cells that differ otherwise only in their seed, for `runs --group-by config`."""
+    monkeypatch.chdir(tmp_path)
+    for cell, figures in SEEDS.items():
+        for seed, best in enumerate(figures):
+            run = Path("runs") / f"{cell}-seed{seed}"
+            run.mkdir(parents=True)
+            rundir.write_json(run / rundir.CONFIG, config(model={"cell": cell}, seed=seed))
+            figures = {"seed": seed, "best_val_accuracy": best, "test_accuracy": best - 0.0005 * (seed + 1),
+                       "test_loss": 0.05 + 0.002 * seed, "seconds": 300.0 + 8 * seed}  # fmt: skip
+            rundir.write_json(run / rundir.METRICS, {**METRICS, **figures})
+    return tmp_path
+
+
+def test_runs_grouped(
+    golden: Golden, fixed_terminal: None, seeds_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table only: its figures are rounded, while the JSON's intervals and p-value carry SciPy's last digits."""
+    out = run_cli(capsys, "runs", "runs", "--group-by", "config")
+    golden.check("runs/grouped.txt", normalise(out, seeds_folder))
+
+
 # --- lstmcli gates ------------------------------------------------------------------------------------------
 
 # The largest difference from Keras is float32 rounding: its last digits are the CPU's, not the renderer's.

@@ -24,7 +24,8 @@ from lstmcli.schemas import ParamsReport
 
 runner = CliRunner()
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"}
-HEAVY = ("tensorflow", "keras", "torch")
+# Never loaded by --help or params --no-verify (SciPy only where runs or sweeps are compared).
+HEAVY = ("tensorflow", "keras", "torch", "scipy")
 
 
 def invoke(*args: str):

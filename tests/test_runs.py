@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -13,6 +14,9 @@ import pytest
 
 from lstmcli import rundir
 from lstmcli.cli import main
+from lstmcli.errors import FieldError
+
+T_975_DF2 = 4.303  # the t table's two-sided 95% quantile for 3 runs
 
 
 @pytest.fixture
@@ -146,7 +150,7 @@ def three_seeds(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Pa
     return root
 
 
-def test_group_by_seed_gives_mean_std_and_n(three_seeds: Path, capsys) -> None:
+def test_group_by_seed_gives_mean_std_interval_n_and_the_verdict(three_seeds: Path, capsys) -> None:
     import statistics
 
     capsys.readouterr()
@@ -159,17 +163,41 @@ def test_group_by_seed_gives_mean_std_and_n(three_seeds: Path, capsys) -> None:
         values = [json.loads((three_seeds / s / rundir.METRICS).read_text())[metric] for s in ("s0", "s1", "s2")]
         assert eight[f"{metric}_mean"] == pytest.approx(statistics.fmean(values), abs=1e-12)
         assert eight[f"{metric}_std"] == pytest.approx(statistics.stdev(values), abs=1e-12)
+        half = T_975_DF2 * statistics.stdev(values) / math.sqrt(3)  # the t table's quantile, to 3 decimals
+        assert eight[f"{metric}_ci_low"] == pytest.approx(statistics.fmean(values) - half, abs=1e-4 * half + 1e-12)
+        assert eight[f"{metric}_ci_high"] == pytest.approx(statistics.fmean(values) + half, abs=1e-4 * half + 1e-12)
     assert groups[16]["n"] == 1 and groups[16]["test_accuracy_std"] is None
+    assert groups[16]["test_accuracy_ci_low"] is None and groups[16]["test_accuracy_ci_high"] is None
+    # The best group (by mean best validation accuracy) against the second: here one of them has one seed.
+    assert [g["units"] for g in report["groups"]] == sorted(groups, key=lambda u: -groups[u]["best_val_accuracy_mean"])
+    comparison = report["comparison"]
+    assert (comparison["figure"], comparison["goal"]) == ("best_val_accuracy", "maximize")
+    assert (comparison["p_value"], comparison["distinguishable"]) == (None, None)
+    assert "has 1 seed with best_val_accuracy; run more seeds" in comparison["text"]
     by_units = report_json(capsys, str(three_seeds), "--group-by", "units")["groups"]
     assert sorted((g["units"], g["n"]) for g in by_units) == [(8, 3), (16, 1)]
     assert main(["runs", str(three_seeds), "--group-by", "config"]) == 0
-    assert "±" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "±" in out and "95% CI" in out and "1 seed" in out
+    assert out.rstrip().endswith(comparison["text"])
+    assert "comparison" not in report_json(capsys, str(three_seeds))  # without groups, nothing is compared
+
+
+def test_the_ranking_figure_and_direction_are_parameters(three_seeds: Path) -> None:
+    from lstmcli.runs import describe, find_runs, group
+
+    rows = [describe(run, three_seeds) for run in find_runs(three_seeds)]
+    groups, comparison = group(rows, ["config"], figure="test_loss", goal="minimize")
+    assert [g.test_loss_mean for g in groups] == sorted(g.test_loss_mean for g in groups)
+    assert comparison is not None and (comparison.figure, comparison.goal) == ("test_loss", "minimize")
+    with pytest.raises(FieldError, match="figure"):
+        group(rows, ["config"], figure="cell")
 
 
 def test_does_not_import_tensorflow_or_matplotlib(runs_folder: Path) -> None:
     code = (
         "import sys; from lstmcli.cli import main; rc = main(['runs', sys.argv[1]]); "
-        "heavy = [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules]; "
+        "heavy = [m for m in ('tensorflow', 'keras', 'matplotlib', 'scipy') if m in sys.modules]; "
         "assert rc == 0 and not heavy, (rc, heavy)"
     )
     env = {**os.environ, "COLUMNS": "200"}

@@ -361,8 +361,8 @@ def runs(
     group_by: Annotated[
         str | None,
         plain(
-            "Group runs that differ only in seed (keys: 'config' or a comma list such as cell,units) and show mean, "
-            "standard deviation and n."
+            "Group runs that differ only in seed (keys: 'config' or a comma list such as cell,units) and show n, "
+            "mean, standard deviation and 95% interval, and whether the best group is distinguishable from the second."
         ),
     ] = None,
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
@@ -464,7 +464,8 @@ def sweep_show(
     ] = None,
     no_plot: Annotated[bool, typer.Option("--no-plot", hidden=True, help="Write no PNG (the default).")] = False,
 ) -> None:
-    """One row per configuration: mean and spread over seeds, best first; every trial, from the storage alone."""
+    """One row per configuration: mean, spread and 95% interval over seeds, best first, and whether the best is
+    distinguishable from the second; every trial, from the storage alone."""
     from lstmcli.cli.views import sweep as view
     from lstmcli.sweep import launch
 

@@ -14,9 +14,15 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from lstmcli.grouping import buckets, mean_std
+from lstmcli.errors import FieldError, literal
+from lstmcli.grouping import MAXIMIZE, Goal, buckets, mean_std, ranked, summary, values_of, verdict
 from lstmcli.model.spec import CELLS
-from lstmcli.schemas import SweepConfiguration, SweepCounts, SweepReport, SweepTrial
+from lstmcli.schemas import Comparison, SweepConfiguration, SweepCounts, SweepReport, SweepTrial
+
+# The figures summarised over a configuration's seeds (with an interval), which it can be ranked by; RANKED_BY
+# ranks the configurations and compares the best two (higher is better unless a caller says otherwise).
+SUMMARISED = ("val_accuracy", "test_accuracy")
+RANKED_BY = "val_accuracy"
 
 
 def _number(value: Any) -> float | None:
@@ -72,8 +78,13 @@ def trial_rows(trials: list[FrozenTrial]) -> list[SweepTrial]:
     return [trial_row(t, retried) for t in sorted(trials, key=lambda t: t.number)]
 
 
-def configurations(rows: list[SweepTrial]) -> list[SweepConfiguration]:
-    """One row per configuration tried: n complete seeds (each seed counted once), mean and spread, best first."""
+def configurations(
+    rows: list[SweepTrial], figure: str = RANKED_BY, goal: Goal = MAXIMIZE
+) -> tuple[list[SweepConfiguration], Comparison | None]:
+    """One row per configuration tried: n complete seeds (each seed counted once), mean, spread and interval,
+    best `figure` first; and whether the best configuration is distinguishable from the second."""
+    if figure not in SUMMARISED:
+        raise FieldError("figure", f"{{figure}} {literal(repr(figure))}: choose one of {', '.join(SUMMARISED)}")
     scored = (row for row in rows if row.state in ("COMPLETE", "PRUNED"))
     out = []
     for members in buckets(scored, lambda row: json.dumps(row.params, sort_keys=True, default=str)):
@@ -82,20 +93,21 @@ def configurations(rows: list[SweepTrial]) -> list[SweepConfiguration]:
             if row.state == "COMPLETE" and row.val_accuracy is not None:
                 complete.setdefault(row.seed, row)  # a seed run twice (a duplicate draw) counts once
         done = list(complete.values())
-        val_mean, val_std = mean_std([r.val_accuracy for r in done if r.val_accuracy is not None])
-        test_mean, test_std = mean_std([r.test_accuracy for r in done if r.test_accuracy is not None])
-        seconds_mean, _ = mean_std([r.seconds for r in done if r.seconds is not None])
+        val, test = summary(values_of(done, "val_accuracy")), summary(values_of(done, "test_accuracy"))
         first = members[0]
-        out.append(SweepConfiguration(
+        configuration = SweepConfiguration(
             params=first.params, cell=first.cell, parameters=first.parameters,
             n=len(done), seeds=sorted(s for s in complete if s is not None),
             pruned=sum(r.state == "PRUNED" for r in members),
-            val_accuracy_mean=val_mean, val_accuracy_std=val_std,
-            val_accuracy_best=max((r.val_accuracy for r in done if r.val_accuracy is not None), default=None),
-            test_accuracy_mean=test_mean, test_accuracy_std=test_std, seconds_mean=seconds_mean,
+            val_accuracy_mean=val.mean, val_accuracy_std=val.std, val_accuracy_ci_low=val.low,
+            val_accuracy_ci_high=val.high, val_accuracy_best=max(values_of(done, "val_accuracy"), default=None),
+            test_accuracy_mean=test.mean, test_accuracy_std=test.std, test_accuracy_ci_low=test.low,
+            test_accuracy_ci_high=test.high, seconds_mean=mean_std(values_of(done, "seconds"))[0],
             trials=[r.number for r in members],
-        ))  # fmt: skip
-    return sorted(out, key=lambda c: (c.val_accuracy_mean is None, -(c.val_accuracy_mean or 0.0)))
+        )  # fmt: skip
+        out.append((configuration, done))
+    out = ranked(out, lambda pair: getattr(pair[0], f"{figure}_mean"), goal)
+    return [c for c, _ in out], verdict([values_of(done, figure) for _, done in out[:2]], figure, goal)
 
 
 def tally(rows: list[SweepTrial]) -> SweepCounts:
@@ -119,5 +131,6 @@ def best(rows: list[SweepTrial]) -> SweepTrial | None:
 def report(name: str, shown: str, space: dict[str, Any], trials: list[FrozenTrial]) -> SweepReport:
     """The whole `sweep show` result."""
     rows = trial_rows(trials)
+    summarised, comparison = configurations(rows)
     return SweepReport(study=name, storage=shown, space=space, counts=tally(rows), best=best(rows),
-                       configurations=configurations(rows), trials=rows, plot=None)  # fmt: skip
+                       configurations=summarised, comparison=comparison, trials=rows, plot=None)  # fmt: skip

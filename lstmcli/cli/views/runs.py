@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lstmcli.cli.views.output import print_csv, print_json, print_wide
-from lstmcli.formatting import number, spread
+from lstmcli.formatting import confidence, number, spread
 from lstmcli.schemas import RunsReport
 
 # Runs table columns: (header, RunRow field, format).
@@ -20,16 +20,16 @@ RUN_COLUMNS = (
     ("test loss", "test_loss", ".4f"), ("seconds", "seconds", ".1f"),
 )  # fmt: skip
 TASK_COLUMNS = (("task", "task", ""), ("test mse", "test_mse", ".4f"), ("test recall", "test_recall_accuracy", ".4f"))
-# Group table columns beside n: (header, RunGroup figure, format).
+# Group table columns beside n: (header, RunGroup figure, format, whether its 95% interval has a column too).
 GROUP_COLUMNS = (
-    ("best val acc", "best_val_accuracy", ".4f"), ("test acc", "test_accuracy", ".4f"),
-    ("test loss", "test_loss", ".4f"), ("seconds", "seconds", ".1f"),
+    ("best val acc", "best_val_accuracy", ".4f", True), ("test acc", "test_accuracy", ".4f", True),
+    ("test loss", "test_loss", ".4f", False), ("seconds", "seconds", ".1f", False),
 )  # fmt: skip
 STATUS_STYLE = {"complete": "green", "incomplete": "yellow"}
 
 
 def table(report: RunsReport, root: Path) -> Table:
-    """The runs, or with --group-by the groups: mean ± standard deviation (n) of each metric."""
+    """The runs, or with --group-by the groups: mean ± standard deviation (n) of each metric, 95% intervals."""
     if report.groups is not None:
         return groups_table(report, root)
     out = Table(title=f"runs under {escape(str(root))}", title_justify="left")
@@ -53,10 +53,16 @@ def groups_table(report: RunsReport, root: Path) -> Table:
                 title_justify="left")  # fmt: skip
     for key in keys:
         out.add_column(key)
-    for name in ("n", *(header for header, _, _ in GROUP_COLUMNS)):
-        out.add_column(name, justify="right")
+    out.add_column("n", justify="right")
+    for header, _, _, ci in GROUP_COLUMNS:
+        out.add_column(header, justify="right")
+        if ci:
+            out.add_column("95% CI", justify="right")  # of the column before
     for g in groups:
-        cells = [spread(*g.figure(metric), spec) for _, metric, spec in GROUP_COLUMNS]
+        cells = []
+        for _, metric, spec, ci in GROUP_COLUMNS:
+            cells += [spread(*g.figure(metric), spec)] + ([confidence(g.figure(metric)[0], *g.interval(metric), spec)]
+                                                          if ci else [])  # fmt: skip
         out.add_row(*[escape(number(g.settings.get(k))) for k in keys], str(g.n), *cells)
     return out
 
@@ -71,3 +77,5 @@ def show(report: RunsReport, fmt: str, root: Path, console: Console, errors: Con
         errors.print(f"no runs under {root}", highlight=False, markup=False)
     else:
         print_wide(console, table(report, root))
+        if report.comparison is not None:
+            console.print(report.comparison.text, highlight=False, markup=False, soft_wrap=True)

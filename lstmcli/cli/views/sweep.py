@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lstmcli.cli.views.output import print_csv, print_json, print_wide
-from lstmcli.formatting import number, setting, spread
+from lstmcli.formatting import confidence, number, setting, spread
 from lstmcli.schemas import SweepConfiguration, SweepCounts, SweepList, SweepListProblem, SweepReport, SweepTrial
 
 
@@ -26,20 +26,24 @@ def params_text(params: dict[str, Any]) -> str:
 
 
 def table(report: SweepReport) -> Table:
-    """`sweep show`: one row per configuration, best mean validation accuracy first."""
+    """`sweep show`: one row per configuration, best mean validation accuracy first, with 95% intervals."""
     names = searched(report.configurations)
     title = f"sweep {report.study} ({report.storage}): {tally_text(report.counts, None)}"
     out = Table(title=escape(title), title_justify="left")  # names and values from the storage are text
     for name in names:
         out.add_column(escape(name.replace("_", " ")))
-    for header in ("params", "n", "val acc (mean ± sd)", "test acc (mean ± sd)", "best val", "seconds", "pruned"):
+    headers = ("params", "n", "val acc (mean ± sd)", "95% CI", "test acc (mean ± sd)", "95% CI",
+               "best val", "seconds", "pruned")  # fmt: skip
+    for header in headers:
         out.add_column(header, justify="right")
     for c in report.configurations:
         out.add_row(
             *[escape(setting(c.params.get(name))) for name in names],
             number(c.parameters, ","), str(c.n), spread(c.val_accuracy_mean, c.val_accuracy_std, ".4f"),
-            spread(c.test_accuracy_mean, c.test_accuracy_std, ".4f"), number(c.val_accuracy_best, ".4f"),
-            number(c.seconds_mean, ".1f"), str(c.pruned),
+            confidence(c.val_accuracy_mean, c.val_accuracy_ci_low, c.val_accuracy_ci_high, ".4f"),
+            spread(c.test_accuracy_mean, c.test_accuracy_std, ".4f"),
+            confidence(c.test_accuracy_mean, c.test_accuracy_ci_low, c.test_accuracy_ci_high, ".4f"),
+            number(c.val_accuracy_best, ".4f"), number(c.seconds_mean, ".1f"), str(c.pruned),
         )  # fmt: skip
     return out
 
@@ -96,6 +100,8 @@ def show(report: SweepReport, fmt: str, console: Console) -> None:
         print_csv(csv_rows(report))
     else:
         print_wide(console, table(report))
+        if report.comparison is not None:
+            console.print(report.comparison.text, highlight=False, markup=False, soft_wrap=True)
         if report.plot:
             console.print(f"accuracy against parameters: {report.plot}", highlight=False, markup=False, soft_wrap=True)
 
