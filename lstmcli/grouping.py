@@ -25,6 +25,7 @@ Row = TypeVar("Row")
 # Which way a figure is better, spelled as Optuna spells a study's direction.
 Goal = Literal["maximize", "minimize"]
 MAXIMIZE: Goal = "maximize"
+MINIMIZE: Goal = "minimize"
 CONFIDENCE = 0.95  # of each interval of a mean
 ALPHA = 0.05  # the level at which the best two are called distinguishable
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lstmcli import rundir
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
-from lstmcli.grouping import MAXIMIZE, Goal, buckets, ranked, summary, values_of, verdict
+from lstmcli.grouping import MAXIMIZE, MINIMIZE, Goal, buckets, ranked, summary, values_of, verdict
 
 if TYPE_CHECKING:
     from lstmcli.schemas import Comparison, RunGroup, RunRow, RunsReport
@@ -191,8 +191,8 @@ def compare(
         raise UsageError(f"unknown sort key {sort!r}; choose one of {', '.join(SORT_KEYS)}")
     keys = [k.strip() for k in group_by.split(",")] if group_by else []
     for key in [c.partition("=")[0] for c in where or []] + [k for k in keys if k != "config"]:
-        if key not in COLUMNS:
-            raise UsageError(f"unknown column {key!r}; choose from {', '.join(COLUMNS)}")
+        if key not in SORT_KEYS:
+            raise UsageError(f"unknown column {key!r}; choose from {', '.join(SORT_KEYS)}")
     for condition in where or []:
         if "=" not in condition:
             raise FieldError("where", f"{{where}} {literal(repr(condition))}: write KEY=VALUE, e.g. {{where}} cell=gru")
@@ -201,5 +201,25 @@ def compare(
     report = RunsReport(folder=str(root), runs=_sort(rows, sort, reverse))
     if keys:
         report.group_by = keys
-        report.groups, report.comparison = group(rows, keys)
+        report.groups, report.comparison = group(rows, keys, *ranking(rows))
     return report
+
+
+def ranking(rows: list[RunRow]) -> tuple[str, Goal]:
+    """What groups are ranked by: the best validation accuracy, or for runs of a task judged by its MSE or loss
+    (the adding and copy tasks: they record no accuracy) the test loss, lower being better."""
+    if rows and all(_minimizes(r) for r in rows):
+        return "test_loss", MINIMIZE
+    return RANKED_BY, MAXIMIZE
+
+
+def _minimizes(row: RunRow) -> bool:
+    """Whether the row's task is judged by a figure lower is better (its Task's direction)."""
+    from lstmcli import tasks
+
+    if row.task is None or row.config is None:
+        return False
+    try:
+        return tasks.task(row.task, row.config.get("length"), row.config.get("task_seed", 0)).direction == "minimize"
+    except LstmcliError:  # config.json validated already; a task it names is one lstmcli knows
+        return False

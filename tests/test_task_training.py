@@ -211,3 +211,15 @@ def test_a_sweep_of_a_task_judged_by_a_loss_is_refused_before_anything_is_writte
     assert cli.main(["sweep", "run", "s", "--task", "adding", "--cell", "lstm,gru", "--steps", "10"]) == 2
     assert "--task adding is judged by its mse" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_of_a_loss_task_are_grouped_and_ranked_by_their_test_loss(runs: dict[str, Path]) -> None:
+    from lstmcli.runs import compare
+
+    root = runs["adding"].parent
+    report = compare(root, where=["task=adding"], group_by="cell")
+    assert [r.task for r in report.runs] == ["adding"] and report.runs[0].test_mse is not None
+    assert report.comparison is not None and report.comparison.figure == "test_loss"
+    assert report.comparison.goal == "minimize"
+    mixed = compare(root, group_by="cell")  # the MNIST tasks' accuracies: ranked as they always were
+    assert mixed.comparison is not None and mixed.comparison.figure == "best_val_accuracy"
