@@ -16,7 +16,8 @@ def tables(result: EvalResult) -> list[Table]:
     overview.add_column(style="bold")
     overview.add_column()
     overview.add_row("model", escape(result.model))  # paths are text, not markup
-    overview.add_row("data", f"{escape(result.data)} ({result.samples:,} test sequences)")
+    what = "images" if result.task is None or result.task.name in ("pixels", "permuted") else "sequences"
+    overview.add_row("data", f"{escape(result.data)} ({result.samples:,} test {what})")
     if result.test_accuracy is not None:
         overview.add_row("test accuracy", f"{result.test_accuracy:.4f}")
     if result.task is None:
