@@ -21,7 +21,7 @@ from rich.console import Console
 from lstmcli import __version__
 from lstmcli.cli import errors
 from lstmcli.cli.options import TrainingOptions, choice, sweep_options, train_options, value_of
-from lstmcli.errors import LstmcliError, UsageError, warnings_held
+from lstmcli.errors import LstmcliError, UsageError, one_line, warnings_held
 from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, DEFAULT_TIMESTEPS
@@ -56,9 +56,11 @@ TaskName = choice("TaskName", TASK_DEFAULTS)
 
 
 def error_line(message: str) -> None:
+    """Every error line the command line prints: one line, its names shown as `printable` shows them (a Typer
+    message quotes an argument as given, a library message is already one line)."""
     from rich.markup import escape  # a message may hold brackets ([sweep], a path): text, not markup
 
-    stderr.print(f"[bold red]lstmcli: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    stderr.print(f"[bold red]lstmcli: error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True)
 
 
 def reports_errors(command: F) -> F:
