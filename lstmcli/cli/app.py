@@ -311,7 +311,8 @@ def eval_command(
 @reports_errors
 def gates(
     target: Annotated[
-        Path, typer.Argument(help="A run directory or a .keras file.", show_default=False, parser=expand)
+        Path,
+        typer.Argument(help="A run directory, a .keras file or a legacy Keras .h5.", show_default=False, parser=expand),
     ],
     sample: Annotated[int, typer.Option(help="The test sequence to show (0 is the first).")] = 0,
     samples: Annotated[
