@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from lstmcli import __version__
+from lstmcli import __version__, plots
 from lstmcli.cli import errors
 from lstmcli.cli.options import TrainingOptions, choice, sweep_options, train_options, value_of
 from lstmcli.errors import LstmcliError, UsageError, one_line, warnings_held
@@ -269,6 +269,9 @@ def train(
     view.show(TrainSummary.of(run, metrics), history, "json" if as_json else "table", quiet, tensorboard, stdout)
 
 
+# What --plot writes: the format its suffix names (lstmcli.plots.FORMATS); any other suffix is refused before any work.
+PICTURE = f"in the format its suffix names ({', '.join(plots.FORMATS)})"
+
 # The data a trained model is judged on (`eval`, `gates`): lstmcli.evaluate.test_data picks the run's own by default.
 RunData = Annotated[
     str | None,
@@ -292,11 +295,11 @@ def eval_command(
     plot: Annotated[
         Path | None,
         plain(
-            "Write the confusion-matrix heat map (PNG) here \\[default: RUN/confusion.png for a run directory].",
+            f"Write the confusion-matrix heat map here, {PICTURE} \\[default: RUN/confusion.png for a run directory].",
             parser=expand,
         ),
     ] = None,
-    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no picture.")] = False,
 ) -> None:
     """Evaluate a trained run on the test set: loss, accuracy, per-class figures, confusion matrix."""
     from lstmcli import evaluate
@@ -323,9 +326,10 @@ def gates(
     save: Annotated[Path | None, plain("Write every tensor to this .npz file.", parser=expand)] = None,
     plot: Annotated[
         Path | None,
-        plain("Write the gates picture (PNG) here \\[default: RUN/gates-N.png for a run directory].", parser=expand),
+        plain(f"Write the gates picture here, {PICTURE} \\[default: RUN/gates-N.png for a run directory].",
+              parser=expand),
     ] = None,
-    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no picture.")] = False,
     unsafe: Annotated[
         bool, typer.Option("--unsafe", help="Allow models that carry code (only for files you trust).")
     ] = False,
@@ -463,9 +467,9 @@ def sweep_show(
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
     plot: Annotated[
         Path | None,
-        plain("Also write the accuracy plot (PNG) here; without it, show writes nothing.", parser=expand),
+        plain(f"Also write the accuracy plot here, {PICTURE}; without it, show writes nothing.", parser=expand),
     ] = None,
-    no_plot: Annotated[bool, typer.Option("--no-plot", hidden=True, help="Write no PNG (the default).")] = False,
+    no_plot: Annotated[bool, typer.Option("--no-plot", hidden=True, help="Write no picture (the default).")] = False,
 ) -> None:
     """One row per configuration: mean and spread over seeds, best first; every trial, from the storage alone."""
     from lstmcli.cli.views import sweep as view
