@@ -265,7 +265,7 @@ def test_two_trains_on_the_same_out_started_together_exactly_one_runs(tmp_path: 
 
 
 SWEEP = ["--units", "4", "--steps", "120", "--eval-every", "40", "--checkpoint-every", "40", "--batch-size", "20",
-         "--seeds", "5", "--quiet"]  # fmt: skip
+         "--seeds", "5", "--heartbeat", "1", "--quiet"]  # fmt: skip
 
 
 def completed(study: Path) -> int:
@@ -284,7 +284,8 @@ def test_a_full_disk_under_a_sweeps_sqlite_study_is_one_line_and_the_next_run_fi
 ) -> None:
     """The study's own write failing with ENOSPC (EFBIG under the file-size limit) once a trial is done: one line,
     exit 2, the study intact (SQLite rolls the write back), and `sweep run` again, once there is room, runs every
-    trial, none twice and none lost (the trial the stopped worker held is queued again at once, its pid gone)."""
+    trial, none twice and none lost (the trial the stopped worker held is queued again when its heartbeat, every
+    second here, is stale)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     with small_disk("16m") if fault == "full tmpfs" else contextlib.nullcontext() as disk:
         runs = (disk if disk is not None else tmp_path) / "runs"

@@ -242,13 +242,12 @@ def on_evaluation(worker: Worker, trial: optuna.Trial, trial_id: int) -> OnEvalu
 
 
 def recover(worker: Worker) -> None:
-    """Re-queue trials whose worker died: by heartbeat (RDB), and on this host by a dead pid (any storage: a
-    worker stopped by a storage it could not write, a full disk, leaves its trial running; the next `sweep run`
-    on the machine takes it back at once rather than after the heartbeat's grace)."""
+    """Re-queue trials whose worker died: by heartbeat (RDB), or on this host by a dead pid (journal)."""
     if heartbeat_interval(worker.storage):
         with studies.quiet_experimental():
             optuna.storages.fail_stale_trials(worker.study)
-    elif not worker.journal:
+        return
+    if not worker.journal:
         return
     for trial in worker.storage.get_all_trials(worker.study_id, deepcopy=False, states=(TrialState.RUNNING,)):
         pid = trial.user_attrs.get("pid")
