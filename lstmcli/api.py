@@ -46,7 +46,7 @@ __all__ = [
 def count(spec: ModelSpec, convention: str = "keras", verify: bool = True, batch: int | None = None) -> ParamsReport:
     """`lstmcli params`: the closed-form count of `spec`, gate by gate, checked against Keras (or PyTorch)
     where `verify`; with `batch`, shapes, memory and mult-adds too. `.match` is False on a mismatch."""
-    return inspection.examine(_spec(spec), convention, verify, batch)
+    return inspection.examine(_spec(spec), convention, _flag(verify, "verify"), batch)
 
 
 def budget(spec: ModelSpec, parameters: int, convention: str = "keras") -> BudgetReport:
@@ -57,7 +57,10 @@ def budget(spec: ModelSpec, parameters: int, convention: str = "keras") -> Budge
 def read_model(path: str | Path, unsafe: bool = False, timesteps: int | None = None, batch: int = 1) -> ModelFileReport:
     """`lstmcli params MODEL`: a .keras/.h5 model, a run folder, an ONNX graph or a PyTorch state dict, layer
     by layer beside the closed form. Nothing in the file is executed unless `unsafe`."""
-    return inspection.describe(_path(path, "path"), unsafe, timesteps, batch)
+    chosen = _path(path, "path")
+    if chosen is None:
+        raise FieldError("path", "{path} is required: the model file or run folder to read")
+    return inspection.describe(chosen, _flag(unsafe, "unsafe"), timesteps, batch)
 
 
 def config(preset: str = "default", toml: str | Path | None = None, **options: Any) -> TrainConfig:
@@ -65,9 +68,10 @@ def config(preset: str = "default", toml: str | Path | None = None, **options: A
     network's among them: `config(units=32, cell="gru", steps=200)`), validated once."""
     from lstmcli.train import runner
 
-    if toml is None:
+    chosen = _path(toml, "toml")
+    if chosen is None:
         return from_preset(preset, **options)
-    return runner.configure(Path(toml), preset, options)
+    return runner.configure(chosen, preset, options)
 
 
 def train(
@@ -106,7 +110,8 @@ def evaluate(
     """`lstmcli eval`: a run or a model file on its test set. `.passed` says whether `min_accuracy` was met
     (the command exits 1 where it was not). A confusion-matrix PNG only with `draw` (at `plot`, or in the run)."""
     chosen = _path(plot, "plot")
-    return evaluation.evaluate(Path(target), data, unsafe, min_accuracy, chosen, draw=draw or chosen is not None)
+    return evaluation.evaluate(Path(target), data, _flag(unsafe, "unsafe"), min_accuracy, chosen,
+                               draw=draw or chosen is not None)
 
 
 def compare(
@@ -176,6 +181,13 @@ def _spec(spec: Any) -> ModelSpec:
         raise FieldError("spec", f"{{spec}} must be a ModelSpec (api.ModelSpec(units=..., input_size=...)), "
                                  f"got {type(spec).__name__}")  # fmt: skip
     return spec
+
+
+def _flag(value: Any, field: str) -> bool:
+    """A yes/no argument is True or False: a truthy string ("no") must not switch on what it names (`unsafe`)."""
+    if not isinstance(value, bool):
+        raise FieldError(field, f"{{{field}}} must be True or False, got {type(value).__name__}")
+    return value
 
 
 def _path(value: Any, field: str = "path") -> Path | None:

@@ -54,8 +54,11 @@ codecs.register_error("lstmcli-names", _escape_in_stream)
 
 
 def one_line(text: str) -> str:
-    """`text` with every control character (a newline in a file name, a zip member's name) escaped."""
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """`text` with every control character (a newline in a file name, a zip member's name) escaped, and the bytes
+    of a name that are not UTF-8 as `printable` shows them (`\\xff`, never Python's `\\udcff`)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(c) if 0xD800 <= ord(c) <= 0xDFFF else repr(c)[1:-1] for c in text)
 
 
 def brief(value: BaseException | str, limit: int = 200) -> str:

@@ -29,7 +29,8 @@ TEST_METRICS = ("loss", "accuracy", "macro_f1")
 
 
 def check_plot_path(plot: Path) -> None:
-    """The PNG goes to a new file or replaces a regular one; a device, FIFO, folder or link is left alone."""
+    """The picture goes to a new file or replaces a regular one; a device, FIFO, folder or link is left alone."""
+    plots.picture_format(plot)
     folder = files.status(plot.parent, str(plot), field="plot")
     where = files.label(str(plot), "plot")
     if folder is None or not stat.S_ISDIR(folder.st_mode):

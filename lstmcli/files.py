@@ -73,6 +73,9 @@ def user_path(text: str | os.PathLike[str], what: str = "", field: str | None = 
         raise UsageError(f"{label(what, field)}: {literal(exc)}", fields=True) from None
 
 
+NUL = "the name holds a NUL byte, which no file's name can; give the path without it"
+
+
 def status(path: Path, what: str, follow: bool = True, field: str | None = None) -> os.stat_result | None:
     """The path's status (of the link itself when not `follow`), None when it does not exist; one line for
     the rest, so that a folder that cannot be entered is not a traceback."""
@@ -82,6 +85,8 @@ def status(path: Path, what: str, follow: bool = True, field: str | None = None)
         return None
     except OSError as exc:
         raise FileError(path, describe_error(label(what, field), exc)) from None
+    except ValueError:  # a NUL byte: from an API call or a file (a command line cannot hold one)
+        raise FileError(path, f"{label(what, field)}: {NUL}") from None
 
 
 def describe_error(where: str, exc: OSError) -> str:
@@ -113,6 +118,8 @@ def open_regular(path: Path, what: str, owned: bool = False, field: str | None =
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise FileError(path, f"{where}: no such file") from None
+    except ValueError:
+        raise FileError(path, f"{where}: {NUL}") from None
     except OSError as exc:
         if owned and exc.errno in (errno.ELOOP, errno.EMLINK):
             link = f"{where}: is a symbolic link; lstmcli never follows links inside a run folder"

@@ -1,4 +1,7 @@
-"""PNG pictures of a run: learning curves (written by `train`) and the confusion matrix (written by `eval`).
+"""Pictures of a run: learning curves (written by `train`) and the confusion matrix (written by `eval`).
+
+A picture is written in the format its name's suffix says (FORMATS: PNG, JPEG, SVG, PDF, all drawn by
+matplotlib itself); a name with any other suffix is refused before any work, never written as PNG under it.
 
 matplotlib is imported inside the functions, so commands that draw nothing never pay for it, and only its
 object-oriented API is used (a `Figure` on an Agg canvas, no pyplot): no GUI backend, no global figure
@@ -11,14 +14,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstmcli import rundir
-from lstmcli.errors import printable
+from lstmcli import files, rundir
+from lstmcli.errors import FileError, literal, printable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
 DPI = 100
+# The suffixes a picture's name may end with (any case), and the matplotlib format each one names.
+FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".svg": "svg", ".pdf": "pdf"}
+
+
+def picture_format(path: Path, field: str | None = "plot") -> str:
+    """The format `path`'s suffix names; refused (naming `field`) for a suffix matplotlib is not asked to write,
+    so that a picture is never written in one format under another's name."""
+    chosen = FORMATS.get(path.suffix.lower())
+    if chosen is None:
+        suffix = f"the suffix {literal(repr(path.suffix))}" if path.suffix else "a name without a suffix"
+        raise FileError(
+            path,
+            f"{files.label(str(path), field)}: {suffix} names no picture format lstmcli writes; end the name with "
+            f"{', '.join(FORMATS)}",
+        )
+    return chosen
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -31,8 +50,9 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _save(figure: Figure, path: Path) -> Path:
-    """Write the PNG atomically, like every other file of a run."""
-    rundir.atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=DPI))
+    """Write the picture atomically, like every other file of a run, in the format its name says."""
+    chosen = picture_format(path, None)
+    rundir.atomic_write(path, lambda handle: figure.savefig(handle, format=chosen, dpi=DPI))
     return path
 
 

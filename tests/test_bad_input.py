@@ -203,7 +203,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, st
     build_model(ModelSpec(cell="rnn", units=4, input_size=28, timesteps=28)).save(good)
     raw = good.read_bytes()
     cases: dict[str, tuple[Path, str]] = {}
-    cases["missing"] = (root / "gone.keras", "no such run directory or .keras file")
+    every = "give a run directory or a model file (.keras, .h5, .hdf5)"  # eval and gates load .h5 too
+    cases["missing"] = (root / "gone.keras", f"no such file or folder; {every}")
     (root / "empty-dir").mkdir()
     cases["folder that is not a run"] = (root / "empty-dir", "not a lstmcli run")
     unfinished = root / "unfinished-run"
@@ -212,7 +213,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, st
     (unfinished / rundir.CHECKPOINT).write_bytes(b"")
     cases["unfinished run"] = (unfinished, "lstmcli train --resume")
     (root / "weights.bin").write_bytes(b"\x89HDF\r\n\x1a\n")
-    cases["not a .keras name"] = (root / "weights.bin", "not a .keras model file")
+    cases["not a .keras name"] = (root / "weights.bin", f"not a model file by its name; {every}")
     for fraction in (0.05, 0.5, 0.95):
         name = f"truncated-{int(fraction * 100)}.keras"
         (root / name).write_bytes(raw[: int(len(raw) * fraction)])

@@ -1,5 +1,5 @@
-"""Faults that lose data, caused for real: a full disk, a folder made read-only or removed while a run
-writes to it, and two `train --out SAME` started together.
+"""Faults that lose data, caused for real: a full disk (under a run and under a sweep's SQLite study), a folder
+made read-only or removed while a run writes to it, and two `train --out SAME` started together.
 
 Each fault hits a real `lstmcli train` subprocess paused at a known step (after a checkpoint): the test fills
 a small tmpfs made for it (a real ENOSPC), puts a read-only bind mount over the run folder (a real EROFS) or
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -260,3 +262,62 @@ def test_two_trains_on_the_same_out_started_together_exactly_one_runs(tmp_path: 
         loser = next(err for code, _, err in results if code == 2)
         assert_one_line(loser, str(run))
         assert (run / rundir.METRICS).exists()
+
+
+SWEEP = ["--units", "4", "--steps", "120", "--eval-every", "40", "--checkpoint-every", "40", "--batch-size", "20",
+         "--seeds", "5", "--heartbeat", "1", "--quiet"]  # fmt: skip
+
+
+def completed(study: Path) -> int:
+    """Trials COMPLETE in a study, read with SQLite alone (read-only: the sweep is writing it)."""
+    if not study.exists():
+        return 0
+    db = contextlib.closing(sqlite3.connect(f"file:{study}?mode=ro", uri=True, timeout=10))
+    with db as connection, contextlib.suppress(sqlite3.OperationalError):  # the tables are not made yet
+        return connection.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    return 0
+
+
+@pytest.mark.parametrize("fault", ["full tmpfs", "file-size limit"])
+def test_a_full_disk_under_a_sweeps_sqlite_study_is_one_line_and_the_next_run_finishes_it(
+    fault: str, tmp_path: Path, tiny_npz: Path
+) -> None:
+    """The study's own write failing with ENOSPC (EFBIG under the file-size limit) once a trial is done: one line,
+    exit 2, the study intact (SQLite rolls the write back), and `sweep run` again, once there is room, runs every
+    trial, none twice and none lost (the trial the stopped worker held is queued again when its heartbeat, every
+    second here, is stale)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with small_disk("16m") if fault == "full tmpfs" else contextlib.nullcontext() as disk:
+        runs = (disk if disk is not None else tmp_path) / "runs"
+        argv = [sys.executable, "-m", "lstmcli", "sweep", "run", "full", "--data", str(tiny_npz), *SWEEP,
+                "--runs-dir", str(runs)]  # fmt: skip
+        study = runs / "full" / "study.db"
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 240
+        while completed(study) < 1:
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        if disk is not None:
+            filler = fill(disk)
+        else:
+            resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (1024, resource.RLIM_INFINITY))
+        _out, err = process.communicate(timeout=300)
+        assert process.returncode == 2, err
+        reason = "database or disk is full" if disk else "disk I/O error"  # SQLite's words for ENOSPC and EFBIG
+        assert_one_line(err, str(study), reason, "a write was refused", "bytes free", "make room")
+        with contextlib.closing(sqlite3.connect(f"file:{study}?mode=ro", uri=True)) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert 1 <= completed(study) < 5
+        if disk is not None:
+            filler.unlink()
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env, check=False)
+        assert again.returncode == 0, again.stderr
+        show = subprocess.run([sys.executable, "-m", "lstmcli", "sweep", "show", "full", "--runs-dir", str(runs),
+                               "--format", "json"], capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+        assert show.returncode == 0, show.stderr
+        report = json.loads(show.stdout)
+        assert report["counts"]["complete"] == 5 and report["counts"]["waiting"] == report["counts"]["running"] == 0
+        [configuration] = report["configurations"]
+        assert configuration["n"] == 5
+        seeds = sorted(t["seed"] for t in report["trials"] if t["state"] == "COMPLETE")
+        assert seeds == [0, 1, 2, 3, 4]

@@ -116,6 +116,7 @@ def test_run_folder_plot_and_save(trained_run: Path, tmp_path: Path, capsys) -> 
         (["--samples", "401"], "has 400 sequences"),
         (["--sample", "-1"], "0 or more"),
         (["--save", "out.txt"], "ending in .npz"),
+        (["--plot", "gates.gif"], "the suffix '.gif' names no picture format lstmcli writes"),
     ],
 )
 def test_bad_options_are_refused(folder: Path, scratch: Path, argv: list[str], says: str, capsys) -> None:
@@ -131,3 +132,9 @@ def test_a_model_without_recurrent_layers_is_refused(folder: Path, scratch: Path
 def test_a_run_without_a_model_is_refused(scratch: Path, capsys) -> None:
     (scratch / "run").mkdir()
     assert "not a lstmcli run" in refused(["gates", str(scratch / "run")], capsys)
+
+
+def test_plot_in_the_format_its_suffix_names(folder: Path, tmp_path: Path, capsys) -> None:
+    plot = tmp_path / "gates.svg"
+    output(capsys, "gates", str(folder / "bigru.keras"), "--data", str(folder / "mnist14.npz"), "--plot", str(plot))
+    assert plot.read_bytes().startswith(b"<?xml") and b"<svg" in plot.read_bytes()[:400]

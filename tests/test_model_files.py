@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import refused
 from typer.testing import CliRunner
 
 from lstmcli import inspection
@@ -422,3 +423,24 @@ def test_damaged_files_raise_data_error(damaged: dict[str, Path]) -> None:
     for name in ("truncated.safetensors", "text.safetensors"):
         with pytest.raises(DataError, match=r"not a readable \.safetensors"):
             reader.read(damaged[name], False, None, 1)
+
+
+@pytest.mark.parametrize(("name", "folder"), [("gone", False), ("weights.bin", False), ("gone.keras", False),
+                                              ("run.v2", True)])  # fmt: skip
+def test_a_path_params_cannot_read_names_every_format_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, folder: bool
+) -> None:
+    """Missing, or named for no reader: the line lists every suffix `params` reads (lstmcli.model.reader.SUFFIXES),
+    and a run folder with a dot in its name is still read as a folder (here: one that is not a run)."""
+    path = tmp_path / name
+    if folder:
+        path.mkdir()
+    elif name == "weights.bin":
+        path.write_bytes(b"\x89HDF\r\n\x1a\n")
+    err = refused(["params", str(path)], capsys)
+    assert str(path) in err, err
+    if folder:
+        assert "not a lstmcli run" in err, err
+    else:
+        formats = ".keras, .h5, .hdf5" + ("" if name.endswith(".keras") else ", .onnx, .safetensors, .pt, .pth")
+        assert f"give a run directory or a model file ({formats})" in err, err

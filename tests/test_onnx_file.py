@@ -283,3 +283,58 @@ def test_tf2onnx_from_a_keras2_model(tmp_path: Path) -> None:
     [lstm] = report.covered
     assert lstm.params == model.layers[0].count_params() + 4 * 4 == lstm.closed_form
     assert (lstm.counts.spec.units, lstm.counts.spec.input_size) == (4, 5)
+
+
+def malformed(tmp_path: Path, name: str, op: str = "LSTM", inputs: tuple[str, ...] = ("X", "W", "R", "B"),
+              shapes: dict[str, tuple[int, ...]] | None = None, **attributes: Any) -> Path:  # fmt: skip
+    """One recurrent node of hidden_size 2 (unless `attributes` say otherwise) over stored W, R, B."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = len(onnx_file.ORDER[onnx_file.CELLS[op]])
+    shapes = shapes or {"W": (1, 2 * g, 3), "R": (1, 2 * g, 2), "B": (1, 4 * g)}
+    inits = [numpy_helper.from_array(np.zeros(shape, np.float32), key) for key, shape in shapes.items()]
+    attributes = {k: v for k, v in ({"hidden_size": 2} | attributes).items() if v is not None}  # None: left out
+    node = helper.make_node(op, list(inputs), ["Y"], name="rec", **attributes)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [5, 1, 3])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)  # fmt: skip
+    path = tmp_path / name
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    return path
+
+
+def test_well_formed_node_is_counted(tmp_path: Path) -> None:
+    """The baseline of the damaged variants below: the same file undamaged reads as one covered LSTM."""
+    [layer] = reader.read(malformed(tmp_path, "good.onnx"), False, None, 1).covered
+    assert layer.params == layer.closed_form == 4 * 2 * (3 + 2 + 2)
+
+
+@pytest.mark.parametrize(
+    ("variant", "change", "says"),
+    [
+        ("no-W", {"inputs": ("X", "", "R", "B")}, "has no W"),
+        ("no-R", {"inputs": ("X", "W")}, "has no R"),
+        ("W-names-nothing", {"inputs": ("X", "W_gone", "R", "B")}, "'W_gone' names no initializer"),
+        ("B-names-nothing", {"inputs": ("X", "W", "R", "nothing")}, "'nothing' names no initializer"),
+        ("X-names-nothing", {"inputs": ("Z", "W", "R", "B")}, "'Z' names no initializer"),
+        ("no-hidden-size", {"hidden_size": None}, "no hidden_size attribute"),
+        ("hidden-size-0", {"hidden_size": 0}, "hidden_size 0"),
+        ("hidden-size-inconsistent", {"hidden_size": 3}, "its W 'W' is float32 (1, 8, 3), where hidden_size 3"),
+        ("bad-direction", {"direction": "sideways"}, "direction 'sideways'"),
+        ("bidirectional-one-direction", {"direction": "bidirectional"}, "make it floats of shape (2, 8, m)"),
+        ("R-rank-2", {"shapes": {"W": (1, 8, 3), "R": (8, 2), "B": (1, 16)}}, "its R 'R' is float32 (8, 2)"),
+        ("W-width-0", {"shapes": {"W": (1, 8, 0), "R": (1, 8, 2), "B": (1, 16)}}, "(1, 8, 0)"),
+        ("B-short", {"shapes": {"W": (1, 8, 3), "R": (1, 8, 2), "B": (1, 8)}}, "its B 'B' is float32 (1, 8)"),
+        ("GRU-with-LSTM-shapes", {"op": "GRU", "shapes": {"W": (1, 8, 3), "R": (1, 8, 2), "B": (1, 16)}},
+         "make it floats of shape (1, 6, m)"),
+    ],
+)
+def test_malformed_recurrent_node_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], variant: str,
+                                          change: dict[str, Any], says: str) -> None:  # fmt: skip
+    """A node the operator's definition refuses is damage: one line naming the node and what is wrong, exit 2,
+    never a report whose total silently leaves the layer out."""
+    attributes = {k: v for k, v in change.items() if k not in ("op", "inputs", "shapes")}
+    path = malformed(tmp_path, f"{variant}.onnx", change.get("op", "LSTM"), change.get("inputs", ("X", "W", "R", "B")),
+                     change.get("shapes"), **attributes)  # fmt: skip
+    err = refused(["params", str(path)], capsys)
+    assert str(path) in err and "node 'rec'" in err and says in err and "damaged" in err, err

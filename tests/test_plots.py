@@ -1,4 +1,4 @@
-"""The PNGs a run gets: learning curves from `train`, the confusion-matrix heat map from `eval`.
+"""The pictures a run gets: learning curves from `train`, the confusion-matrix heat map from `eval`.
 
 Each picture is opened as an image and checked for its size and for not being blank.
 """
@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import refused
 from PIL import Image
 
 from lstmcli import plots, rundir
 from lstmcli.cli import main
+from lstmcli.errors import FileError
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -81,3 +83,43 @@ def test_plots_refuse_what_they_cannot_draw(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="square"):
         plots.confusion_heatmap([[1, 2, 3], [4, 5, 6]], tmp_path / "m.png")
     assert list(tmp_path.iterdir()) == []
+
+
+# The first bytes of each format plots.FORMATS writes, read here independently of matplotlib.
+MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".jpg": b"\xff\xd8\xff", ".JPEG": b"\xff\xd8\xff", ".pdf": b"%PDF-",
+         ".svg": b"<?xml"}  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", list(MAGIC))
+def test_a_picture_is_written_in_the_format_its_suffix_names(tmp_path: Path, suffix: str) -> None:
+    """`--plot x.jpg` wrote PNG bytes under a .jpg name."""
+    path = plots.confusion_heatmap([[5, 1], [2, 7]], tmp_path / f"matrix{suffix}")
+    head = path.read_bytes()[:200]
+    assert head.startswith(MAGIC[suffix]), head[:16]
+    if suffix == ".svg":
+        assert b"<svg" in head
+    if suffix in (".png", ".jpg", ".JPEG"):
+        with Image.open(path) as image:
+            assert image.format == ("PNG" if suffix == ".png" else "JPEG") and min(image.size) > 300
+
+
+@pytest.mark.parametrize("name", ["matrix.gif", "matrix.bmp", "matrix", "matrix.png.txt"])
+def test_eval_refuses_a_picture_name_it_cannot_write_before_any_work(
+    trained_run: Path, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused first: the data named after it (missing here) is never looked at, and nothing is written."""
+    argv = ["eval", str(trained_run), "--plot", str(tmp_path / name), "--data", str(tmp_path / "no-such.npz")]
+    err = refused(argv, capsys, tmp_path, trained_run)
+    assert f"--plot {tmp_path / name}" in err and "names no picture format" in err, err
+    assert ".png, .jpg, .jpeg, .svg, .pdf" in err and "no-such.npz" not in err, err
+    with pytest.raises(FileError, match="names no picture format"):
+        plots.confusion_heatmap([[1]], tmp_path / name)  # the library refuses it too, at the write
+    assert not (tmp_path / name).exists()
+
+
+def test_eval_writes_the_jpeg_it_is_asked_for(trained_run: Path, tmp_path: Path, capsys) -> None:
+    plot = tmp_path / "matrix.jpg"
+    assert main(["eval", str(trained_run), "--plot", str(plot), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plot"] == str(plot)
+    with Image.open(plot) as image:
+        assert image.format == "JPEG" and image.size == (800, 700)

@@ -130,3 +130,7 @@ def test_show_and_list_write_nothing_unless_asked(
     capsys.readouterr()
     assert main(["sweep", "show", "s", "--runs-dir", str(tmp_path), "--plot", "asked.png", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["plot"] == "asked.png" and (work / "asked.png").stat().st_size > 0
+    assert main(["sweep", "show", "s", "--runs-dir", str(tmp_path), "--plot", "asked.gif"]) == 2
+    assert "--plot asked.gif: the suffix '.gif' names no picture format" in capsys.readouterr().err
+    assert main(["sweep", "show", "s", "--runs-dir", str(tmp_path), "--plot", "asked.pdf", "--format", "json"]) == 0
+    assert (work / "asked.pdf").read_bytes().startswith(b"%PDF-") and not (work / "asked.gif").exists()

@@ -248,3 +248,79 @@ def test_tasks_import_no_tensorflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# --- properties: any seed, length and indices within bounds give the layout; anything else is a UsageError ------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+QUICK = settings(max_examples=60, deadline=None)
+HOSTILE = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.integers(min_value=2**62), st.floats(),
+                    st.text(max_size=4), st.binary(max_size=4), st.lists(st.integers(), max_size=2))  # fmt: skip
+
+
+def check_layout(task: tasks.Task, x: np.ndarray, y: np.ndarray, count: int) -> None:
+    """The definition of each generated task, for any length (the parametrized tests above check it at a few)."""
+    length = task.length
+    assert x.dtype == np.float32 and x.shape == (count, task.steps, task.features)
+    if task.name == "adding":
+        assert y.shape == (count, 1)
+        values, marker = x[..., 0], x[..., 1]
+        assert ((values >= 0) & (values < 1)).all() and set(np.unique(marker)) <= {0.0, 1.0}
+        half = length // 2
+        assert (marker[:, :half].sum(axis=1) == 1).all() and (marker[:, half:].sum(axis=1) == 1).all()
+        np.testing.assert_allclose(y[:, 0], (values * marker).sum(axis=1), rtol=1e-6)
+    else:
+        category = x.argmax(axis=-1)
+        assert (x.sum(axis=-1) == 1).all() and y.shape == (count, task.steps)
+        assert ((category[:, :10] >= 1) & (category[:, :10] <= 8)).all()
+        assert (category[:, 9 + length] == generated.DELIMITER).all()
+        np.testing.assert_array_equal(y[:, -10:], category[:, :10])
+
+
+@QUICK
+@given(name=st.sampled_from(sorted(tasks.MIN_LENGTH)), length=st.integers(1, 300), seed=st.integers(0, 2**64),
+       split=st.sampled_from(tasks.SPLITS), data=st.data())  # fmt: skip
+def test_any_length_seed_and_indices_within_bounds_give_the_defined_layout(
+    name: str, length: int, seed: int, split: tasks.Split, data: st.DataObject
+) -> None:
+    length = max(length, tasks.MIN_LENGTH[name])
+    task = tasks.task(name, length=length, seed=seed)
+    size = task.streams.size(split)
+    indices = data.draw(st.lists(st.integers(0, size - 1), max_size=6) | st.just(range(size - 3, size)))
+    x, y = task.examples(split, indices)
+    check_layout(task, x, y, len(indices))
+    if len(indices):  # an example is the same alone as in any batch
+        one_x, one_y = task.examples(split, [indices[-1]])
+        np.testing.assert_array_equal(one_x[0], x[-1])
+        np.testing.assert_array_equal(one_y[0], y[-1])
+
+
+@QUICK
+@given(name=st.one_of(st.sampled_from(tasks.NAMES), st.text(max_size=8), HOSTILE), length=HOSTILE, seed=HOSTILE)
+def test_any_task_arguments_give_a_task_or_a_usage_error(name: object, length: object, seed: object) -> None:
+    try:
+        task = tasks.task(name, length=length, seed=seed)  # type: ignore[arg-type]
+    except UsageError as error:
+        assert "\n" not in str(error)
+        return
+    assert task.name == name and task.seed >= 0
+    assert (task.length is None) == (name not in tasks.MIN_LENGTH)
+
+
+@QUICK
+@given(name=st.sampled_from(sorted(tasks.MIN_LENGTH)), split=st.one_of(st.sampled_from(tasks.SPLITS), HOSTILE),
+       indices=st.one_of(HOSTILE, st.lists(st.one_of(st.integers(-2**70, 2**70), st.floats(), st.text(max_size=2),
+                                                      st.booleans()), min_size=1, max_size=4)))  # fmt: skip
+def test_indices_or_a_split_out_of_bounds_are_a_usage_error(name: str, split: object, indices: object) -> None:
+    """Never a stream that wraps, a float index rounded, or an OverflowError, KeyError or TypeError from NumPy."""
+    task = tasks.task(name, length=5)
+    try:
+        x, _ = task.examples(split, indices)  # type: ignore[arg-type]
+    except UsageError as error:
+        assert "\n" not in str(error)
+        return
+    index = list(indices) if isinstance(indices, list) else [indices]
+    assert split in tasks.SPLITS and len(x) == len(index)
+    assert all(type(i) is int and 0 <= i < task.streams.size(split) for i in index), index  # type: ignore[arg-type]

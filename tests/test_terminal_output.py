@@ -29,6 +29,20 @@ def test_printable_escapes_the_bytes_of_a_name_that_are_not_utf8() -> None:
     printable(NOT_UTF8).encode("utf-8")  # a UTF-8 stream takes it
 
 
+def test_an_error_about_a_name_that_is_not_utf8_shows_its_bytes_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every error line passes through one escaping step (lstmcli.errors.one_line): `\\xff`, as `printable`
+    shows the name everywhere else, never Python's `\\udcff`."""
+    from lstmcli.errors import DataError
+
+    assert str(DataError(f"{NOT_UTF8}: no such file")) == "run-\\xff\\xfe: no such file"
+    for argv in (["eval", str(tmp_path / f"{NOT_UTF8}.keras")], ["params", str(tmp_path / f"{NOT_UTF8}.onnx")],
+                 ["train", "--data", str(tmp_path / f"{NOT_UTF8}.npz")]):  # fmt: skip
+        err = refused(argv, capsys)
+        assert "run-\\xff\\xfe" in err and "\\udc" not in err, err
+
+
 def test_warnings_held_keeps_them_off_the_terminal_and_in_its_list(capsys: pytest.CaptureFixture[str]) -> None:
     with warnings_held() as held:
         warnings.warn("a library's warning", UserWarning, stacklevel=1)

@@ -18,10 +18,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from lstmcli import __version__
+from lstmcli import __version__, plots
 from lstmcli.cli import errors
 from lstmcli.cli.options import TrainingOptions, choice, sweep_options, train_options, value_of
-from lstmcli.errors import LstmcliError, UsageError, warnings_held
+from lstmcli.errors import LstmcliError, UsageError, one_line, warnings_held
 from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, DEFAULT_TIMESTEPS
@@ -56,9 +56,11 @@ TaskName = choice("TaskName", TASK_DEFAULTS)
 
 
 def error_line(message: str) -> None:
+    """Every error line the command line prints: one line, its names shown as `printable` shows them (a Typer
+    message quotes an argument as given, a library message is already one line)."""
     from rich.markup import escape  # a message may hold brackets ([sweep], a path): text, not markup
 
-    stderr.print(f"[bold red]lstmcli: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    stderr.print(f"[bold red]lstmcli: error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True)
 
 
 def reports_errors(command: F) -> F:
@@ -267,6 +269,9 @@ def train(
     view.show(TrainSummary.of(run, metrics), history, "json" if as_json else "table", quiet, tensorboard, stdout)
 
 
+# What --plot writes: the format its suffix names (lstmcli.plots.FORMATS); any other suffix is refused before any work.
+PICTURE = f"in the format its suffix names ({', '.join(plots.FORMATS)})"
+
 # The data a trained model is judged on (`eval`, `gates`): lstmcli.evaluate.test_data picks the run's own by default.
 RunData = Annotated[
     str | None,
@@ -290,11 +295,11 @@ def eval_command(
     plot: Annotated[
         Path | None,
         plain(
-            "Write the confusion-matrix heat map (PNG) here \\[default: RUN/confusion.png for a run directory].",
+            f"Write the confusion-matrix heat map here, {PICTURE} \\[default: RUN/confusion.png for a run directory].",
             parser=expand,
         ),
     ] = None,
-    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no picture.")] = False,
 ) -> None:
     """Evaluate a trained run on the test set: loss, accuracy, per-class figures, confusion matrix."""
     from lstmcli import evaluate
@@ -309,7 +314,8 @@ def eval_command(
 @reports_errors
 def gates(
     target: Annotated[
-        Path, typer.Argument(help="A run directory or a .keras file.", show_default=False, parser=expand)
+        Path,
+        typer.Argument(help="A run directory, a .keras file or a legacy Keras .h5.", show_default=False, parser=expand),
     ],
     sample: Annotated[int, typer.Option(help="The test sequence to show (0 is the first).")] = 0,
     samples: Annotated[
@@ -320,9 +326,10 @@ def gates(
     save: Annotated[Path | None, plain("Write every tensor to this .npz file.", parser=expand)] = None,
     plot: Annotated[
         Path | None,
-        plain("Write the gates picture (PNG) here \\[default: RUN/gates-N.png for a run directory].", parser=expand),
+        plain(f"Write the gates picture here, {PICTURE} \\[default: RUN/gates-N.png for a run directory].",
+              parser=expand),
     ] = None,
-    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no PNG.")] = False,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no picture.")] = False,
     unsafe: Annotated[
         bool, typer.Option("--unsafe", help="Allow models that carry code (only for files you trust).")
     ] = False,
@@ -460,9 +467,9 @@ def sweep_show(
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
     plot: Annotated[
         Path | None,
-        plain("Also write the accuracy plot (PNG) here; without it, show writes nothing.", parser=expand),
+        plain(f"Also write the accuracy plot here, {PICTURE}; without it, show writes nothing.", parser=expand),
     ] = None,
-    no_plot: Annotated[bool, typer.Option("--no-plot", hidden=True, help="Write no PNG (the default).")] = False,
+    no_plot: Annotated[bool, typer.Option("--no-plot", hidden=True, help="Write no picture (the default).")] = False,
 ) -> None:
     """One row per configuration: mean, spread and 95% interval over seeds, best first, and whether the best is
     distinguishable from the second; every trial, from the storage alone."""

@@ -14,10 +14,19 @@ from typing import TYPE_CHECKING
 
 from lstmcli import files, rundir
 from lstmcli.errors import DataError, FileError, brief, literal
-from lstmcli.model import keras_archive
+from lstmcli.model import h5_file, keras_archive
 
 if TYPE_CHECKING:
     import keras
+
+KERAS_SUFFIX = ".keras"
+# The model files `eval`, `gates` and `params` load as Keras models: one definition, for the checks and the messages.
+SUFFIXES = (KERAS_SUFFIX, *h5_file.SUFFIXES)
+
+
+def accepted(suffixes: tuple[str, ...] = SUFFIXES) -> str:
+    """What a command that loads a model takes, as its refusals say it."""
+    return f"a run directory or a model file ({', '.join(suffixes)})"
 
 
 def resolve_model_path(target: Path) -> Path:
@@ -29,7 +38,7 @@ def resolve_model_path(target: Path) -> Path:
     """
     found = files.status(target, str(target))
     if found is None:
-        raise DataError(f"{target}: no such run directory or .keras file")
+        raise DataError(f"{target}: no such file or folder; give {accepted()}")
     if stat.S_ISDIR(found.st_mode):
         path = target / rundir.MODEL
         if files.status(path, str(path), follow=False) is None:
@@ -38,17 +47,15 @@ def resolve_model_path(target: Path) -> Path:
                     f"{target}: this run has not finished (no {rundir.MODEL} yet); "
                     f"resume it with: lstmcli train --resume {target}"
                 )
-            raise DataError(f"{target}: not a lstmcli run (no {rundir.MODEL}); give a run directory or a .keras file")
+            raise DataError(f"{target}: not a lstmcli run (no {rundir.MODEL}); give {accepted()}")
         files.open_regular(path, str(path), owned=True).close()
         check_archive(path)
         return path
-    if target.suffix in (".h5", ".hdf5"):  # a legacy Keras model (lstmcli.model.h5_file.SUFFIXES)
-        from lstmcli.model import h5_file
-
+    if target.suffix in h5_file.SUFFIXES:  # a legacy Keras model
         h5_file.check_file(target)
         return target
-    if target.suffix != ".keras":
-        raise DataError(f"{target}: not a .keras model file; give a run directory, a .keras or a legacy .h5 file")
+    if target.suffix != KERAS_SUFFIX:
+        raise DataError(f"{target}: not a model file by its name; give {accepted()}")
     check_archive(target)
     return target
 
@@ -91,12 +98,7 @@ def check_archive(path: Path) -> None:
 
 def load_model(path: Path, unsafe: bool = False) -> keras.Model:
     """Load a sequence classifier with Keras's safe mode on unless the user opted out (see load_keras)."""
-    if path.suffix in (".h5", ".hdf5"):
-        from lstmcli.model import h5_file
-
-        model = h5_file.load_model(path, unsafe)
-    else:
-        model = load_keras(path, unsafe)
+    model = h5_file.load_model(path, unsafe) if path.suffix in h5_file.SUFFIXES else load_keras(path, unsafe)
     if not hasattr(model, "inputs") or len(model.inputs) != 1 or len(model.inputs[0].shape) != 3:
         raise DataError(f"{path}: not a sequence classifier (expects input of shape (batch, timesteps, features))")
     return model

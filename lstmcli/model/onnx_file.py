@@ -12,6 +12,11 @@ as PyTorch keeps them, so the closed form is the PyTorch convention's, with `hid
 forward, reverse or bidirectional, and GRU's `linear_before_reset` (Keras's reset_after). The gates are listed
 in ONNX's order (i, o, f, c for an LSTM; z, r, h for a GRU) under the tutorial's names. Every other
 initializer is counted as stored, so the total is every initializer in the file.
+
+A node the operator's definition refuses (no W or R, no hidden_size, stored shapes that do not fit it, an input
+that names no value of the graph) is damage, and the file is refused naming the node: leaving it out would
+give a total that silently misses a layer. A well-formed node lstmcli does not cover (weights fed or computed
+at run time, peepholes) is left out with a note.
 """
 
 from __future__ import annotations
@@ -134,54 +139,90 @@ def sources(
     return memo.get(name)
 
 
-def recurrent(node: probe.Node, inits: dict[str, probe.Initializer], producers: dict[str, probe.Node], steps: int,
-              memo: Sources) -> tuple[FileLayer | None, str | None, frozenset[str]]:  # fmt: skip
-    """The layer one LSTM/GRU/RNN node is, or None and why it is not covered; and the initializers it claims."""
-    label = node.name or (node.outputs[0] if node.outputs else node.op_type)
-    cell, g = CELLS[node.op_type], len(ORDER[CELLS[node.op_type]])
+class Malformed(Exception):
+    """A recurrent node that breaks the ONNX operator's own definition: the file is damaged, not merely a model
+    lstmcli does not cover, and is refused rather than left out of the count."""
+
+
+def label(node: probe.Node) -> str:
+    return node.name or (node.outputs[0] if node.outputs else node.op_type)
+
+
+def check_node(node: probe.Node, inits: dict[str, probe.Initializer], known: frozenset[str] | None) -> tuple[str, int]:
+    """What the ONNX operator requires of the node itself (inputs X, W, R; hidden_size; direction; the shapes of
+    the stored W, R, B), raised as Malformed; its direction and hidden_size. `known` is every name a value of the
+    model's graph has, or None for a node of a subgraph (whose inputs may name the enclosing graph's values)."""
+    op, inputs = node.op_type, node.inputs
+    for index, role in enumerate(("X", "W", "R")):
+        if len(inputs) <= index or not inputs[index]:
+            raise Malformed(f"it has no {role} (input {index + 1}), which every {op} has")
+    if "hidden_size" not in node.ints:
+        raise Malformed("it has no hidden_size attribute")
+    n, direction = node.ints["hidden_size"], node.strings.get("direction", "forward")
+    dirs = DIRECTIONS.get(direction)
+    if n <= 0 or dirs is None:
+        raise Malformed(f"hidden_size {n} and direction {direction!r}: the size must be 1 or more and the direction "
+                        f"one of {', '.join(DIRECTIONS)}")  # fmt: skip
+    for name in inputs:
+        if name and known is not None and name not in known:
+            raise Malformed(f"its input {name!r} names no initializer, graph input or node output")
+    gn = len(ORDER[CELLS[op]]) * n
+    wanted = {"W": (dirs, gn, None), "R": (dirs, gn, n), "B": (dirs, 2 * gn)}  # None: W's width m, 1 or more
+    for role, name in zip(wanted, inputs[1:4], strict=False):
+        init = inits.get(name)
+        if init is None:
+            continue
+        want = wanted[role]
+        fits = len(init.shape) == len(want) and all(
+            s == w or (w is None and s > 0) for s, w in zip(init.shape, want, strict=True)
+        )
+        if init.dtype not in FLOATS or not fits:
+            shape = "(" + ", ".join("m" if w is None else str(w) for w in want) + ")"
+            raise Malformed(f"its {role} {name!r} is {init.dtype} {init.shape}, where hidden_size {n} and direction "
+                            f"{direction!r} make it floats of shape {shape}")  # fmt: skip
+    return direction, n
+
+
+def recurrent(
+    node: probe.Node, inits: dict[str, probe.Initializer], producers: dict[str, probe.Node], steps: int,
+    memo: Sources, known: frozenset[str] | None,
+) -> tuple[FileLayer | None, str | None, frozenset[str]]:  # fmt: skip
+    """The layer one LSTM/GRU/RNN node is, or None and why it is not covered; and the initializers it claims.
+    A node the operator's definition refuses raises Malformed (check_node)."""
+    direction, n = check_node(node, inits, known)
+    name_, cell, dirs = label(node), CELLS[node.op_type], DIRECTIONS[direction]
+    g = len(ORDER[cell])
     names = tuple(node.inputs[i] if len(node.inputs) > i else "" for i in (1, 2, 3))
     found = [sources(name, inits, producers, memo) if name else frozenset() for name in names]
     if any(f is None for f in found) or not found[0] or not found[1]:
-        return None, f"{label}: its weights are computed in the graph, not stored; not covered", frozenset()
+        return None, f"{name_}: its weights are computed in the graph, not stored; not covered", frozenset()
     claimed: frozenset[str] = frozenset().union(*found)  # type: ignore[arg-type]
     if node.op_type == "LSTM" and len(node.inputs) > 7 and node.inputs[7]:
-        return None, f"{label}: an LSTM with peepholes (P), which Keras and PyTorch do not have", frozenset()
-    direction = node.strings.get("direction", "forward")
-    n, dirs, bias = node.ints.get("hidden_size", 0), DIRECTIONS.get(direction, 0), bool(names[2])
+        return None, f"{name_}: an LSTM with peepholes (P), which Keras and PyTorch do not have", frozenset()
+    bias = bool(names[2])
     params = sum(math.prod(inits[name].shape) for name in claimed)
     direct = all(name in inits for name in names if name)
-    if direct:
-        m = inits[names[0]].shape[2] if len(inits[names[0]].shape) == 3 else 0
+    if direct:  # shapes checked by check_node
+        m = inits[names[0]].shape[2]
     else:  # W's width from the count: params = dirs * g * n * (m + n + 2 [bias])
-        m, rest = divmod(params, dirs * g * n) if dirs and n > 0 else (0, 1)
-        m, rest = (m - n - 2 * bias, rest) if not rest else (0, rest)
-    if not dirs or n <= 0 or m <= 0:
-        return (
-            None,
-            f"{label}: hidden_size {n}, direction {direction!r} and its weights describe no {node.op_type}",
-            frozenset(),
-        )
+        m, rest = divmod(params, dirs * g * n)
+        m = m - n - 2 * bias if not rest else 0
+    if m <= 0:
+        return None, f"{name_}: the tensors it is made of fit no {node.op_type}; counted as stored", frozenset()
     try:
         reset_after = node.ints.get("linear_before_reset", 0) == 1
         spec = ModelSpec(cell, n, m, steps, 1, dirs == 2, bias, reset_after, classes=0)
     except UsageError as exc:
-        return None, f"{label}: {exc}", frozenset()
+        return None, f"{name_}: {exc}", frozenset()
     counts = onnx_count(spec, direction, names)
     if direct:
-        predicted = [(dirs, *shape) for _, shape in counts.directions[0].shapes]
-        if [inits[name].shape for name in names if name] != predicted:
-            return (
-                None,
-                f"{label}: stored shapes fit no {node.op_type} of hidden_size {n}; counted as stored",
-                frozenset(),
-            )
         tensors = tuple((name, shape) for d in counts.directions for name, shape in d.shapes)
     else:  # the stored tensors it is made of, as stored; the gates' own slices are not in the file
         counts = replace(counts, directions=tuple(replace(d, shapes=()) for d in counts.directions))
         tensors = tuple((name, inits[name].shape) for name in sorted(claimed, key=list(inits).index))
         if counts.recurrent_total != params:
-            return None, f"{label}: the tensors it is made of fit no {node.op_type}; counted as stored", frozenset()
-    return FileLayer(label, node.op_type, params, counts, (None, dirs, None, n), tensors), None, claimed
+            return None, f"{name_}: the tensors it is made of fit no {node.op_type}; counted as stored", frozenset()
+    return FileLayer(name_, node.op_type, params, counts, (None, dirs, None, n), tensors), None, claimed
 
 
 def read(path: Path, timesteps: int | None, batch: int) -> FileReport:
@@ -200,10 +241,16 @@ def report(path: Path, found: probe.OnnxProbe, timesteps: int | None, batch: int
     claimed: dict[str, FileLayer] = {}
     notes: list[str] = []
     memo: Sources = {}
+    top = [node for node in found.nodes if not node.graph]
+    known = frozenset(inits) | {value.name for value in found.inputs} | {out for node in top for out in node.outputs}
     for node in found.nodes:
         if node.op_type not in CELLS or node.domain not in ("", "ai.onnx"):
             continue
-        layer, why, names = recurrent(node, inits, producers, steps, memo)
+        try:
+            layer, why, names = recurrent(node, inits, producers, steps, memo, None if node.graph else known)
+        except Malformed as exc:
+            raise DataError(f"{path}: {node.op_type} node {label(node)!r}: {exc}; the file is damaged, export it "
+                            "again") from None  # fmt: skip
         if layer is not None and any(name in claimed for name in names):
             layer, why = None, f"{layer.name}: shares its weights with another node; counted once, as stored"
         if layer is None:

@@ -82,6 +82,7 @@ class Initializer(Strict):
 
 class Node(Strict):
     name: str
+    graph: str = ""  # the subgraph it is in ("" for the model's graph): its inputs may name the outer graph's values
     op_type: str
     domain: str
     inputs: tuple[str, ...]
@@ -354,8 +355,9 @@ def _nodes(
                 _nodes(
                     onnx, sub, f"{where}{node.name or node.op_type}/{attribute.name}/", depth + 1, inits, nodes, folder
                 )
-        nodes.append(Node(name=where + node.name, op_type=node.op_type, domain=node.domain, inputs=tuple(node.input),
-                          outputs=tuple(node.output), ints=ints, strings=strings))  # fmt: skip
+        nodes.append(Node(name=where + node.name, graph=where, op_type=node.op_type, domain=node.domain,
+                          inputs=tuple(node.input), outputs=tuple(node.output), ints=ints,
+                          strings=strings))  # fmt: skip
         if len(nodes) > MAX_ENTRIES or len(inits) > MAX_ENTRIES:
             raise Refused(f"more than {MAX_ENTRIES:,} nodes or initializers; not a recurrent model lstmcli reads")
 

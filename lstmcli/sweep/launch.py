@@ -131,6 +131,8 @@ def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = Non
 
     A command that shows writes nothing it was not asked for: the plot is drawn only where it is named.
     """
+    if plot is not None:
+        plots.picture_format(plot)
     where = studies.locate(storage, runs_dir, check_name(name))
     opened = studies.open_storage(where, None, create=False)
     with studies.database_errors(where), stored.reading(name, where.shown):

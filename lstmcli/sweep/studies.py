@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import os
 import random
+import shutil
 import socket
 import tempfile
 import time
@@ -54,6 +55,9 @@ CONNECT_TIMEOUT = 10  # seconds to reach a database server before giving up
 SETUP_ATTEMPTS = 5  # tries at creating Optuna's tables when workers start together on an empty database
 JOIN_WAIT = 120  # seconds a joining worker waits for a creator whose queue of trials stopped growing
 Say = Callable[[str], None]
+# SQLite's result codes for a write the disk refused: "database or disk is full" (SQLITE_FULL) and, for a write
+# the system failed (a file-size limit, a disk that filled between SQLite's checks), SQLITE_IOERR_WRITE.
+SQLITE_WRITE_REFUSED = (13, 778)
 FORMS = "sqlite:///FILE.db, postgresql://USER@HOST/DB, mysql://USER@HOST/DB or a journal file FILE.log"
 
 
@@ -433,13 +437,51 @@ def alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def database_errors(where: Location) -> Iterator[None]:
-    """A database that fails mid-command (gone, not an Optuna schema, no rights) as one line, exit 2."""
+    """A database that fails mid-command (gone, not an Optuna schema, no rights, a full disk) as one line, exit 2.
+
+    Optuna re-raises a failed commit as StorageInternalError, whose own text guesses at "invalid data": the line
+    says the driver's error under it instead.
+    """
     import sqlalchemy.exc
 
     try:
         yield
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise FieldError("storage", f"{{storage}} {literal(where.shown)}: {literal(first_line(exc))}") from None
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        raise storage_failure(where, exc) from None
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The database driver's own error under Optuna's and SQLAlchemy's wrappers."""
+    for _ in range(8):
+        inner = getattr(exc, "orig", None) or exc.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
+def storage_failure(where: Location, exc: BaseException) -> FieldError:
+    """The one line for a storage that failed; for a full disk under an SQLite study, the room it had and needed.
+
+    SQLite rolls a failed write back, so the study is as it was before it: making room and running the same
+    command again goes on from there.
+    """
+    cause = _driver_error(exc)
+    text = f"{{storage}} {literal(where.shown)}: {literal(first_line(cause))}"
+    if getattr(cause, "sqlite_errorcode", None) not in SQLITE_WRITE_REFUSED or where.file is None:
+        return FieldError("storage", text)
+    try:
+        with where.file.open("rb") as handle:  # the page size is bytes 16-17 of the header (1 means 65,536)
+            page = int.from_bytes(handle.read(100)[16:18], "big") or 4096
+        free = f"{shutil.disk_usage(where.file.parent).free:,} bytes free"
+    except OSError:
+        page, free = 4096, "its free space unknown"
+    page = 65536 if page == 1 else page
+    return FieldError(
+        "storage",
+        f"{text}: a write was refused ({free}; one needs at least {2 * page:,}: a page of the study and its "
+        "journal); the study is as it was before the write: make room, then run the same command again",
+    )
 
 
 @contextlib.contextmanager

@@ -105,16 +105,29 @@ class Task:
 
         if not self.generated or self.streams is None or self.length is None:
             raise UsageError(f"task {self.name} reads MNIST; it has no generated examples")
+        if not isinstance(split, str) or split not in SPLITS:
+            raise UsageError(f"a task's split is one of {', '.join(SPLITS)}, got {split!r}")
         index = checked_indices(indices, self.streams.size(split), split)
         return generated.GENERATORS[self.name](self.seed, SPLITS.index(split), index, self.length)
 
 
 def checked_indices(indices: np.ndarray | range | list[int], size: int, split: str) -> np.ndarray:
-    """`indices` as int64, refused where any falls outside the stream (a stream never wraps silently)."""
-    index = np.asarray(indices, dtype=np.int64).reshape(-1)
-    if index.size and (index.min() < 0 or index.max() >= size):
-        raise UsageError(f"the {split} stream holds examples 0..{size - 1}; asked for {index.min()}..{index.max()}")
-    return index
+    """`indices` as int64, refused unless every one is a whole number inside the stream: a stream never wraps,
+    and a float or a bool is never rounded into an index."""
+    where = f"the {split} stream holds examples 0..{size - 1}"
+    if isinstance(indices, np.ndarray):
+        if indices.ndim != 1 or (indices.size and indices.dtype.kind not in "iu"):
+            raise UsageError(f"{where}; the indices must be a flat array of whole numbers, got {indices.dtype}")
+        low, high = (int(indices.min()), int(indices.max())) if indices.size else (0, 0)
+    elif isinstance(indices, (range, list, tuple)):
+        if not all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in indices):
+            raise UsageError(f"{where}; the indices must be whole numbers")
+        low, high = (int(min(indices)), int(max(indices))) if len(indices) else (0, 0)
+    else:
+        raise UsageError(f"{where}; give their indices as a list, range or array, got {type(indices).__name__}")
+    if len(indices) and (low < 0 or high >= size):
+        raise UsageError(f"{where}; asked for {low}..{high}")
+    return np.asarray(indices, dtype=np.int64)
 
 
 def check_length(name: str, length: int | None, low: int) -> int:
