@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli import rundir
+from lstmcli import atomic
 from lstmcli.metrics import summarize
 from lstmcli.model.count import count
 from lstmcli.model.predict import make_predictor
+from lstmcli.rundir import RunFolder
 from lstmcli.schemas import TrainMetrics
 from lstmcli.train.checkpoint import Checkpoint, RunState
 from lstmcli.train.loop import fit
@@ -66,7 +67,7 @@ class Session:
             self.step.towers = state.towers  # before the first call traces the step
         state.towers = self.step.towers
         state.history = [r for r in state.history if r["step"] <= state.step]
-        rundir.write_history(self.run / rundir.HISTORY, state.history)
+        RunFolder(self.run).write_history(state.history)
         self.reporter.message(f"resuming {self.run} at step {state.step} of {self.timeline.total}")
         return state
 
@@ -98,7 +99,7 @@ class Session:
         on_evaluation: Callable[[int, float], None] | None = None,
     ) -> RunState:
         def on_saved(saved: RunState) -> None:
-            rundir.write_history(self.run / rundir.HISTORY, saved.history)
+            RunFolder(self.run).write_history(saved.history)
 
         with contextlib.ExitStack() as stack:
             on_row: Callable[[dict[str, Any]], None] = lambda row: None  # noqa: E731
@@ -117,15 +118,15 @@ def finish(session: Session, state: RunState, tensorboard: Path | None) -> Train
         session.step.model.set_weights(state.best_weights)
         kept_step = state.best_step or state.step
     test = session.measure("test")
-    with rundir.atomic_path(session.run / rundir.MODEL) as tmp:
+    with atomic.atomic_path(RunFolder(session.run).model) as tmp:
         session.step.model.save(tmp)
     metrics = final_metrics(session, state, test, kept_step)
     if state.history and kept_step == state.step:
         state.history[-1].update(test_loss=test["loss"], test_accuracy=test["accuracy"])
-        rundir.write_history(session.run / rundir.HISTORY, state.history)
+        RunFolder(session.run).write_history(state.history)
     if tensorboard is not None:
         log_final(tensorboard, metrics.model_dump())
-    rundir.write_json(session.run / rundir.METRICS, metrics.model_dump())
+    RunFolder(session.run).write_metrics(metrics.model_dump())
     return metrics
 
 
