@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lstmcli import datasets, files, plots, rundir, runtime
+from lstmcli import datasets, files, plots, runtime
 from lstmcli.errors import CheckFailed, DataError, FieldError, FileError, literal
 from lstmcli.metrics import summarize
 from lstmcli.model.load import load_model, resolve_model_path
 from lstmcli.model.predict import make_predictor
+from lstmcli.rundir import RunFolder
 from lstmcli.schemas import EvalResult
 from lstmcli.train.config import read_run_config
 
@@ -74,7 +75,7 @@ def test_data(target: Path, model_path: Path, data_path: str | None) -> datasets
     as strictly as --resume reads it), else the bundled MNIST. `eval` and `gates` read the same."""
     run_data, classes = None, None
     is_run = model_path != target
-    if data_path is None and is_run and files.status(target / rundir.CONFIG, str(target), follow=False) is not None:
+    if data_path is None and is_run and files.status(RunFolder(target).config, str(target), follow=False) is not None:
         config = read_run_config(target)
         run_data, classes = config.data, config.classes
     return datasets.load(data_path or run_data, classes)
@@ -94,7 +95,7 @@ def evaluate(
     model_path = resolve_model_path(target)
     is_run = model_path != target
     if plot is None and draw and is_run:
-        plot = target / rundir.CONFUSION
+        plot = RunFolder(target).confusion
     if plot is not None and draw:
         check_plot_path(plot)
     data = test_data(target, model_path, data_path)

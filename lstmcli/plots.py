@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstmcli import rundir
+from lstmcli import atomic
 from lstmcli.errors import printable
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def _save(figure: Figure, path: Path) -> Path:
     """Write the PNG atomically, like every other file of a run."""
-    rundir.atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=DPI))
+    atomic.write(path, lambda handle: figure.savefig(handle, format="png", dpi=DPI))
     return path
 
 
