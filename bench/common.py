@@ -323,6 +323,7 @@ def main(
     benchmark: str,
     workers: Mapping[str, Callable[[argparse.Namespace], dict[str, Any]]],
     measure: Callable[[argparse.Namespace, dict[str, Any]], dict[str, str]],
+    doc: Path = PERFORMANCE_DOC,
 ) -> int:
     """Run as a worker, or measure, then save NAME-latest.json, print the tables and update the docs.
 
@@ -344,8 +345,8 @@ def main(
     print(f"saved {path}")
     if not (args.quick or args.no_publish):
         for section, text in sections.items():
-            update_doc(section + suffix, text)
-        print(f"updated {PERFORMANCE_DOC}")
+            update_doc(section + suffix, text, doc)
+        print(f"updated {doc}")
     return 0
 
 

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lstmcli import datasets, files, plots, runtime
+from lstmcli import datasets, files, plots, runtime, tasks
 from lstmcli.errors import CheckFailed, DataError, FieldError, FileError, literal
-from lstmcli.metrics import summarize
 from lstmcli.model.load import load_model, resolve_model_path
 from lstmcli.model.predict import make_predictor
 from lstmcli.rundir import RunFolder
-from lstmcli.schemas import EvalResult
+from lstmcli.schemas import EvalResult, TaskInfo
+from lstmcli.tasks import Task
 from lstmcli.train.config import read_run_config
+from lstmcli.train.examples import task_data
 
 if TYPE_CHECKING:
     import keras
@@ -43,75 +44,109 @@ def check_plot_path(plot: Path) -> None:
         )
 
 
-def check_compatible(model: keras.Model, x: np.ndarray, classes: int, path: Path) -> None:
+def check_compatible(model: keras.Model, x: np.ndarray, task: Task, classes: int, path: Path) -> None:
+    """The model reads the test sequences' shape and emits what the task's figures need (its head)."""
     _, steps, features = model.inputs[0].shape
     if (steps is not None and steps != x.shape[1]) or features != x.shape[2]:
         raise DataError(
-            f"{path}: the model reads {steps} steps of {features} features but the test images are "
+            f"{path}: the model reads {steps} steps of {features} features but the test sequences are "
             f"{x.shape[1]}x{x.shape[2]}; evaluate it on data of the size it was trained on"
         )
     shape = tuple(model.outputs[0].shape)
-    if len(shape) != 2 or shape[-1] is None:
+    wanted = {"classify": "(batch, classes)", "regress": "(batch, targets)", "sequence": "(batch, steps, classes)"}
+    if len(shape) != (3 if task.kind == "sequence" else 2) or shape[-1] is None:
         raise DataError(
-            f"{path}: the model's output has shape {shape}, not (batch, classes); evaluate a classifier whose "
-            "last layer gives one probability per class"
+            f"{path}: the model's output has shape {shape}, not {wanted[task.kind]} as task {task.name} needs; "
+            "evaluate a model trained on this task"
         )
-    if shape[-1] < classes:
-        raise DataError(f"{path}: the model predicts {shape[-1]} classes but the test labels go up to {classes - 1}")
+    if shape[-1] < classes if task.kind != "regress" else shape[-1] != classes:
+        raise DataError(f"{path}: the model gives {shape[-1]} outputs but task {task.name}'s targets need {classes}")
 
 
 def check_probabilities(probs: np.ndarray, path: Path) -> None:
     """The scores must be a class distribution (softmax): a loss and an accuracy of anything else mislead."""
-    finite = bool(np.isfinite(probs).all())
-    if not finite or probs.min() < -1e-6 or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
+    flat = probs.reshape(-1, probs.shape[-1])
+    finite = bool(np.isfinite(flat).all())
+    if not finite or flat.min() < -1e-6 or not np.allclose(flat.sum(axis=1), 1.0, atol=1e-3):
         raise DataError(
             f"{path}: the model's outputs are not class probabilities (each row must be >= 0 and sum to 1, "
             "as a softmax gives); evaluate a model whose last layer is a softmax"
         )
 
 
-def test_data(target: Path, model_path: Path, data_path: str | None) -> datasets.Dataset:
-    """The data a model is judged on: `data_path`, else a run's own data and classes (its config.json, read
-    as strictly as --resume reads it), else the bundled MNIST. `eval` and `gates` read the same."""
-    run_data, classes = None, None
+def check_outputs(outputs: np.ndarray, task: Task, path: Path) -> None:
+    if task.kind != "regress":
+        check_probabilities(outputs, path)
+    elif not np.isfinite(outputs).all():
+        raise DataError(f"{path}: the model's outputs are not finite numbers; evaluate a model that trained well")
+
+
+def judged_data(target: Path, model_path: Path, data_path: str | None) -> tuple[Task, datasets.Dataset]:
+    """The task and the data a model is judged on: `data_path`, else a run's own task and data (its
+    config.json, read as strictly as --resume reads it), else the bundled MNIST read row by row. `eval` and
+    `gates` read the same."""
+    task, run_data, classes = tasks.task("rows"), None, None
     is_run = model_path != target
-    if data_path is None and is_run and files.status(RunFolder(target).config, str(target), follow=False) is not None:
+    if is_run and files.status(RunFolder(target).config, str(target), follow=False) is not None:
         config = read_run_config(target)
-        run_data, classes = config.data, config.classes
-    return datasets.load(data_path or run_data, classes)
+        task, run_data, classes = config.task_spec(), config.data, config.classes
+    if task.generated and data_path is not None:
+        raise FieldError("data", f"{{data}}: task {task.name} generates its own test examples; drop it")
+    return task, task_data(task, data_path or run_data, classes)
+
+
+def test_data(target: Path, model_path: Path, data_path: str | None) -> datasets.Dataset:
+    """The data a model is judged on (see judged_data), without its task."""
+    return judged_data(target, model_path, data_path)[1]
 
 
 def evaluate(
     target: Path, data_path: str | None = None, unsafe: bool = False, min_accuracy: float | None = None,
     plot: Path | None = None, draw: bool = True,
 ) -> EvalResult:  # fmt: skip
-    """`lstmcli eval`: a run directory or .keras file on its test split (the run's own data by default).
+    """`lstmcli eval`: a run directory or .keras file on its test split (the run's own task and data by default).
 
-    The confusion-matrix PNG goes to `plot`, or into a run directory; `draw=False` writes none. With
-    `min_accuracy`, the result says whether it passed; `judge` turns a failure into exit 1.
+    The confusion-matrix PNG of a classifier goes to `plot`, or into a run directory; `draw=False` writes
+    none. With `min_accuracy`, the result says whether it passed; `judge` turns a failure into exit 1.
     """
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise FieldError("min_accuracy", f"{{min_accuracy}} must be between 0 and 1, got {min_accuracy}")
     model_path = resolve_model_path(target)
     is_run = model_path != target
+    task, data = judged_data(target, model_path, data_path)
+    if task.kind != "classify":
+        if min_accuracy is not None:
+            raise FieldError(
+                "min_accuracy", f"{{min_accuracy}} gates a classifier; task {task.name} is judged by its {task.metric}"
+            )
+        plot, draw = None, False  # a confusion matrix is a classifier's picture
     if plot is None and draw and is_run:
         plot = RunFolder(target).confusion
     if plot is not None and draw:
         check_plot_path(plot)
-    data = test_data(target, model_path, data_path)
     runtime.tensorflow()
     model = load_model(model_path, unsafe=unsafe)
-    check_compatible(model, data.x_test, data.classes, model_path)
-    probs = make_predictor(model, data.scale)(data.x_test)
-    check_probabilities(probs, model_path)
-    scores = summarize(probs, data.y_test)
-    named = {f"test_{k}" if k in TEST_METRICS else k: v for k, v in scores.items()}
-    result = EvalResult(model=str(model_path), data=data.source, **named)
-    if min_accuracy is not None:
+    check_compatible(model, data.x_test, task, data.classes, model_path)
+    outputs = make_predictor(model, data.scale)(data.x_test)
+    check_outputs(outputs, task, model_path)
+    result = _result(task, task.summarize(outputs, data.y_test), str(model_path), data.source)
+    if min_accuracy is not None and result.test_accuracy is not None:
         result.min_accuracy, result.passed = min_accuracy, result.test_accuracy >= min_accuracy
     if plot is not None and draw:
         _draw_confusion(result, plot)
     return result
+
+
+def _result(task: Task, scores: dict[str, Any], model: str, source: str) -> EvalResult:
+    """The EvalResult of a task's figures: a classifier's as they always were, another task's beside its baseline."""
+    if task.kind == "classify":
+        named = {f"test_{k}" if k in TEST_METRICS else k: v for k, v in scores.items()}
+        return EvalResult(model=model, data=source, task=None if task.name == "rows" else TaskInfo.of(task), **named)
+    return EvalResult(
+        model=model, data=source, samples=scores["samples"], test_loss=scores["loss"], test_accuracy=None,
+        test_macro_f1=None, per_class=[], confusion_matrix=[], task=TaskInfo.of(task), test_mse=scores.get("mse"),
+        test_recall_accuracy=scores.get("recall_accuracy"),
+    )  # fmt: skip
 
 
 def _draw_confusion(result: EvalResult, plot: Path) -> None:

@@ -36,6 +36,9 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
+FIGURES = {"accuracy": "accuracy", "recall_accuracy": "recall accuracy", "mse": "mean squared error"}
+
+
 def learning_curves(history: Sequence[dict[str, float]], path: Path, title: str = "") -> Path:
     """Loss, accuracy and learning rate against steps, from the rows of history.csv.
 
@@ -46,7 +49,10 @@ def learning_curves(history: Sequence[dict[str, float]], path: Path, title: str 
         raise ValueError("no rows recorded; nothing to plot")
     figure = _figure(15, 4)
     loss_axes, accuracy_axes, rate_axes = figure.subplots(1, 3)
-    for axes, key, label in ((loss_axes, "loss", "cross-entropy loss"), (accuracy_axes, "accuracy", "accuracy")):
+    # The task's figure (lstmcli.tasks: Task.metric), as the history's columns name it.
+    figured = next((k for k in FIGURES if any(f"train_{k}" in row or f"val_{k}" in row for row in history)), "accuracy")
+    loss_label = "mean squared error" if figured == "mse" else "cross-entropy loss"
+    for axes, key, label in ((loss_axes, "loss", loss_label), (accuracy_axes, figured, FIGURES[figured])):
         _series(axes, history, f"train_{key}", "train (mean over each chunk)", "-")
         _series(axes, history, f"val_{key}", "validation", "o-")
         _series(axes, history, f"test_{key}", "test", "s")
@@ -57,9 +63,10 @@ def learning_curves(history: Sequence[dict[str, float]], path: Path, title: str 
     for axes in (loss_axes, accuracy_axes, rate_axes):
         axes.set_xlabel("step")
         axes.grid(True, alpha=0.3)
-    tested = [row for row in history if "test_accuracy" in row]
+    tested = [row for row in history if f"test_{figured}" in row]
     if tested:
-        accuracy_axes.set_title(f"final test accuracy {tested[-1]['test_accuracy']:.4f}", fontsize="medium")
+        accuracy_axes.set_title(f"final test {FIGURES[figured]} {tested[-1][f'test_{figured}']:.4f}",
+                                fontsize="medium")  # fmt: skip
         loss_axes.set_title(f"final test loss {tested[-1]['test_loss']:.4f}", fontsize="medium")
     if title:
         figure.suptitle(printable(title))

@@ -32,11 +32,19 @@ class HistoryRow(BaseModel):
     seconds: Count
     learning_rate: Count | None = None
     train_loss: float
-    train_accuracy: Fraction
+    # The task's figure (lstmcli.tasks: Task.metric): accuracy for a classifier (every run before the tasks
+    # came), the MSE for a regressor, the recalled symbols' accuracy for the copy task.
+    train_accuracy: Fraction | None = None
+    train_mse: float | None = None
+    train_recall_accuracy: Fraction | None = None
     val_loss: float | None = None
     val_accuracy: Fraction | None = None
+    val_mse: float | None = None
+    val_recall_accuracy: Fraction | None = None
     test_loss: float | None = None
     test_accuracy: Fraction | None = None
+    test_mse: float | None = None
+    test_recall_accuracy: Fraction | None = None
 
     @field_validator("step", mode="before")
     @classmethod
@@ -51,6 +59,18 @@ class HistoryRow(BaseModel):
 
 
 FIELDS = tuple(HistoryRow.model_fields)
+# history.csv's columns for a classifier, in the order every run before the tasks wrote them.
+CLASSIFIER_COLUMNS = ("step", "epoch", "seconds", "learning_rate", "train_loss", "train_accuracy", "val_loss",
+                      "val_accuracy", "test_loss", "test_accuracy")  # fmt: skip
+_COMMON = ("step", "epoch", "seconds", "learning_rate", "train_loss", "val_loss", "test_loss")
+
+
+def columns(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """history.csv's header: a classifier's columns as they always were, another task's with its own figure."""
+    present = {key for row in rows for key in row}
+    if present <= set(CLASSIFIER_COLUMNS):
+        return CLASSIFIER_COLUMNS
+    return tuple(f for f in FIELDS if f in present or f in _COMMON)
 
 
 def _problem(exc: ValidationError) -> str:

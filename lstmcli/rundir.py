@@ -149,7 +149,7 @@ class RunFolder:
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=records.columns(rows), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         atomic.write_text(self.history, buffer.getvalue())

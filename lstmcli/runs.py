@@ -24,7 +24,9 @@ COLUMNS = (
     "run", "cell", "units", "layers", "batch", "lr", "schedule", "seed", "parameters", "steps",
     "best_val_accuracy", "test_accuracy", "test_loss", "seconds", "status",
 )  # fmt: skip
-SORT_KEYS = COLUMNS
+# The figures of the tasks that are not the article's (lstmcli.tasks), where a run has them.
+TASK_COLUMNS = ("task", "test_mse", "test_recall_accuracy")
+SORT_KEYS = (*COLUMNS, *TASK_COLUMNS)
 DESCENDING = {"best_val_accuracy", "test_accuracy"}  # best first
 # How deep below DIR `runs` looks for runs (sweeps nest two levels; deeper trees are not searched).
 MAX_DEPTH = 16
@@ -75,7 +77,7 @@ def _described(run: Path, root: Path) -> dict[str, Any]:
     row.update(
         cell=f"bi-{model.cell}" if model.bidirectional else model.cell, units=model.units, layers=model.layers,
         batch=config.batch_size, lr=config.learning_rate, schedule=config.schedule, seed=config.seed,
-        config=config.to_dict(),
+        config=config.to_dict(), task=None if config.task == "rows" else config.task,
     )  # fmt: skip
     folder = RunFolder(run)
     if folder.metrics.exists():
@@ -101,7 +103,8 @@ def _final(folder: RunFolder) -> dict[str, Any]:
         return {"status": "damaged", "problem": str(exc)}
     out: dict[str, Any] = {"status": "complete"}
     for column, kind in (("parameters", int), ("steps", int), ("best_val_accuracy", float),
-                         ("test_accuracy", float), ("test_loss", float), ("seconds", float)):  # fmt: skip
+                         ("test_accuracy", float), ("test_loss", float), ("seconds", float),
+                         ("test_mse", float), ("test_recall_accuracy", float)):  # fmt: skip
         value = metrics.get(column)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             return {"status": "damaged", "problem": f"{folder.metrics}: {column} is not a number"}

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from lstmcli.model.count import ParamCount
     from lstmcli.model.memory import Memory
     from lstmcli.model.report import FileReport
+    from lstmcli.tasks import Task
 
 # Every JSON object a command prints carries it; it changes when a field changes meaning or goes away.
 SCHEMA_VERSION = 1
@@ -66,7 +67,44 @@ def omitted() -> Any:
     return Field(default=None, exclude_if=lambda value: value is None)
 
 
-class TrainMetrics(Result):
+class TaskBaseline(Strict):
+    """What a model that remembers nothing scores on the task: its loss, its figure, and that model in words."""
+
+    loss: float
+    metric: float
+    how: str
+
+
+class TaskInfo(Strict):
+    """The task a run trained on (lstmcli.tasks), as its figures are read: the figure, the objective, chance."""
+
+    name: str
+    kind: Literal["classify", "regress", "sequence"]
+    length: int | None
+    seed: int
+    metric: str
+    objective: str
+    direction: Literal["maximize", "minimize"]
+    baseline: TaskBaseline
+
+    @classmethod
+    def of(cls, task: Task) -> TaskInfo:
+        b = task.baseline
+        return cls(name=task.name, kind=task.kind, length=task.length, seed=task.seed, metric=task.metric,  # type: ignore[arg-type]
+                   objective=task.objective, direction=task.direction,
+                   baseline=TaskBaseline(loss=b.loss, metric=b.metric, how=b.how))  # fmt: skip
+
+
+class TaskFigures(Strict):
+    """The figures of the tasks that are not the article's, beside the classifier's: a regressor's MSE and the
+    copy task's recalled-symbol accuracy, each absent where the task has none; `task` says which applies."""
+
+    task: TaskInfo | None = omitted()
+    test_mse: float | None = omitted()
+    test_recall_accuracy: float | None = omitted()
+
+
+class TrainMetrics(TaskFigures, Result):
     """metrics.json of a complete run: what it reached, the test set's one evaluation, what was measured on."""
 
     steps: int
@@ -80,8 +118,8 @@ class TrainMetrics(Result):
     keep: Literal["last", "best"]
     kept_step: int
     test_loss: float | None
-    test_accuracy: float
-    test_macro_f1: float
+    test_accuracy: float | None
+    test_macro_f1: float | None
     val_loss: float | None
     val_accuracy: float | None
     best_val_accuracy: float | None
@@ -91,6 +129,10 @@ class TrainMetrics(Result):
     target_step: int | None
     target_seconds: float | None
     model: Network
+    val_mse: float | None = omitted()
+    val_recall_accuracy: float | None = omitted()
+    # The best validation evaluation's objective (the MSE, the loss) where it is not an accuracy.
+    best_val: float | None = omitted()
 
 
 class TrainSummary(TrainMetrics):
@@ -115,15 +157,15 @@ class ClassScores(Strict):
     support: int
 
 
-class EvalResult(Result):
-    """`lstmcli eval --format json`: one model judged on a test set."""
+class EvalResult(TaskFigures, Result):
+    """`lstmcli eval --format json`: one model judged on a test set (per class and confusion: a classifier's)."""
 
     model: str
     data: str
     samples: int
     test_loss: float | None
-    test_accuracy: float
-    test_macro_f1: float
+    test_accuracy: float | None
+    test_macro_f1: float | None
     per_class: list[ClassScores]
     confusion_matrix: list[list[int]]
     min_accuracy: float | None = omitted()
@@ -152,6 +194,10 @@ class RunRow(Strict):
     path: str
     config: dict[str, Any] | None = omitted()  # absent where config.json could not be read
     problem: str | None = omitted()  # what is wrong with a damaged run
+    # A run of another task than the article's: the task, and its figure (lstmcli.tasks).
+    task: str | None = omitted()
+    test_mse: float | None = omitted()
+    test_recall_accuracy: float | None = omitted()
 
 
 class RunGroup(Strict):

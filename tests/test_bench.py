@@ -22,13 +22,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
-SCRIPTS = ("throughput.py", "time_to_accuracy.py", "overhead.py", "sweep.py", "gates.py", "long_sequences.py")
+SCRIPTS = ("throughput.py", "time_to_accuracy.py", "overhead.py", "sweep.py", "gates.py", "long_sequences.py",
+           "tasks.py")  # fmt: skip
 
 
 def published() -> str:
     """A digest of docs/performance.md and the committed results, which a quick run must leave alone."""
     digest = hashlib.sha256()
-    for path in [ROOT / "docs" / "performance.md", *sorted((BENCH / "results").glob("*.json"))]:
+    docs = [ROOT / "docs" / "performance.md", ROOT / "docs" / "tasks.md"]
+    for path in [*docs, *sorted((BENCH / "results").glob("*.json"))]:
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 
@@ -193,3 +195,13 @@ def test_fused_kernel_leaves_what_it_cannot_compute_to_keras(monkeypatch: pytest
     assert "not an LSTM" in kernels.unsupported(keras.layers.GRU(4))
     model = keras.Sequential([keras.Input((5, 2)), keras.layers.Bidirectional(keras.layers.LSTM(3))])
     assert not kernels.fusable(model)
+
+
+def test_tasks_quick(quick_runs: dict[str, Any]) -> None:
+    result, out = finished(quick_runs, "tasks.py")
+    runs = result["adding"]["runs"]
+    assert [r["cell"] for r in runs] == ["lstm", "rnn"]
+    # The cells at one budget: SimpleRNN's units are those whose model is closest to the LSTM's count.
+    assert abs(runs[0]["parameters"] - runs[1]["parameters"]) < 0.1 * runs[0]["parameters"]
+    assert all(r["fraction"] > 0 and r["wall_s"] > 0 and r["peak_rss_bytes"] > 10**8 for r in runs)
+    assert "<!-- tasks-adding -->" in out and "test MSE / baseline" in out

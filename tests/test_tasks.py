@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lstmcli import tasks
-from lstmcli.errors import DataError, UsageError
+from lstmcli.errors import DataError, FieldError, UsageError
 from lstmcli.model.spec import HEADS, ModelSpec
 from lstmcli.tasks import generated, mnist
 from lstmcli.train.presets import DEFAULT_PRESET, TASK_DEFAULTS
@@ -68,22 +68,24 @@ def test_defaults_live_with_the_presets() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "length", "words"),
+    ("name", "length", "field", "words"),
     [
-        ("rows", 10, "--length applies to the generated tasks"),
-        ("permuted", 10, "--length applies"),
-        ("adding", None, "needs a --length"),
-        ("adding", 1, "at least 2"),
-        ("copy", 0, "at least 1"),
-        ("copy", tasks.MAX_LENGTH + 1, "at most"),
-        ("copy", 2.5, "whole number"),
-        ("copy", True, "whole number"),
-        ("sorting", None, "unknown task"),
+        ("rows", 10, "length", "length applies to the generated tasks"),
+        ("permuted", 10, "length", "length applies"),
+        ("adding", None, "length", "needs a length"),
+        ("adding", 1, "length", "at least 2"),
+        ("copy", 0, "length", "at least 1"),
+        ("copy", tasks.MAX_LENGTH + 1, "length", "at most"),
+        ("copy", 2.5, "length", "whole number"),
+        ("copy", True, "length", "whole number"),
+        ("sorting", None, "task", "unknown task"),
     ],
 )
-def test_refusals(name: str, length, words: str) -> None:
-    with pytest.raises(UsageError, match=words):
+def test_refusals(name: str, length, field: str, words: str) -> None:
+    """Each refusal is an error about the field that must change (the CLI names its flag, the API its argument)."""
+    with pytest.raises(FieldError, match=words) as caught:
         tasks.task(name, length=length)
+    assert caught.value.field == field
 
 
 def test_seed_and_stream_bounds_are_checked() -> None:

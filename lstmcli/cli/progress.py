@@ -27,15 +27,20 @@ if TYPE_CHECKING:
     from lstmcli.schemas import SweepCounts, SweepTrial
 
 
+# How the progress line names each task's figure (lstmcli.tasks: Task.metric).
+SHORT = {"accuracy": "acc", "mse": "mse", "recall_accuracy": "recall"}
+
+
 class PlainLines(Quiet):
     """One line per evaluation and one every `period` seconds, for logs."""
 
     def __init__(self, console: Console, period: float = 10.0) -> None:
         self.console, self.period, self.last = console, period, 0.0
         self.total = 0
+        self.figure = "accuracy"
 
-    def start(self, total: int, done: int) -> None:
-        self.total = total
+    def start(self, total: int, done: int, figure: str = "accuracy") -> None:
+        self.total, self.figure = total, figure
         self.last = time.monotonic()
 
     def advance(self, step: int, epoch: float, loss: float, accuracy: float, rate: float) -> None:
@@ -44,14 +49,15 @@ class PlainLines(Quiet):
             self.last = now
             left = (self.total - step) / rate if rate > 0 else float("nan")
             self.console.print(
-                f"step {step}/{self.total} epoch {epoch:.2f} loss {loss:.4f} acc {accuracy:.4f} "
+                f"step {step}/{self.total} epoch {epoch:.2f} loss {loss:.4f} {SHORT[self.figure]} {accuracy:.4f} "
                 f"{rate:.0f} steps/s, {left:.0f}s left",
                 highlight=False,
             )
 
     def evaluated(self, step: int, epoch: float, which: str, accuracy: float, loss: float) -> None:
         self.console.print(
-            f"step {step} epoch {epoch:.2f} {which} accuracy {accuracy:.4f} {which} loss {loss:.4f}", highlight=False
+            f"step {step} epoch {epoch:.2f} {which} {self.figure} {accuracy:.4f} {which} loss {loss:.4f}",
+            highlight=False,
         )
 
     def message(self, text: str) -> None:
@@ -83,7 +89,8 @@ class RichBar(PlainLines):
         self.status.update(text)
         self.status.start()  # a no-op when it is already showing
 
-    def start(self, total: int, done: int) -> None:
+    def start(self, total: int, done: int, figure: str = "accuracy") -> None:
+        self.figure = figure
         self.status.stop()  # one live display at a time
         self.progress.start()
         # The first call traces the compiled step: seconds in which no step has run, so no figure is shown.
@@ -91,12 +98,13 @@ class RichBar(PlainLines):
 
     def advance(self, step: int, epoch: float, loss: float, accuracy: float, rate: float) -> None:
         assert self.task is not None
-        figures = f"epoch {epoch:.2f} loss {loss:.4f} acc {accuracy:.4f} {rate:.0f} steps/s"
+        figures = f"epoch {epoch:.2f} loss {loss:.4f} {SHORT[self.figure]} {accuracy:.4f} {rate:.0f} steps/s"
         self.progress.update(self.task, completed=step, description="train", figures=figures)
 
     def evaluated(self, step: int, epoch: float, which: str, accuracy: float, loss: float) -> None:
         self.progress.console.print(
-            f"step {step:>6}  epoch {epoch:6.2f}  {which} accuracy [bold]{accuracy:.4f}[/]  {which} loss {loss:.4f}"
+            f"step {step:>6}  epoch {epoch:6.2f}  {which} {self.figure} [bold]{accuracy:.4f}[/]  "
+            f"{which} loss {loss:.4f}"
         )
 
     def message(self, text: str) -> None:

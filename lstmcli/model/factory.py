@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lstmcli.errors import UsageError
 from lstmcli.formatting import human_bytes
 from lstmcli.model.count import count
+from lstmcli.model.memory import FLOAT_BYTES, spec_memory
 from lstmcli.model.spec import DEFAULT_FORGET_BIAS, ModelSpec
 
 if TYPE_CHECKING:
@@ -24,6 +25,11 @@ HEAD_NAMES = {"classify": "classifier", "regress": "regressor", "sequence": "cla
 # Fraction of physical memory the weights of a model may take before we refuse to build it:
 # training needs about four copies (weights, gradients, Adam's two moments) plus activations.
 MEMORY_FRACTION = 0.125
+# Training a long sequence is bounded by what backpropagation through time keeps, not by the weights: the
+# closed form (lstmcli.model.memory, training_bytes) times what TensorFlow holds besides it (its while loop's
+# stacks of every step, the towers' copies: measured in docs/tasks.md), within this share of the memory.
+TRAINING_OVERHEAD = 3
+TRAINING_MEMORY_FRACTION = 0.5
 
 # The cost model of building a model (the measurements behind the constants: docs/lstm.md, "Verification"):
 # * Sequential.add rebuilds the graph each time, so K stacked layers cost about LAYER_SQUARED * K**2 +
@@ -62,6 +68,19 @@ def check_buildable(
             f"a model with {count(spec).total:,} parameters needs {need / 2**30:,.1f} GiB for its weights "
             f"alone, more than this machine can build and train ({limit / 2**30:,.1f} GiB allowed); "
             f"{advice}",
+            fields=True,
+        )
+
+
+def check_training_memory(spec: ModelSpec, batch: int, advice: str, held_floats: int = 0) -> None:
+    """Refuse, before anything is written, a training run whose batch of sequences (and `held_floats` of
+    held-out examples kept in memory) would not fit."""
+    need = spec_memory(count(spec), batch).training_bytes * TRAINING_OVERHEAD + held_floats * FLOAT_BYTES
+    limit = int(physical_memory() * TRAINING_MEMORY_FRACTION)
+    if need > limit:
+        raise UsageError(
+            f"training {count(spec).total:,} parameters on batches of {batch} sequences of {spec.timesteps:,} "
+            f"steps needs about {human_bytes(need)}, more than this machine allows ({human_bytes(limit)}); {advice}",
             fields=True,
         )
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lstmcli.errors import DataError, LstmcliError, UsageError
+from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError
 from lstmcli.sweep import DEFAULT_TRIALS, PRUNERS, SEARCHES
 from lstmcli.train.config import TrainConfig, from_preset
 from lstmcli.train.options import SWEPT, TrainOption, option_name
@@ -267,9 +267,9 @@ def _setting(name: str, value: Any, where: str = "") -> Any:
 def settled(preset: str, entries: Mapping[str, Any], settings: Mapping[str, Any]) -> Space:
     """The Space of merged entries (values, tuples, Ranges) and settings, with the checks that span them."""
     if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise FieldError("preset", f"unknown {{preset}} {preset!r}; choose one of {', '.join(PRESETS)}")
     if "steps" in entries and "epochs" in entries:
-        raise UsageError("give --steps or --epochs, not both")
+        raise FieldError("steps", "give {steps} or {epochs}, not both")
     chosen = {name: _setting(name, settings.get(name, default)) for name, default in SETTINGS.items()}
     space = Space(
         preset=preset,
@@ -280,16 +280,17 @@ def settled(preset: str, entries: Mapping[str, Any], settings: Mapping[str, Any]
     )
     if space.search == "grid":
         if space.ranges:
-            raise UsageError(
-                f"{', '.join(option_name(n) for n in space.ranges)}: a range needs --search random or tpe; "
-                "a grid takes comma lists"
+            raise FieldError(
+                next(iter(space.ranges)),
+                f"{', '.join(f'{{{n}}}' for n in space.ranges)}: a range needs {{search}} random or tpe; "
+                "a grid takes comma lists",
             )
         if space.trials is not None:
-            raise UsageError("--trials is for random and TPE search; a grid runs each of its configurations")
+            raise FieldError("trials", "{trials} is for random and TPE search; a grid runs each of its configurations")
     elif space.trials is None:
         space = Space(**{**space.__dict__, "trials": DEFAULT_TRIALS})
     if space.budget is not None and ("units" in space.fixed or "units" in space.axes or "units" in space.ranges):
-        raise UsageError("--budget chooses the units of each configuration; drop --units")
+        raise FieldError("budget", "{budget} chooses the units of each configuration; drop {units}")
     if space.size() > MAX_TRIALS:
         raise UsageError(f"the sweep would hold {space.size():,} trials; at most {MAX_TRIALS:,}")
     return space
@@ -310,7 +311,7 @@ def build(
 
     file_settings, file_sweep = load_with_sweep(config_file) if config_file is not None else ({}, {})
     if "seed" in options or "seed" in file_settings or "seed" in file_sweep:
-        raise UsageError("a sweep runs seeds 0 to N-1 of every configuration; use --seeds N instead of a seed")
+        raise FieldError("seed", "a sweep runs seeds 0 to N-1 of every configuration; use {seeds} N instead of a seed")
     file_entries = {name: _from_file(config_file, name, value, "")
                     for name, value in file_settings.items() if name != "preset"}  # fmt: skip
     for name, value in file_sweep.items():
@@ -368,9 +369,10 @@ def budget_units(config: TrainConfig, budget: int, shape: DataShape) -> int:
     below, above = closest_units(spec, budget)
     if below is None:
         assert above is not None
-        raise UsageError(
-            f"--budget {budget:,} is below the smallest {spec.cell} model here (1 unit: {above.total:,} parameters); "
-            f"give at least {above.total:,}"
+        raise FieldError(
+            "budget",
+            f"{{budget}} {budget:,} is below the smallest {spec.cell} model here (1 unit: {above.total:,} "
+            f"parameters); give at least {above.total:,}",
         )
     return closest(below, above, budget).units
 
@@ -397,11 +399,19 @@ def check(space: Space, shape: DataShape) -> None:
 
     for params in probes(space):
         config, _ = train_config(space, params, 0, shape)
+        task = config.task_spec()
+        if task.objective != "accuracy":
+            raise FieldError(
+                "task",
+                f"a sweep ranks trials by validation accuracy; {{task}} {task.name} is judged by its {task.objective}: "
+                "train its runs one by one and compare them with `lstmcli runs --group-by` (docs/tasks.md)",
+            )
         if config.eval_set != "validation" or config.validation == 0:
-            raise UsageError(
-                "a sweep ranks trials by validation accuracy: hold out images (--validation) and keep "
-                "--eval-set validation"
+            raise FieldError(
+                "validation",
+                "a sweep ranks trials by validation accuracy: hold out images ({validation}) and keep "
+                "{eval_set} validation",
             )
         held_out = validation_size(config.validation, shape.train_size)
         config.total_steps(shape.train_size - held_out)
-        check_buildable(config.model_spec(shape.timesteps, shape.features, shape.classes), "use smaller --units")
+        check_buildable(config.model_spec(shape.timesteps, shape.features, shape.classes), "use smaller {units}")

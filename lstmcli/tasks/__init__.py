@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from lstmcli.errors import UsageError
+from lstmcli.errors import FieldError
 from lstmcli.tasks import generated, mnist
 from lstmcli.tasks.base import MAX_LENGTH, SPLITS, Baseline, Split, Streams, Task, check_length, check_seed
 
@@ -64,13 +64,15 @@ def task(name: str, length: int | None = None, seed: int = 0) -> Task:
     A length with an MNIST task is refused: those tasks have the length of their images.
     """
     if name not in NAMES:
-        raise UsageError(f"unknown task {name!r}; choose one of {', '.join(NAMES)}")
+        raise FieldError("task", f"unknown {{task}} {name!r}; choose one of {', '.join(NAMES)}")
     seed = check_seed(seed)
     if name in MIN_LENGTH:
         length = check_length(name, length, MIN_LENGTH[name])
         return _adding(length, seed) if name == "adding" else _copy(length, seed)
     if length is not None:
-        raise UsageError(f"--length applies to the generated tasks (adding, copy); task {name} reads MNIST images")
+        raise FieldError(
+            "length", f"{{length}} applies to the generated tasks (adding, copy); task {name} reads MNIST images"
+        )
     if name == "rows":
         return _classifier(name, mnist.SIDE, mnist.SIDE)
     chosen = _classifier(name, mnist.PIXELS, 1)

@@ -10,11 +10,11 @@ test streams are independent by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from lstmcli.errors import UsageError
+from lstmcli.errors import FieldError, UsageError
 from lstmcli.model.spec import HEADS
 
 Source = Literal["mnist", "generated"]
@@ -83,6 +83,22 @@ class Task:
         """The ModelSpec fields this task decides: ModelSpec(**task.model_fields(), units=..., cell=...)."""
         return {"input_size": self.features, "timesteps": self.steps, "classes": self.outputs, "head": self.kind}
 
+    def summarize(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        """The task's figures of a model's outputs: `loss`, the task's `metric` (accuracy, mse, recall_accuracy)
+        and what goes with it (per-class scores for a classifier, the fraction of the baseline for the others)."""
+        from lstmcli import metrics
+        from lstmcli.tasks.generated import RECALLED
+
+        if self.kind == "classify":
+            return metrics.summarize(outputs, targets)
+        if self.kind == "regress":
+            return metrics.regression_summary(outputs, targets, self.baseline.loss)
+        return metrics.sequence_summary(outputs, targets, self.baseline.loss, RECALLED)
+
+    def better(self, value: float, than: float | None) -> bool:
+        """Whether `value` of the objective beats `than` (None: nothing to beat), in the task's direction."""
+        return than is None or (value > than if self.direction == "maximize" else value < than)
+
     def examples(self, split: Split, indices: np.ndarray | range | list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Inputs (len, steps, features) float32 and targets of the examples `indices` of `split`."""
         from lstmcli.tasks import generated
@@ -104,17 +120,17 @@ def checked_indices(indices: np.ndarray | range | list[int], size: int, split: s
 def check_length(name: str, length: int | None, low: int) -> int:
     """A generated task's length: a whole number from `low` (its definition's least) to MAX_LENGTH."""
     if length is None:
-        raise UsageError(f"task {name} needs a --length (its sequences' length T)")
+        raise FieldError("length", f"task {name} needs a {{length}} (its sequences' length T)")
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
-        raise UsageError(f"--length must be a whole number, got {length!r}")
+        raise FieldError("length", f"{{length}} must be a whole number, got {length!r}")
     if length < low:
-        raise UsageError(f"--length must be at least {low} for task {name}, got {length}")
+        raise FieldError("length", f"{{length}} must be at least {low} for task {name}, got {length}")
     if length > MAX_LENGTH:
-        raise UsageError(f"--length is {length:,}; task {name} takes at most {MAX_LENGTH:,} steps")
+        raise FieldError("length", f"{{length}} is {length:,}; task {name} takes at most {MAX_LENGTH:,} steps")
     return int(length)
 
 
 def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise UsageError(f"a task's seed must be a whole number, at least 0, got {seed!r}")
+        raise FieldError("task_seed", f"{{task_seed}} must be a whole number, at least 0, got {seed!r}")
     return int(seed)

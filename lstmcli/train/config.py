@@ -17,11 +17,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator, model_validator
 from typing_extensions import TypedDict
 
+from lstmcli import tasks
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
+from lstmcli.model.spec import LATER_FIELDS as LATER_SPEC_FIELDS
 from lstmcli.model.spec import MAX_CLASSES, MAX_SIZE, ModelSpec, check_choice
 from lstmcli.rundir import RunFolder
+from lstmcli.tasks import Task
 from lstmcli.train.options import MODEL_FIELDS
-from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
+from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES, TASK_DEFAULTS
 
 # The network's fields as the ModelSpec dataclass types them, checked strictly before the spec is built.
 _Network = TypedDict(  # type: ignore[misc]
@@ -46,6 +49,12 @@ def field_error(exc: ValidationError) -> FieldError:
     return FieldError(named[0] if named else "config", "; ".join(parts))
 
 
+# Fields that came with the tasks, written to config.json only where they differ from their defaults.
+LATER_FIELDS = ("task", "length", "task_seed", "clip_norm")
+LATER_NETWORK = tuple(name for name in LATER_SPEC_FIELDS if name in MODEL_FIELDS)
+DEFAULT_NETWORK = asdict(ModelSpec())
+
+
 class TrainConfig(BaseModel):
     """Everything that determines a run; with the same data and seed, the same weights come out."""
 
@@ -65,6 +74,10 @@ class TrainConfig(BaseModel):
     eval_set: str = DEFAULT_PRESET["eval_set"]
     keep: str = DEFAULT_PRESET["keep"]
     target_accuracy: float = DEFAULT_PRESET["target_accuracy"]
+    task: str = DEFAULT_PRESET["task"]
+    length: int | None = DEFAULT_PRESET["length"]
+    task_seed: int = DEFAULT_PRESET["task_seed"]
+    clip_norm: float | None = DEFAULT_PRESET["clip_norm"]
     classes: int | None = None  # --classes K: the data's labels are 0..K-1, not all present (lstmcli.datasets)
     data: str | None = None
     preset: str = "default"
@@ -78,7 +91,7 @@ class TrainConfig(BaseModel):
             raise ValueError(f"must be a table of {', '.join(MODEL_FIELDS)}")
         return ModelSpec(**_NETWORK.validate_python(value))
 
-    @field_validator("batch_size", "checkpoint_every", "steps", "eval_every")
+    @field_validator("batch_size", "checkpoint_every", "steps", "eval_every", "length")
     @classmethod
     def _size(cls, value: int | None) -> int | None:
         if value is not None and not 1 <= value <= MAX_SIZE:
@@ -114,14 +127,26 @@ class TrainConfig(BaseModel):
         """Steps between evaluations: --eval-every, or one epoch when it is not set."""
         return self.eval_every or max(1, math.ceil(train_size / self.batch_size))
 
+    def task_spec(self) -> Task:
+        """The task this config trains on (validated with the config: a task that cannot be is refused there)."""
+        return tasks.task(self.task, self.length, self.task_seed)
+
     def model_spec(self, timesteps: int, features: int, classes: int) -> ModelSpec:
-        """The network for data of this shape. Short sequences are unrolled into one graph (faster steps,
-        docs/performance.md); long ones stay rolled to bound the graph's size."""
-        return replace(self.model, input_size=features, timesteps=timesteps, classes=classes, unroll=timesteps <= 64)
+        """The network for data of this shape, with the head its task needs. Short sequences are unrolled into
+        one graph (faster steps, docs/performance.md); long ones stay rolled to bound the graph's size."""
+        head = self.task_spec().kind
+        return replace(self.model, input_size=features, timesteps=timesteps, classes=classes, head=head,
+                       unroll=timesteps <= 64)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
+        """config.json's settings. The fields the tasks brought are left out at their defaults (from_dict fills
+        them in), so the config of a run of the article's task stays what every earlier version wrote."""
         settings = {f: getattr(self, f) for f in type(self).model_fields}
-        settings["model"] = {k: v for k, v in asdict(self.model).items() if k in MODEL_FIELDS}
+        for name in LATER_FIELDS:
+            if settings[name] == DEFAULT_PRESET[name]:
+                del settings[name]
+        network = {k: v for k, v in asdict(self.model).items() if k in MODEL_FIELDS}
+        settings["model"] = {k: v for k, v in network.items() if not (k in LATER_NETWORK and v == DEFAULT_NETWORK[k])}
         return settings
 
     @classmethod
@@ -152,6 +177,19 @@ class TrainConfig(BaseModel):
         return TrainConfig.of({**settings, **given})
 
 
+def check_task(config: TrainConfig) -> None:
+    """The task exists at its length; a generated task makes its own data, so --data and --classes do not apply."""
+    task = config.task_spec()
+    if task.generated:
+        for name in ("data", "classes"):
+            if getattr(config, name) is not None:
+                raise FieldError(
+                    name, f"{{{name}}} does not apply to task {task.name}: it generates its own examples; drop it"
+                )
+    if config.clip_norm is not None and not (math.isfinite(config.clip_norm) and config.clip_norm > 0):
+        raise FieldError("clip_norm", f"{{clip_norm}} must be a positive number, got {config.clip_norm}")
+
+
 def check_ranges(config: TrainConfig) -> None:
     """The limits pydantic's types do not say, each refused as an error about its field."""
     if config.epochs is not None and not (math.isfinite(config.epochs) and 0 < config.epochs <= 1e6):
@@ -173,6 +211,7 @@ def check_ranges(config: TrainConfig) -> None:
     for name, choices in (("schedule", SCHEDULES), ("order", ORDERS), ("eval_set", EVAL_SETS), ("keep", KEEPS)):
         check_choice(name, getattr(config, name), choices)
     check_choice("preset", config.preset, tuple(PRESETS))
+    check_task(config)
 
 
 def from_preset(name: str, **overrides: Any) -> TrainConfig:
@@ -181,6 +220,9 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
         raise FieldError("preset", f"unknown preset {literal(repr(name))}; choose one of {', '.join(PRESETS)}")
     given = {k: v for k, v in overrides.items() if v is not None}
     settings: dict[str, Any] = dict(PRESETS[name], preset=name)
+    task = given.get("task", settings["task"])
+    if isinstance(task, str) and task in TASK_DEFAULTS:  # an unknown task is refused by the config's own check
+        settings.update(TASK_DEFAULTS[task])
     if "steps" in given:
         settings["epochs"] = None
     if "epochs" in given:

@@ -50,16 +50,19 @@ def fit(
     on_row: Callable[[dict[str, Any]], None],
     on_saved: Callable[[RunState], None],
     on_evaluation: Callable[[int, float], None] | None = None,
+    figure: str = "accuracy",
+    objective: str = "val_accuracy",
 ) -> RunState:
     """Train from state.step to timeline.total; return early (checkpoint saved) when a stop is requested.
 
-    Each return to Python appends one history row: the training loss and accuracy averaged over the chunk
-    just run and the learning rate at its last step; at an evaluation, `evaluate(state)` adds the held-out
-    columns. `on_row` receives every row; `on_saved` the state each time its checkpoint is on disk;
-    `on_evaluation(step, validation accuracy)` each validation evaluation once its checkpoint is on disk, so
-    that a caller may stop the run there (a sweep prunes it by raising) and leave it resumable.
+    Each return to Python appends one history row: the training loss and the task's `figure` (accuracy, mse,
+    recall_accuracy) averaged over the chunk just run and the learning rate at its last step; at an evaluation,
+    `evaluate(state)` adds the held-out columns. `on_row` receives every row; `on_saved` the state each time its
+    checkpoint is on disk; `on_evaluation(step, value)` the `objective` column of each validation evaluation
+    once its checkpoint is on disk, so that a caller may stop the run there (a sweep prunes it by raising) and
+    leave it resumable.
     """
-    reporter.start(timeline.total, state.step)
+    reporter.start(timeline.total, state.step, figure)
     started, start_step, base_elapsed = time.monotonic(), state.step, state.elapsed
     while state.step < timeline.total:
         end = next_boundary(state.step, timeline.total, timeline.eval_every, timeline.checkpoint_every)
@@ -86,7 +89,7 @@ def fit(
             "seconds": round(state.elapsed, 3),
             "learning_rate": step.current_learning_rate(state.step - 1),
             "train_loss": train_loss,
-            "train_accuracy": train_accuracy,
+            f"train_{figure}": train_accuracy,
         }
         if evaluated:
             row.update(evaluate(state))
@@ -98,8 +101,8 @@ def fit(
         if saving or stop_requested():
             checkpoint.save(state)
             on_saved(state)
-        if evaluated and on_evaluation is not None and "val_accuracy" in row:
-            on_evaluation(state.step, row["val_accuracy"])
+        if evaluated and on_evaluation is not None and objective in row:
+            on_evaluation(state.step, row[objective])
         if stop_requested() and state.step < timeline.total:
             break
     return state

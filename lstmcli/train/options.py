@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lstmcli.model.spec import CELLS, ModelSpec
-from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES
+from lstmcli.train.presets import EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES, TASKS
 
 # Options whose flag is not the field's name with dashes.
 FLAGS = {"use_bias": "--bias"}
@@ -78,7 +78,7 @@ def _shown(value: object, when_none: str) -> str:
 
 
 # The fields of the network that training chooses; the data fixes the rest (input size, steps, classes).
-MODEL_FIELDS = ("cell", "units", "layers", "bidirectional", "use_bias", "reset_after")
+MODEL_FIELDS = ("cell", "units", "layers", "bidirectional", "use_bias", "reset_after", "forget_bias")
 _NETWORK_TYPES = typing.get_type_hints(ModelSpec)
 
 
@@ -96,6 +96,7 @@ OPTIONS: tuple[TrainOption, ...] = (
     _network("bidirectional", "Bidirectional layers"),
     _network("use_bias", "Layers with bias vectors"),
     _network("reset_after", "GRU convention: reset after"),
+    _network("forget_bias", "Initial forget-gate bias of an LSTM (Keras's default 1)"),
     TrainOption("learning_rate", float, "Adam peak learning rate"),
     TrainOption("batch_size", int, "Batch size"),
     TrainOption("schedule", str, "Learning-rate schedule", SCHEDULES),
@@ -114,6 +115,10 @@ OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("eval_set", str, "Set the periodic evaluation measures", EVAL_SETS),
     TrainOption("keep", str, "model.keras holds the last weights or the best validation evaluation's", KEEPS),
     TrainOption("target_accuracy", float, "Report the first step whose held-out accuracy reaches this"),
+    TrainOption("task", str, "Task: rows (the article's), pixels, permuted, adding or copy (docs/tasks.md)", TASKS),
+    TrainOption("length", int, "Sequence length T of a generated task (adding, copy)", when_none="the task's"),
+    TrainOption("task_seed", int, "Seed of a generated task's examples, or of the permuted task's permutation"),
+    TrainOption("clip_norm", float, "Clip the gradient's global norm at this value", when_none="no clipping"),
     TrainOption("data", str, "An .npz or IDX folder", when_none="bundled MNIST", path=True),
     TrainOption(
         "classes",

@@ -10,20 +10,20 @@ from dataclasses import dataclass
 
 from lstmcli.datasets import Dataset
 from lstmcli.model.spec import ModelSpec
+from lstmcli.tasks import Task
 from lstmcli.train.config import TrainConfig
 from lstmcli.train.loop import Timeline
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A validated config with its derived values: `config.validation` is the count of images held out."""
+    """A validated config with its derived values: `config.validation` is the count of examples held out (a
+    generated task's validation stream)."""
 
     config: TrainConfig
     data: Dataset
     spec: ModelSpec
     held_out: int
     timeline: Timeline
-
-    @property
-    def train_size(self) -> int:
-        return len(self.data.y_train) - self.held_out
+    task: Task
+    train_size: int  # examples trained on: the images not held out, or a generated task's training stream

@@ -11,13 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lstmcli import atomic, datasets, files, plots, rundir
+from lstmcli import atomic, files, plots, rundir
 from lstmcli.errors import DataError, FieldError, FileError, Interrupted, UsageError, literal
-from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable
+from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable, check_training_memory
+from lstmcli.model.spec import ModelSpec
 from lstmcli.schemas import TrainMetrics, parse
 from lstmcli.signals import StopSignals
 from lstmcli.train import config_file
 from lstmcli.train.config import TrainConfig, from_preset, read_run_config
+from lstmcli.train.examples import task_data
 from lstmcli.train.loop import Timeline
 from lstmcli.train.plan import Plan
 from lstmcli.train.reporter import Reporter
@@ -38,15 +40,22 @@ def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:
 
 
 def prepare(config: TrainConfig) -> Plan:
-    """Load the data, resolve the validation split to a count and the sizes it gives, and check everything
-    that could refuse the run, before the first write."""
+    """Load the data as the task reads it, resolve the validation split to a count and the sizes it gives, and
+    check everything that could refuse the run, before the first write."""
     data_path = config.data
     if data_path is not None:  # the run must find its data again on --resume from anywhere
         data_path = str(files.user_path(data_path, field="data").absolute())
-    data = datasets.load(data_path, config.classes)
-    held_out = validation_size(config.validation, len(data.y_train))
+    task = config.task_spec()
+    if task.streams is not None:  # a generated task: refuse what cannot fit before generating anything
+        check_model(config.model_spec(task.steps, task.features, task.outputs), config.batch_size,
+                    (task.streams.validation + task.streams.test) * task.steps * task.features)  # fmt: skip
+    data = task_data(task, data_path, config.classes)
+    if task.streams is not None:  # its own streams of training and validation examples
+        held_out, train_size = task.streams.validation, task.streams.train
+    else:
+        held_out = validation_size(config.validation, len(data.y_train))
+        train_size = len(data.y_train) - held_out
     config = config.resolved(data_path, held_out)  # config.json records the count held out
-    train_size = len(data.y_train) - held_out
     timeline = Timeline(
         total=config.total_steps(train_size),
         eval_every=config.eval_period(train_size),
@@ -54,9 +63,16 @@ def prepare(config: TrainConfig) -> Plan:
         epoch_steps=train_size / config.batch_size,
     )
     spec = config.model_spec(data.timesteps, data.features, data.classes)
+    check_model(spec, config.batch_size)
+    return Plan(config, data, spec, held_out, timeline, task, train_size)
+
+
+def check_model(spec: ModelSpec, batch: int, held_floats: int = 0) -> None:
+    """Refuse a model that cannot be built, or whose training (and `held_floats` of held-out examples) would
+    not fit in memory."""
     check_buildable(spec, "use smaller {units} or {layers}")
     check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller {units} or {layers}")
-    return Plan(config, data, spec, held_out, timeline)
+    check_training_memory(spec, batch, "use a smaller {batch_size}, {length} or {units}", held_floats)
 
 
 class Trained(NamedTuple):

@@ -9,18 +9,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lstmcli import atomic
-from lstmcli.metrics import summarize
+from lstmcli.datasets import arrays_sha256
 from lstmcli.model.count import count
 from lstmcli.model.predict import make_predictor
 from lstmcli.rundir import RunFolder
-from lstmcli.schemas import TrainMetrics
+from lstmcli.schemas import TaskInfo, TrainMetrics
 from lstmcli.train.checkpoint import Checkpoint, RunState
+from lstmcli.train.examples import validation_examples
 from lstmcli.train.loop import fit
 from lstmcli.train.plan import Plan
 from lstmcli.train.reporter import Reporter
@@ -44,12 +46,20 @@ class Session:
         reporter.phase("building the model")
         config, data = plan.config, plan.data
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
-        self.spec, self.timeline = plan.spec, plan.timeline
-        split = stratified_split(data.y_train, plan.held_out, config.seed)
-        self.validation = (data.x_train[split.validation], data.y_train[split.validation])
-        training = replace(data, x_train=data.x_train[split.train], y_train=data.y_train[split.train])
-        self.step = CompiledStep(config, self.spec, training, self.timeline.total)
-        self.checkpoint = Checkpoint(run, self.step.model, self.step.optimizer, data, split.fingerprint())
+        self.spec, self.timeline, self.task = plan.spec, plan.timeline, plan.task
+        generate = None
+        if plan.task.generated:  # its own validation stream; training batches generated chunk by chunk
+            self.validation = validation_examples(plan.task)
+            held_out = arrays_sha256(*self.validation, layout=True)
+            training = data
+            generate = partial(plan.task.examples, "train")
+        else:
+            split = stratified_split(data.y_train, plan.held_out, config.seed)
+            self.validation = (data.x_train[split.validation], data.y_train[split.validation])
+            training = replace(data, x_train=data.x_train[split.train], y_train=data.y_train[split.train])
+            held_out = split.fingerprint()
+        self.step = CompiledStep(config, self.spec, training, self.timeline.total, generate, plan.train_size)
+        self.checkpoint = Checkpoint(run, self.step.model, self.step.optimizer, data, held_out)
         self.predict = make_predictor(self.step.model, data.scale)
 
     def begin(self) -> RunState:
@@ -72,24 +82,26 @@ class Session:
         return state
 
     def measure(self, which: str) -> dict[str, Any]:
-        """Loss, accuracy and the per-class figures of the current weights on the validation or test set."""
+        """The task's figures (lstmcli.tasks: Task.summarize) of the current weights on the validation or test set."""
         x, y = self.validation if which == "validation" else (self.data.x_test, self.data.y_test)
-        return summarize(self.predict(x), y)
+        return self.task.summarize(self.predict(x), y)
 
     def _evaluate(self, state: RunState) -> dict[str, float]:
-        """The held-out columns of a history row; tracks the best validation evaluation (and its weights)."""
-        which = self.config.eval_set
+        """The held-out columns of a history row; tracks the best validation evaluation (and its weights) by the
+        task's objective, in its direction."""
+        which, figure = self.config.eval_set, self.task.metric
         if which == "validation" and not len(self.validation[1]):
             return {}
         result = self.measure(which)
         prefix = PREFIX[which]
-        self.reporter.evaluated(state.step, state.step / self.timeline.epoch_steps, which, result["accuracy"],
+        self.reporter.evaluated(state.step, state.step / self.timeline.epoch_steps, which, result[figure],
                                 result["loss"])  # fmt: skip
-        if which == "validation" and (state.best_accuracy is None or result["accuracy"] > state.best_accuracy):
-            state.best_accuracy, state.best_step = result["accuracy"], state.step
+        value = result[self.task.objective]
+        if which == "validation" and self.task.better(value, state.best_accuracy):
+            state.best_accuracy, state.best_step = value, state.step
             if self.config.keep == "best":
                 state.best_weights = [np.array(v) for v in self.step.model.get_weights()]
-        return {f"{prefix}_loss": result["loss"], f"{prefix}_accuracy": result["accuracy"]}
+        return {f"{prefix}_loss": result["loss"], f"{prefix}_{figure}": result[figure]}
 
     def fit(
         self,
@@ -107,7 +119,8 @@ class Session:
                 on_row = stack.enter_context(TensorBoardLog(tensorboard, self.run.name, self.config).open())
             stack.callback(self.reporter.stop)
             return fit(self.step, self.checkpoint, state, self.timeline, self._evaluate, self.reporter,
-                       stop_requested, on_row, on_saved, on_evaluation)  # fmt: skip
+                       stop_requested, on_row, on_saved, on_evaluation, self.task.metric,
+                       f"val_{self.task.objective}")  # fmt: skip
 
 
 def finish(session: Session, state: RunState, tensorboard: Path | None) -> TrainMetrics:
@@ -122,7 +135,8 @@ def finish(session: Session, state: RunState, tensorboard: Path | None) -> Train
         session.step.model.save(tmp)
     metrics = final_metrics(session, state, test, kept_step)
     if state.history and kept_step == state.step:
-        state.history[-1].update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+        figure = session.task.metric
+        state.history[-1].update({"test_loss": test["loss"], f"test_{figure}": test[figure]})
         RunFolder(session.run).write_history(state.history)
     if tensorboard is not None:
         log_final(tensorboard, metrics.model_dump())
@@ -131,11 +145,17 @@ def finish(session: Session, state: RunState, tensorboard: Path | None) -> Train
 
 
 def final_metrics(session: Session, state: RunState, test: dict[str, Any], kept_step: int) -> TrainMetrics:
-    """metrics.json: what the run reached, the test set's one evaluation, and what it was measured on."""
-    history, target = state.history, session.config.target_accuracy
+    """metrics.json: what the run reached, the test set's one evaluation, and what it was measured on.
+
+    A classifier's figures are the accuracies (and the target's first step); another task's are its own
+    (the MSE, the recalled symbols' accuracy) beside its baseline, in `task`. The article's task writes no
+    `task`, so its metrics.json stays what it was.
+    """
+    history, target, task = state.history, session.config.target_accuracy, session.task
+    classify = task.kind == "classify"
     column = f"{PREFIX[session.config.eval_set]}_accuracy"
-    reached = next((r for r in history if r.get(column, -1.0) >= target), None)
-    last_val = next((r for r in reversed(history) if "val_accuracy" in r), {})
+    reached = next((r for r in history if r.get(column, -1.0) >= target), None) if classify else None
+    last_val = next((r for r in reversed(history) if "val_loss" in r), {})
     return TrainMetrics(
         steps=state.step,
         epochs=round(session.timeline.epoch(state.step), 4),
@@ -148,15 +168,21 @@ def final_metrics(session: Session, state: RunState, test: dict[str, Any], kept_
         keep=session.config.keep,
         kept_step=kept_step,
         test_loss=test["loss"],
-        test_accuracy=test["accuracy"],
-        test_macro_f1=test["macro_f1"],
+        test_accuracy=test.get("accuracy"),
+        test_macro_f1=test.get("macro_f1"),
         val_loss=last_val.get("val_loss"),
         val_accuracy=last_val.get("val_accuracy"),
-        best_val_accuracy=state.best_accuracy,
+        best_val_accuracy=state.best_accuracy if classify else None,
         best_val_step=state.best_step,
         target_accuracy=target,
         target_set=session.config.eval_set,
         target_step=None if reached is None else int(reached["step"]),
         target_seconds=None if reached is None else reached["seconds"],
         model=session.spec,
+        task=None if task.name == "rows" else TaskInfo.of(task),
+        test_mse=test.get("mse"),
+        val_mse=last_val.get("val_mse"),
+        test_recall_accuracy=test.get("recall_accuracy"),
+        val_recall_accuracy=last_val.get("val_recall_accuracy"),
+        best_val=None if classify else state.best_accuracy,
     )

@@ -17,18 +17,16 @@ from typing import Any
 from lstmcli import runtime
 from lstmcli.train.config import TrainConfig
 
-# Row columns -> (writer, tag).
+# Row columns -> (writer, tag): the loss and each task's figure (lstmcli.tasks: Task.metric) of each set.
+SETS = {"train": "train", "val": "validation", "test": "test"}
+FIGURES = ("loss", "accuracy", "mse", "recall_accuracy")
 SCALARS = {
-    "train_loss": ("train", "loss"),
-    "train_accuracy": ("train", "accuracy"),
+    **{f"{prefix}_{figure}": (writer, figure) for prefix, writer in SETS.items() for figure in FIGURES},
     "learning_rate": ("train", "learning_rate"),
-    "val_loss": ("validation", "loss"),
-    "val_accuracy": ("validation", "accuracy"),
-    "test_loss": ("test", "loss"),
-    "test_accuracy": ("test", "accuracy"),
 }
 # Final metrics the HParams dashboard shows per run (tags written by log_final, in the run's root folder).
-FINAL_METRICS = ("test_accuracy", "test_loss", "best_val_accuracy", "parameters", "seconds")
+FINAL_METRICS = ("test_accuracy", "test_loss", "best_val_accuracy", "test_mse", "test_recall_accuracy", "best_val",
+                 "parameters", "seconds")  # fmt: skip
 
 
 def hparams_of(config: TrainConfig) -> dict[str, Any]:
@@ -83,7 +81,8 @@ def log_final(log_dir: Path, metrics: dict[str, Any]) -> None:
     step = int(metrics["steps"])
     final = [(log_dir, {f"final/{name}": metrics.get(name) for name in FINAL_METRICS})]
     if metrics["eval_set"] != "test":  # otherwise the loop's rows already put the test set under test/
-        final.append((log_dir / "test", {"loss": metrics["test_loss"], "accuracy": metrics["test_accuracy"]}))
+        tested = {figure: metrics.get(f"test_{figure}") for figure in FIGURES}
+        final.append((log_dir / "test", tested))
     for folder, values in final:
         writer = tf.summary.create_file_writer(str(folder))
         with writer.as_default():

@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lstmcli.cli.views.output import print_json
+from lstmcli.cli.views.train import task_rows
 from lstmcli.schemas import EvalResult
 
 
@@ -15,9 +16,16 @@ def tables(result: EvalResult) -> list[Table]:
     overview.add_column(style="bold")
     overview.add_column()
     overview.add_row("model", escape(result.model))  # paths are text, not markup
-    overview.add_row("data", f"{escape(result.data)} ({result.samples:,} test images)")
-    overview.add_row("test accuracy", f"{result.test_accuracy:.4f}")
-    overview.add_row("test loss", f"{result.test_loss:.4f}")
+    overview.add_row("data", f"{escape(result.data)} ({result.samples:,} test sequences)")
+    if result.test_accuracy is not None:
+        overview.add_row("test accuracy", f"{result.test_accuracy:.4f}")
+    if result.task is None:
+        overview.add_row("test loss", f"{result.test_loss:.4f}")
+    else:
+        test = result.test_mse if result.task.metric == "mse" else result.test_recall_accuracy
+        task_rows(overview, result.task, test, result.test_loss)
+    if result.test_macro_f1 is None:
+        return [overview]
     overview.add_row("test macro F1", f"{result.test_macro_f1:.4f}")
 
     per_class = Table(title="per class", title_justify="left")

@@ -41,7 +41,8 @@ def spreadsheet_safe(value: Any) -> Any:
 
 def print_csv(rows: list[dict[str, Any]]) -> None:
     """Rows as CSV on stdout: scalar columns only, in the rows' own order; formula-like text neutralised."""
-    columns = [k for k, v in rows[0].items() if not isinstance(v, (dict, list))] if rows else []
+    # Every row's columns, in the order they first appear (a row may have fields the first one lacks).
+    columns = list(dict.fromkeys(k for row in rows for k, v in row.items() if not isinstance(v, (dict, list))))
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)

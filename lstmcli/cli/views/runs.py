@@ -19,6 +19,7 @@ RUN_COLUMNS = (
     ("steps", "steps", ","), ("best val acc", "best_val_accuracy", ".4f"), ("test acc", "test_accuracy", ".4f"),
     ("test loss", "test_loss", ".4f"), ("seconds", "seconds", ".1f"),
 )  # fmt: skip
+TASK_COLUMNS = (("task", "task", ""), ("test mse", "test_mse", ".4f"), ("test recall", "test_recall_accuracy", ".4f"))
 # Group table columns beside n: (header, RunGroup figure, format).
 GROUP_COLUMNS = (
     ("best val acc", "best_val_accuracy", ".4f"), ("test acc", "test_accuracy", ".4f"),
@@ -33,12 +34,14 @@ def table(report: RunsReport, root: Path) -> Table:
         return groups_table(report, root)
     out = Table(title=f"runs under {escape(str(root))}", title_justify="left")
     out.add_column("run")
-    for header, _, spec in RUN_COLUMNS:
+    # The tasks' columns only where some run has one: a folder of the article's runs looks as it always did.
+    columns = RUN_COLUMNS + tuple(c for c in TASK_COLUMNS if any(getattr(r, c[1]) is not None for r in report.runs))
+    for header, _, spec in columns:
         out.add_column(header, justify="right" if spec else "left")
     out.add_column("status")
     for r in report.runs:
         status = f"[{STATUS_STYLE.get(r.status, 'red')}]{r.status}[/]"
-        cells = [escape(number(getattr(r, key), spec)) for _, key, spec in RUN_COLUMNS]
+        cells = [escape(number(getattr(r, key), spec)) for _, key, spec in columns]
         out.add_row(escape(r.run), *cells, status)  # a folder name is text, not markup
     return out
 

@@ -11,17 +11,40 @@ from rich.table import Table
 from lstmcli.cli.views.output import print_json
 from lstmcli.formatting import sparkline
 from lstmcli.rundir import RunFolder
-from lstmcli.schemas import TrainSummary
+from lstmcli.schemas import TaskInfo, TrainSummary
+
+# How the tables name each task's figure (lstmcli.tasks: Task.metric).
+FIGURE_NAMES = {"accuracy": "accuracy", "mse": "MSE", "recall_accuracy": "recall accuracy"}
+
+
+def task_rows(out: Table, task: TaskInfo, test: float | None, loss: float | None) -> None:
+    """A task's own figure and loss, each beside what a model that remembers nothing scores."""
+    name = FIGURE_NAMES[task.metric]
+    length = f", T = {task.length:,}" if task.length is not None else ""
+    out.add_row("task", f"{task.name}{length}")
+    if test is not None and task.metric != "accuracy":
+        out.add_row(f"test {name}", f"{test:.4f}  (baseline {task.baseline.metric:.4f}: {escape(task.baseline.how)})")
+    if loss is not None:
+        share = loss / task.baseline.loss
+        out.add_row("test loss", f"{loss:.4f}  ({share:.1%} of the baseline's {task.baseline.loss:.4f})")
 
 
 def table(summary: TrainSummary, history: list[dict[str, float]]) -> Table:
     out = Table(title=f"run {escape(summary.run)}", show_header=False, title_justify="left")
     out.add_column(style="bold")
     out.add_column()
-    out.add_row("test accuracy", f"{summary.test_accuracy:.4f}")
-    out.add_row("test loss", f"{summary.test_loss:.4f}")
+    task = summary.task
+    if summary.test_accuracy is not None:
+        out.add_row("test accuracy", f"{summary.test_accuracy:.4f}")
+    if task is None:
+        out.add_row("test loss", f"{summary.test_loss:.4f}")
+    else:
+        task_rows(out, task, summary.test_mse if task.metric == "mse" else summary.test_recall_accuracy,
+                  summary.test_loss)  # fmt: skip
     if summary.best_val_accuracy is not None:
         out.add_row("best validation accuracy", f"{summary.best_val_accuracy:.4f} at step {summary.best_val_step:,}")
+    elif task is not None and summary.best_val is not None:
+        out.add_row(f"best validation {task.objective}", f"{summary.best_val:.4f} at step {summary.best_val_step:,}")
     out.add_row("steps / epochs", f"{summary.steps:,} / {summary.epochs:.2f}")
     out.add_row("wall time", f"{summary.seconds:.1f} s")
     if summary.target_step is not None:
@@ -30,11 +53,13 @@ def table(summary: TrainSummary, history: list[dict[str, float]]) -> Table:
             f"step {summary.target_step:,} after {summary.target_seconds:.1f} s",
         )
     out.add_row("parameters", f"{summary.parameters:,}")
-    column = "val_accuracy" if summary.eval_set == "validation" else "test_accuracy"
-    accuracies = [row[column] for row in history if column in row]
-    if accuracies:
-        label = f"{'validation' if column == 'val_accuracy' else 'test'} accuracy curve"
-        out.add_row(label, f"{sparkline(accuracies)}  {accuracies[0]:.3f} → {accuracies[-1]:.3f}")
+    figure = task.metric if task is not None else "accuracy"
+    prefix = "val" if summary.eval_set == "validation" else "test"
+    column = f"{prefix}_{figure}"
+    values = [row[column] for row in history if column in row]
+    if values:
+        label = f"{'validation' if prefix == 'val' else 'test'} {FIGURE_NAMES[figure]} curve"
+        out.add_row(label, f"{sparkline(values)}  {values[0]:.3f} → {values[-1]:.3f}")
     return out
 
 
