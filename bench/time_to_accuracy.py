@@ -26,6 +26,7 @@ from typing import Any
 import common
 
 from lstmcli import rundir
+from lstmcli.rundir import RunFolder
 
 SIDES = ("lstmcli", "article")
 TARGET_RATIO, TARGET_FINAL, TARGET_MEMORY_GB = 0.2, 0.985, 2.0  # GB = 10^9 bytes
@@ -65,8 +66,8 @@ def run_lstmcli(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-tta-") as tmp:
         cmd = [*common.lstmcli_command(), "train", *shlex.split(args.lstmcli_args)]
         proc = common.run_process(cmd, args.threads, extra_env={"LSTMCLI_RUNS": tmp}, show=True)
-        (run,) = (path.parent for path in Path(tmp).glob("*/" + rundir.METRICS))
-        metrics = rundir.read_json(run / rundir.METRICS)
+        (run,) = (RunFolder(path.parent) for path in Path(tmp).glob("*/" + rundir.METRICS))
+        metrics = run.read_metrics()
     # The default run looks at the test set once, at its end: what it delivers is that final accuracy, after
     # the whole process. The step at which its validation accuracy first reached the target is recorded too.
     return {

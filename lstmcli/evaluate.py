@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lstmcli import datasets, files, plots, rundir, runtime, tasks
+from lstmcli import datasets, files, plots, runtime, tasks
 from lstmcli.errors import CheckFailed, DataError, FieldError, FileError, literal
 from lstmcli.model.load import load_model, resolve_model_path
 from lstmcli.model.predict import make_predictor
+from lstmcli.rundir import RunFolder
 from lstmcli.schemas import EvalResult, TaskInfo
 from lstmcli.tasks import Task
 from lstmcli.train.config import read_run_config
@@ -87,7 +88,7 @@ def judged_data(target: Path, model_path: Path, data_path: str | None) -> tuple[
     `gates` read the same."""
     task, run_data, classes = tasks.task("rows"), None, None
     is_run = model_path != target
-    if is_run and files.status(target / rundir.CONFIG, str(target), follow=False) is not None:
+    if is_run and files.status(RunFolder(target).config, str(target), follow=False) is not None:
         config = read_run_config(target)
         task, run_data, classes = config.task_spec(), config.data, config.classes
     if task.generated and data_path is not None:
@@ -121,7 +122,7 @@ def evaluate(
             )
         plot, draw = None, False  # a confusion matrix is a classifier's picture
     if plot is None and draw and is_run:
-        plot = target / rundir.CONFUSION
+        plot = RunFolder(target).confusion
     if plot is not None and draw:
         check_plot_path(plot)
     runtime.tensorflow()

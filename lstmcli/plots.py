@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstmcli import files, rundir
+from lstmcli import atomic, files
 from lstmcli.errors import FileError, literal, printable
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def _figure(width: float, height: float) -> Figure:
 def _save(figure: Figure, path: Path) -> Path:
     """Write the picture atomically, like every other file of a run, in the format its name says."""
     chosen = picture_format(path, None)
-    rundir.atomic_write(path, lambda handle: figure.savefig(handle, format=chosen, dpi=DPI))
+    atomic.write(path, lambda handle: figure.savefig(handle, format=chosen, dpi=DPI))
     return path
 
 

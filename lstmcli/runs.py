@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lstmcli import rundir
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
 from lstmcli.grouping import MAXIMIZE, MINIMIZE, Goal, buckets, ranked, summary, values_of, verdict
+from lstmcli.rundir import RunFolder
 
 if TYPE_CHECKING:
     from lstmcli.schemas import Comparison, RunGroup, RunRow, RunsReport
@@ -80,10 +81,11 @@ def _described(run: Path, root: Path) -> dict[str, Any]:
         batch=config.batch_size, lr=config.learning_rate, schedule=config.schedule, seed=config.seed,
         config=config.to_dict(), task=None if config.task == "rows" else config.task,
     )  # fmt: skip
-    if (run / rundir.METRICS).exists():
-        return row | _final(run)
+    folder = RunFolder(run)
+    if folder.metrics.exists():
+        return row | _final(folder)
     try:
-        history = rundir.read_history(run / rundir.HISTORY)
+        history = folder.read_history()
     except LstmcliError as exc:  # rows validated field by field (lstmcli.records): a damaged one says why
         return {**row, "status": "damaged", "problem": str(exc)}
     held_out = [r["val_accuracy"] for r in history if "val_accuracy" in r]
@@ -95,10 +97,10 @@ def _described(run: Path, root: Path) -> dict[str, Any]:
     }
 
 
-def _final(run: Path) -> dict[str, Any]:
+def _final(folder: RunFolder) -> dict[str, Any]:
     """The figures of metrics.json, each checked for its type: a damaged file marks the run damaged."""
     try:
-        metrics = rundir.read_json(run / rundir.METRICS)
+        metrics = folder.read_metrics()
     except LstmcliError as exc:
         return {"status": "damaged", "problem": str(exc)}
     out: dict[str, Any] = {"status": "complete"}
@@ -107,7 +109,7 @@ def _final(run: Path) -> dict[str, Any]:
                          ("test_mse", float), ("test_recall_accuracy", float)):  # fmt: skip
         value = metrics.get(column)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            return {"status": "damaged", "problem": f"{run / rundir.METRICS}: {column} is not a number"}
+            return {"status": "damaged", "problem": f"{folder.metrics}: {column} is not a number"}
         out[column] = None if value is None else kind(value)
     return out
 

@@ -18,6 +18,7 @@ import pytest
 from conftest import mnist_slice, refused
 
 from lstmcli import cli, rundir
+from lstmcli.rundir import RunFolder
 
 # The problems, each with the text its message must contain (the option or file it names).
 SIZE_OPTIONS = ("--units", "--input", "--layers", "--timesteps", "--classes")
@@ -209,8 +210,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, st
     cases["folder that is not a run"] = (root / "empty-dir", "not a lstmcli run")
     unfinished = root / "unfinished-run"
     unfinished.mkdir()
-    (unfinished / rundir.CONFIG).write_text("{}")
-    (unfinished / rundir.CHECKPOINT).write_bytes(b"")
+    RunFolder(unfinished).config.write_text("{}")
+    RunFolder(unfinished).checkpoint.write_bytes(b"")
     cases["unfinished run"] = (unfinished, "lstmcli train --resume")
     (root / "weights.bin").write_bytes(b"\x89HDF\r\n\x1a\n")
     cases["not a .keras name"] = (root / "weights.bin", f"not a model file by its name; {every}")
@@ -403,7 +404,7 @@ def test_resume_of_something_that_is_not_a_run(scratch: Path, capsys: pytest.Cap
     }.items():
         run = scratch / name.replace(" ", "-")
         run.mkdir()
-        (run / rundir.CONFIG).write_text(content)
+        RunFolder(run).config.write_text(content)
         err = refused(["train", "--resume", str(run)], capsys)
         assert rundir.CONFIG in err, (name, err)
 
@@ -432,9 +433,9 @@ def test_damaged_run_folder(
 
     unfinished = tmp_path / "unfinished"
     shutil.copytree(trained_run, unfinished)
-    (unfinished / rundir.METRICS).unlink()
-    (unfinished / rundir.MODEL).unlink()
-    checkpoint = unfinished / rundir.CHECKPOINT
+    RunFolder(unfinished).metrics.unlink()
+    RunFolder(unfinished).model.unlink()
+    checkpoint = RunFolder(unfinished).checkpoint
     checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
     err = refused(["train", "--resume", str(unfinished)], capsys, unfinished)
     assert "checkpoint unreadable" in err and "--force" in err
@@ -443,5 +444,5 @@ def test_damaged_run_folder(
 
     bad_config = tmp_path / "bad-config"
     shutil.copytree(trained_run, bad_config)
-    (bad_config / rundir.CONFIG).write_text('{"data": ')
+    RunFolder(bad_config).config.write_text('{"data": ')
     assert "config.json: unreadable or not JSON" in refused(["eval", str(bad_config)], capsys, bad_config)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lstmcli import rundir
 from lstmcli.cli import errors, main
 from lstmcli.errors import UsageError
+from lstmcli.rundir import RunFolder
 from lstmcli.train import config_file
 
 
@@ -95,13 +95,13 @@ def test_train_from_a_file(tmp_path: Path, small_npz: Path, capsys) -> None:
     path = write(tmp_path, 'units = 8\nbatch-size = 20\nsteps = 300\neval_every = 5\ndata = "small.npz"\n')
     run = tmp_path / "run"
     assert main(["train", "--config", str(path), "--steps", "10", "--quiet", "--out", str(run)]) == 0
-    config = json.loads((run / rundir.CONFIG).read_text())
+    config = json.loads(RunFolder(run).config.read_text())
     assert (config["model"]["units"], config["batch_size"], config["eval_every"]) == (8, 20, 5)
     assert (config["steps"], config["epochs"]) == (10, None)
     assert config["data"] == str(tmp_path / "small.npz")
-    history = rundir.read_history(run / rundir.HISTORY)
+    history = RunFolder(run).read_history()
     assert [int(r["step"]) for r in history] == [5, 10]
     assert (run / "curves.png").is_file()
-    with zipfile.ZipFile(run / rundir.MODEL) as keras_file:  # no optimiser state in the saved model
+    with zipfile.ZipFile(RunFolder(run).model) as keras_file:  # no optimiser state in the saved model
         assert b"optimizer" not in keras_file.read("model.weights.h5")
     assert capsys.readouterr().out == f"{run}\n"

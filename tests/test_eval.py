@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from lstmcli import rundir
 from lstmcli.cli import app
 from lstmcli.metrics import confusion_matrix, cross_entropy, summarize
+from lstmcli.rundir import RunFolder
 
 runner = CliRunner()
 
@@ -22,7 +22,7 @@ def test_eval_json_matches_the_run(trained_run: Path) -> None:
     result = runner.invoke(app, ["eval", str(trained_run), "--format", "json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    metrics = json.loads((trained_run / rundir.METRICS).read_text())
+    metrics = json.loads(RunFolder(trained_run).metrics.read_text())
     assert report["samples"] == 500  # the run's own data slice, read from its config
     assert abs(report["test_accuracy"] - metrics["test_accuracy"]) < 1e-6
     matrix = np.array(report["confusion_matrix"])
@@ -40,14 +40,14 @@ def test_min_accuracy_gate(trained_run: Path) -> None:
 
 
 def test_eval_table_output(trained_run: Path) -> None:
-    result = runner.invoke(app, ["eval", str(trained_run / rundir.MODEL), "--data", str(_config_data(trained_run))])
+    result = runner.invoke(app, ["eval", str(RunFolder(trained_run).model), "--data", str(_config_data(trained_run))])
     assert result.exit_code == 0, result.output
     for heading in ("accuracy", "per class", "confusion matrix"):
         assert heading in result.output
 
 
 def _config_data(run: Path) -> str:
-    return json.loads((run / rundir.CONFIG).read_text())["data"]
+    return json.loads(RunFolder(run).config.read_text())["data"]
 
 
 def test_metrics_against_hand_computed_values() -> None:

@@ -31,6 +31,7 @@ import pytest
 
 from lstmcli import rundir
 from lstmcli.cli.progress import Quiet
+from lstmcli.rundir import RunFolder
 from lstmcli.train import runner
 from lstmcli.train.config import from_preset
 
@@ -102,7 +103,7 @@ def files_of(run: Path) -> dict[str, str]:
 
 
 def checkpoint_arrays(run: Path) -> dict[str, np.ndarray]:
-    with np.load(run / rundir.CHECKPOINT, allow_pickle=False) as npz:
+    with np.load(RunFolder(run).checkpoint, allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
 
 
@@ -261,7 +262,7 @@ def test_two_trains_on_the_same_out_started_together_exactly_one_runs(tmp_path: 
         assert codes == [0, 2], results
         loser = next(err for code, _, err in results if code == 2)
         assert_one_line(loser, str(run))
-        assert (run / rundir.METRICS).exists()
+        assert RunFolder(run).metrics.exists()
 
 
 SWEEP = ["--units", "4", "--steps", "120", "--eval-every", "40", "--checkpoint-every", "40", "--batch-size", "20",

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from conftest import mnist_slice, refused
 
-from lstmcli import rundir
 from lstmcli.cli import main
 from lstmcli.gates import watch as watching
 from lstmcli.model.factory import build_model
 from lstmcli.model.spec import ModelSpec
+from lstmcli.rundir import RunFolder
 
 SCHEMA = Path(__file__).resolve().parent.parent / "docs" / "schemas" / "gates.schema.json"
 
@@ -98,7 +98,7 @@ def test_run_folder_plot_and_save(trained_run: Path, tmp_path: Path, capsys) -> 
 
     save = tmp_path / "gates.npz"
     text = output(capsys, "gates", str(trained_run), "--sample", "2", "--samples", "30", "--save", str(save))
-    plot = trained_run / rundir.gates_plot(2)
+    plot = RunFolder(trained_run).gates_plot(2)
     assert f"gates plot: {plot}" in text and "checked against Keras: largest difference" in text
     pixels = imread(plot)
     assert pixels.shape[0] > 300 and len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 100

@@ -28,8 +28,9 @@ import pytest
 from conftest import GOLDEN, Golden
 from rich.console import Console
 
-from lstmcli import evaluate, rundir
+from lstmcli import evaluate
 from lstmcli.cli import main
+from lstmcli.rundir import RunFolder
 from lstmcli.schemas import EvalResult
 
 WIDTH = 120
@@ -246,22 +247,22 @@ def runs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = Path("runs")
     complete = root / "a-complete"
     complete.mkdir(parents=True)
-    rundir.write_json(complete / rundir.CONFIG, config())
-    rundir.write_json(complete / rundir.METRICS, METRICS)
-    (complete / rundir.HISTORY).write_text(HISTORY, encoding="utf-8")
+    RunFolder(complete).write_config(config())
+    RunFolder(complete).write_metrics(METRICS)
+    RunFolder(complete).history.write_text(HISTORY, encoding="utf-8")
 
     stopped = root / "b-stopped"
     stopped.mkdir()
-    rundir.write_json(stopped / rundir.CONFIG, config(model={"cell": "gru", "units": 128, "bidirectional": True}))
-    (stopped / rundir.HISTORY).write_text(HISTORY, encoding="utf-8")
+    RunFolder(stopped).write_config(config(model={"cell": "gru", "units": 128, "bidirectional": True}))
+    RunFolder(stopped).history.write_text(HISTORY, encoding="utf-8")
 
     fresh = root / "sweep" / "c-just-started"
     fresh.mkdir(parents=True)
-    rundir.write_json(fresh / rundir.CONFIG, config(model={"layers": 2}, batch_size=100, learning_rate=0.0005))
+    RunFolder(fresh).write_config(config(model={"layers": 2}, batch_size=100, learning_rate=0.0005))
 
     damaged = root / "d-damaged"
     damaged.mkdir()
-    (damaged / rundir.CONFIG).write_text("{ not json", encoding="utf-8")
+    RunFolder(damaged).config.write_text("{ not json", encoding="utf-8")
 
     (root / "notes").mkdir()
     (root / "notes" / "readme.txt").write_text("not a run", encoding="utf-8")
@@ -288,10 +289,10 @@ def seeds_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         for seed, best in enumerate(figures):
             run = Path("runs") / f"{cell}-seed{seed}"
             run.mkdir(parents=True)
-            rundir.write_json(run / rundir.CONFIG, config(model={"cell": cell}, seed=seed))
+            RunFolder(run).write_config(config(model={"cell": cell}, seed=seed))
             figures = {"seed": seed, "best_val_accuracy": best, "test_accuracy": best - 0.0005 * (seed + 1),
                        "test_loss": 0.05 + 0.002 * seed, "seconds": 300.0 + 8 * seed}  # fmt: skip
-            rundir.write_json(run / rundir.METRICS, {**METRICS, **figures})
+            RunFolder(run).write_metrics({**METRICS, **figures})
     return tmp_path
 
 

@@ -32,9 +32,10 @@ import pytest
 from conftest import mnist_slice, refused, snapshot
 from test_bad_input import idx_bytes, write_idx_folder
 
-from lstmcli import cli, datasets, rundir
+from lstmcli import cli, datasets, locking, rundir
 from lstmcli.cli import errors
 from lstmcli.errors import DataError
+from lstmcli.rundir import RunFolder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,14 +199,14 @@ def test_fifo_as_model_or_run_file(
     assert str(model) in err and "not a regular file" in err
     run = tmp_path / "run"
     run.mkdir()
-    npz_members(run / rundir.MODEL, {"config.json": b"{}"})  # a zip; not read: the run's config comes first
-    fifo(run / rundir.CONFIG)
+    npz_members(RunFolder(run).model, {"config.json": b"{}"})  # a zip; not read: the run's config comes first
+    fifo(RunFolder(run).config)
     err = refused(["eval", str(run)], capsys, tmp_path)
     assert "config.json" in err and "not a regular file" in err
     run = tmp_path / "unfinished"
     run.mkdir()
-    rundir.write_json(run / rundir.CONFIG, {"data": str(valid), "steps": 5, "batch_size": 20})
-    fifo(run / rundir.CHECKPOINT)
+    RunFolder(run).write_config({"data": str(valid), "steps": 5, "batch_size": 20})
+    fifo(RunFolder(run).checkpoint)
     err = refused(["train", "--resume", str(run)], capsys, tmp_path)
     assert "checkpoint.npz" in err and "not a regular file" in err
 
@@ -264,7 +265,7 @@ def world(tmp_path: Path, valid: Path) -> Iterator[Path]:
     locked = folder / "locked"
     locked.mkdir(mode=0o700)
     shutil.copy(valid, locked / "data.npz")
-    rundir.write_json(locked / rundir.CONFIG, {"data": str(folder / "valid.npz"), "batch_size": 20})
+    RunFolder(locked).write_config({"data": str(folder / "valid.npz"), "batch_size": 20})
     (folder / "no-entry").mkdir(mode=0o644)  # readable, not enterable
     yield folder
     shutil.rmtree(folder)
@@ -310,7 +311,7 @@ def test_folders_that_cannot_be_read_or_entered(world: Path) -> None:
 def fake_run(folder: Path, data: Path) -> Path:
     """A run folder as a kill right after config.json leaves it: resumable, nothing trained yet."""
     folder.mkdir(parents=True)
-    rundir.write_json(folder / rundir.CONFIG, {"data": str(data), "steps": 5, "batch_size": 20})
+    RunFolder(folder).write_config({"data": str(data), "steps": 5, "batch_size": 20})
     return folder
 
 
@@ -386,14 +387,14 @@ def test_force_keeps_a_tensorboard_folder_that_is_not_the_runs(
     tmp_path: Path, valid: Path, scratch: Path, capsys: pytest.CaptureFixture[str], no_training: None
 ) -> None:
     run = fake_run(tmp_path / "run", valid)
-    (run / rundir.TENSORBOARD).mkdir()
-    (run / rundir.TENSORBOARD / "my-notes.txt").write_text("not an event file")
+    RunFolder(run).tensorboard.mkdir()
+    (RunFolder(run).tensorboard / "my-notes.txt").write_text("not an event file")
     err = refused(["train", "--batch-size", "20", "--data", str(valid), "--out", str(run), "--force"], capsys, tmp_path)
     assert "tensorboard" in err and "my-notes.txt" in err
-    shutil.rmtree(run / rundir.TENSORBOARD)
+    shutil.rmtree(RunFolder(run).tensorboard)
     elsewhere = tmp_path / "logs"
     elsewhere.mkdir()
-    (run / rundir.TENSORBOARD).symlink_to(elsewhere)
+    RunFolder(run).tensorboard.symlink_to(elsewhere)
     err = refused(
         ["train", "--batch-size", "20", "--data", str(valid), "--out", str(run), "--force", "--tensorboard"],
         capsys,
@@ -434,21 +435,21 @@ def test_lock_where_fcntl_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     calls: list[tuple[int, int, int]] = []
     busy = {"yes": False}
 
-    def locking(fd: int, mode: int, count: int) -> None:
+    def msvcrt_locking(fd: int, mode: int, count: int) -> None:
         calls.append((os.lseek(fd, 0, os.SEEK_CUR), mode, count))
         if busy["yes"]:
             raise OSError(13, "Permission denied")
 
     monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl raises ImportError
-    monkeypatch.setitem(sys.modules, "msvcrt", types.SimpleNamespace(LK_NBLCK=2, locking=locking))
+    monkeypatch.setitem(sys.modules, "msvcrt", types.SimpleNamespace(LK_NBLCK=2, locking=msvcrt_locking))
     run = tmp_path / "run"
     run.mkdir()
-    with rundir.locked(run):
-        assert (run / rundir.LOCK).read_text() == str(os.getpid())
-    assert calls == [(rundir.WINDOWS_LOCK_OFFSET, 2, 1)]
+    with RunFolder(run).locked():
+        assert RunFolder(run).lock.read_text() == str(os.getpid())
+    assert calls == [(locking.WINDOWS_LOCK_OFFSET, 2, 1)]
     busy["yes"] = True
     refusal = rf"being written by another lstmcli train \(pid {os.getpid()}\)"
-    with pytest.raises(UsageError, match=refusal), rundir.locked(run):
+    with pytest.raises(UsageError, match=refusal), RunFolder(run).locked():
         pass
 
 

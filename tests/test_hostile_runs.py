@@ -15,6 +15,7 @@ import pytest
 
 from lstmcli import rundir
 from lstmcli.cli import main
+from lstmcli.rundir import RunFolder
 
 
 def one_line_refusal(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
@@ -30,8 +31,8 @@ def stopped(trained_run: Path, tmp_path: Path) -> Path:
     """A copy of the shared run, as if stopped after its last checkpoint (no metrics.json, no model)."""
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
-    (run / rundir.METRICS).unlink()
-    (run / rundir.MODEL).unlink()
+    RunFolder(run).metrics.unlink()
+    RunFolder(run).model.unlink()
     return run
 
 
@@ -51,8 +52,8 @@ CONFIG_EDITS = {
 
 @pytest.mark.parametrize("edit", list(CONFIG_EDITS))
 def test_edited_config_is_refused_before_anything_is_written(stopped: Path, edit: str, capsys) -> None:
-    config = json.loads((stopped / rundir.CONFIG).read_text())
-    rundir.write_json(stopped / rundir.CONFIG, {**config, **CONFIG_EDITS[edit]})
+    config = json.loads(RunFolder(stopped).config.read_text())
+    RunFolder(stopped).write_config({**config, **CONFIG_EDITS[edit]})
     before = {p.name: p.read_bytes() for p in stopped.iterdir() if p.name != rundir.LOCK}
     err = one_line_refusal(capsys, ["train", "--resume", str(stopped)])
     assert "config.json" in err
@@ -60,10 +61,10 @@ def test_edited_config_is_refused_before_anything_is_written(stopped: Path, edit
 
 
 def rewrite_checkpoint(run: Path, **changes: object) -> None:
-    with np.load(run / rundir.CHECKPOINT, allow_pickle=False) as npz:
+    with np.load(RunFolder(run).checkpoint, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     arrays.update({k: np.asarray(v) for k, v in changes.items()})
-    np.savez(run / rundir.CHECKPOINT, **arrays)
+    np.savez(RunFolder(run).checkpoint, **arrays)
 
 
 @pytest.mark.parametrize(
@@ -79,24 +80,24 @@ def rewrite_checkpoint(run: Path, **changes: object) -> None:
     ids=["negative step", "fractional step", "text elapsed", "text in history", "history not a list", "NaN weights"],
 )
 def test_edited_checkpoint_is_one_line(stopped: Path, changes: dict, capsys) -> None:
-    with np.load(stopped / rundir.CHECKPOINT, allow_pickle=False) as npz:
+    with np.load(RunFolder(stopped).checkpoint, allow_pickle=False) as npz:
         if "model_0" in changes:
             changes = {"model_0": np.full(npz["model_0"].shape, np.nan, np.float32)}
     rewrite_checkpoint(stopped, **changes)
     err = one_line_refusal(capsys, ["train", "--resume", str(stopped)])
     assert "checkpoint" in err
-    assert not (stopped / rundir.METRICS).exists() and not (stopped / rundir.MODEL).exists()
+    assert not RunFolder(stopped).metrics.exists() and not RunFolder(stopped).model.exists()
 
 
 def test_resume_keeps_the_batch_split_the_run_started_with(stopped: Path, capsys) -> None:
     """The checkpoint records how many ways each batch was split; resuming on another core count keeps it."""
-    with np.load(stopped / rundir.CHECKPOINT, allow_pickle=False) as npz:
+    with np.load(RunFolder(stopped).checkpoint, allow_pickle=False) as npz:
         started_with = int(npz["towers"])
     rewrite_checkpoint(stopped, towers=started_with + 1)
     capsys.readouterr()
     assert main(["train", "--resume", str(stopped)]) == 0
     assert f"keeping {started_with + 1}" in capsys.readouterr().out
-    with np.load(stopped / rundir.CHECKPOINT, allow_pickle=False) as npz:
+    with np.load(RunFolder(stopped).checkpoint, allow_pickle=False) as npz:
         assert int(npz["towers"]) == started_with + 1
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from lstmcli import plots, rundir
 from lstmcli.cli import main
 from lstmcli.errors import FileError
+from lstmcli.rundir import RunFolder
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -34,8 +35,8 @@ def assert_picture(path: Path, width: int, height: int) -> None:
 
 
 def test_training_leaves_learning_curves(trained_run: Path) -> None:
-    assert_picture(trained_run / rundir.CURVES, 1500, 400)
-    rgb = pixels(trained_run / rundir.CURVES)
+    assert_picture(RunFolder(trained_run).curves, 1500, 400)
+    rgb = pixels(RunFolder(trained_run).curves)
     # matplotlib's default first three colours: train (blue), validation (orange), test (green) are all drawn
     blue, orange, green = np.array([31, 119, 180]), np.array([255, 127, 14]), np.array([44, 160, 44])
     for colour, least in ((blue, 200), (orange, 200), (green, 20)):
@@ -45,11 +46,11 @@ def test_training_leaves_learning_curves(trained_run: Path) -> None:
 def test_eval_of_a_run_directory_writes_the_heat_map(trained_run: Path, tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)  # leave the shared run as it is
-    (run / rundir.CONFUSION).unlink(missing_ok=True)
+    RunFolder(run).confusion.unlink(missing_ok=True)
     assert main(["eval", str(run), "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["plot"] == str(run / rundir.CONFUSION)
-    assert_picture(run / rundir.CONFUSION, 800, 700)
+    assert result["plot"] == str(RunFolder(run).confusion)
+    assert_picture(RunFolder(run).confusion, 800, 700)
 
 
 def test_eval_plot_options(trained_run: Path, tmp_path: Path, capsys) -> None:
@@ -61,7 +62,7 @@ def test_eval_plot_options(trained_run: Path, tmp_path: Path, capsys) -> None:
     shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns(rundir.CONFUSION))
     assert main(["eval", str(run), "--no-plot", "--format", "json"]) == 0
     assert "plot" not in json.loads(capsys.readouterr().out)
-    assert not (run / rundir.CONFUSION).exists()
+    assert not RunFolder(run).confusion.exists()
     assert main(["eval", str(run), "--plot", str(tmp_path / "no" / "such" / "m.png")]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -13,6 +13,7 @@ import pytest
 from conftest import refused
 
 from lstmcli import cli, records, rundir
+from lstmcli.rundir import RunFolder
 
 ROW = {"step": 100, "epoch": 1.0, "seconds": 2.5, "learning_rate": 1e-3, "train_loss": 0.5, "train_accuracy": 0.8}
 
@@ -63,7 +64,7 @@ def incomplete_copy(trained_run: Path, where: Path) -> Path:
 
 
 def rewrite_checkpoint_history(run: Path, edit: Any) -> None:
-    path = run / rundir.CHECKPOINT
+    path = RunFolder(run).checkpoint
     with np.load(path, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     history = json.loads(str(arrays["history"]))
@@ -93,7 +94,7 @@ def test_runs_shows_a_run_whose_history_csv_was_edited_as_damaged_with_its_reaso
     trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = incomplete_copy(trained_run, tmp_path)
-    path = run / rundir.HISTORY
+    path = RunFolder(run).history
     lines = path.read_text().splitlines()
     header = lines[0].split(",")
     cells = lines[-1].split(",")

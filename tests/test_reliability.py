@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lstmcli import cli, rundir
+from lstmcli import atomic, cli, rundir
 from lstmcli.cli.progress import Quiet
 from lstmcli.errors import CheckFailed, DataError, UsageError
+from lstmcli.rundir import RunFolder
 from lstmcli.train import runner
 from lstmcli.train.config import from_preset
 
@@ -131,12 +132,12 @@ def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
 
 
 def checkpoint_step(run: Path) -> int:
-    with np.load(run / rundir.CHECKPOINT, allow_pickle=False) as npz:
+    with np.load(RunFolder(run).checkpoint, allow_pickle=False) as npz:
         return int(npz["step"])
 
 
 def checkpoint_arrays(run: Path) -> dict[str, np.ndarray]:
-    with np.load(run / rundir.CHECKPOINT, allow_pickle=False) as npz:
+    with np.load(RunFolder(run).checkpoint, allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files if k.startswith(("model_", "optimizer_"))}
 
 
@@ -146,7 +147,7 @@ def evaluated_steps(rows: list[dict[str, float]]) -> list[int]:
 
 
 def history_steps(run: Path) -> list[int]:
-    return evaluated_steps(rundir.read_history(run / rundir.HISTORY))
+    return evaluated_steps(RunFolder(run).read_history())
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -189,11 +190,11 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dic
         [sys.executable, "-m", "lstmcli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=subprocess_env(), cwd=tiny_npz.parent,
     )  # fmt: skip
-    wait_for(run / rundir.CONFIG, process)  # type: ignore[arg-type]
+    wait_for(RunFolder(run).config, process)  # type: ignore[arg-type]
     process.kill()
     process.communicate()
     seen["sigkill_early"] = {"rc": process.returncode, "files": sorted(p.name for p in run.iterdir())}
-    seen["config_data"] = rundir.read_json(run / rundir.CONFIG)["data"]
+    seen["config_data"] = RunFolder(run).read_config_json()["data"]
 
     # 1b. Resume (no checkpoint: starts at 0) and SIGTERM as soon as lstmcli handles it, while TensorFlow loads.
     process = subprocess.Popen(
@@ -228,7 +229,7 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> dic
     seen["lock"] = {
         "refusals": refusals,
         "pid": process.pid,
-        "lock_file": (run / rundir.LOCK).read_text(),
+        "lock_file": RunFolder(run).lock.read_text(),
         "unchanged": snapshot(run) == before,
     }
     seen["sigkill"] = {"paused_at": int((base / "kill.marker").read_text())}
@@ -305,19 +306,19 @@ def test_interrupted_and_resumed_run_is_bit_for_bit_the_run_left_alone(
     assert sorted(got) == sorted(want)
     for key in want:
         assert np.array_equal(got[key], want[key]), key
-    for a, b in zip(keras_weights(run / rundir.MODEL), keras_weights(reference / rundir.MODEL), strict=True):
+    for a, b in zip(keras_weights(RunFolder(run).model), keras_weights(RunFolder(reference).model), strict=True):
         assert np.array_equal(a, b)
 
 
 def test_history_has_every_evaluation_once_with_the_same_figures(interrupted: dict[str, Any], reference: Path) -> None:
-    got = rundir.read_history(interrupted["run"] / rundir.HISTORY)
-    want = rundir.read_history(reference / rundir.HISTORY)
+    got = RunFolder(interrupted["run"]).read_history()
+    want = RunFolder(reference).read_history()
     assert evaluated_steps(got) == HISTORY_STEPS
     assert [r["step"] for r in got] == [r["step"] for r in want]
     for a, b in zip(got, want, strict=True):
         a.pop("seconds"), b.pop("seconds")
         assert a == b  # train loss/accuracy average exactly the same steps across the interruptions
-    assert interrupted["metrics"].test_accuracy == rundir.read_json(reference / rundir.METRICS)["test_accuracy"]
+    assert interrupted["metrics"].test_accuracy == RunFolder(reference).read_metrics()["test_accuracy"]
 
 
 def test_finished_run_dir_is_complete_and_clean(interrupted: dict[str, Any]) -> None:
@@ -336,7 +337,7 @@ def test_nan_loss_stops_with_exit_1_and_keeps_the_last_good_checkpoint(
     +-3e38, finite and valid, whose logits overflow to inf and make the loss NaN in the next chunk."""
     run = tmp_path / "run"
     shutil.copytree(interrupted["run"].parent / "after_sigkill", run)
-    path = run / rundir.CHECKPOINT
+    path = RunFolder(run).checkpoint
     with np.load(path, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     kernel = next(k for k, v in arrays.items() if k.startswith("model_") and v.shape == (16, 10))
@@ -352,7 +353,7 @@ def test_nan_loss_stops_with_exit_1_and_keeps_the_last_good_checkpoint(
     assert "the loss became nan between steps 120 and 150" in err
     assert "the last good checkpoint (step 120) is kept" in err
     assert snapshot(run) == before  # checkpoint, history and config untouched; no model, no metrics
-    assert not (run / rundir.MODEL).exists() and not (run / rundir.METRICS).exists()
+    assert not RunFolder(run).model.exists() and not RunFolder(run).metrics.exists()
 
 
 def test_out_holding_another_run_is_refused_and_unchanged(reference: Path, tiny_npz: Path, tmp_path: Path) -> None:
@@ -372,8 +373,8 @@ def test_resume_of_a_complete_run_changes_nothing(reference: Path, tmp_path: Pat
     before = snapshot(reference)
     run, metrics, history = runner.resume(reference, Quiet())
     assert run == reference
-    assert metrics.model_dump() == rundir.read_json(reference / rundir.METRICS)
-    assert history == rundir.read_history(reference / rundir.HISTORY)
+    assert metrics.model_dump() == RunFolder(reference).read_metrics()
+    assert history == RunFolder(reference).read_history()
     assert snapshot(reference) == before
 
 
@@ -383,8 +384,8 @@ def test_force_replaces_the_run(reference: Path, tiny_npz: Path, tmp_path: Path)
     config = from_preset("default", data=str(tiny_npz), **{**TRAIN_OPTIONS, "steps": 50, "eval_every": 50})
     _, metrics, history = runner.start(config, run, tmp_path, Quiet(), force=True)
     assert metrics.steps == 50
-    assert history == rundir.read_history(run / rundir.HISTORY)  # the rows in memory are the file's
-    assert rundir.read_json(run / rundir.CONFIG)["steps"] == 50
+    assert history == RunFolder(run).read_history()  # the rows in memory are the file's
+    assert RunFolder(run).read_config_json()["steps"] == 50
     assert history_steps(run) == [50]  # nothing left of the replaced run's history
 
 
@@ -410,7 +411,7 @@ class BlocksCheckpointWrites(Quiet):
     goes: the write then fails with a real OSError (EISDIR), as a full or read-only disk would make it."""
 
     def __init__(self, run: Path, step: int) -> None:
-        self.blocker = rundir.temporary_name(run / rundir.CHECKPOINT)
+        self.blocker = atomic.temporary_name(RunFolder(run).checkpoint)
         self.step = step
 
     def advance(self, step: int, epoch: float, loss: float, accuracy: float, rate: float) -> None:
@@ -451,8 +452,8 @@ def test_resume_with_other_data_is_refused(interrupted: dict[str, Any], tiny_npz
     arrays["y_train"][0] = (arrays["y_train"][0] + 1) % 10
     changed = tmp_path / "changed.npz"
     np.savez(changed, **arrays)
-    config = rundir.read_json(run / rundir.CONFIG)
-    rundir.write_json(run / rundir.CONFIG, {**config, "data": str(changed)})
+    config = RunFolder(run).read_config_json()
+    RunFolder(run).write_config({**config, "data": str(changed)})
     before = snapshot(run)
     with pytest.raises(DataError, match=r"not the data this run was trained on .* resume with the same data"):
         runner.resume(run, Quiet())

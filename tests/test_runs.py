@@ -15,6 +15,7 @@ import pytest
 from lstmcli import rundir
 from lstmcli.cli import main
 from lstmcli.errors import FieldError
+from lstmcli.rundir import RunFolder
 
 T_975_DF2 = 4.303  # the t table's two-sided 95% quantile for 3 runs
 
@@ -28,18 +29,18 @@ def runs_folder(trained_run: Path, tmp_path: Path) -> Path:
     for name in (rundir.CONFIG, rundir.METRICS, rundir.HISTORY):
         shutil.copy(trained_run / name, complete / name)
 
-    config = json.loads((trained_run / rundir.CONFIG).read_text())
+    config = json.loads(RunFolder(trained_run).config.read_text())
     stopped = root / "b-stopped"
     stopped.mkdir()
     model = config["model"]
     stopped_model = {**model, "units": 32, "bidirectional": True}
-    rundir.write_json(stopped / rundir.CONFIG, {**config, "model": stopped_model, "batch_size": 100})
+    RunFolder(stopped).write_config({**config, "model": stopped_model, "batch_size": 100})
     rows = [dict.fromkeys(rundir.HISTORY_FIELDS, 0.5) | {"step": 100, "test_accuracy": 0.25, "seconds": 7.0}]
-    rundir.write_history(stopped / rundir.HISTORY, rows)
+    RunFolder(stopped).write_history(rows)
 
     fresh = root / "sweep" / "c-just-started"  # nested one level down, no evaluation yet
     fresh.mkdir(parents=True)
-    rundir.write_json(fresh / rundir.CONFIG, {**config, "model": {**model, "cell": "gru"}, "learning_rate": 0.01})
+    RunFolder(fresh).write_config({**config, "model": {**model, "cell": "gru"}, "learning_rate": 0.01})
 
     (root / "notes").mkdir()
     (root / "notes" / "readme.txt").write_text("not a run")
@@ -61,8 +62,8 @@ def test_lists_config_and_final_metrics(runs_folder: Path, trained_run: Path, ca
     assert report["schema_version"] == 1
     rows = report["runs"]
     assert [r["run"] for r in rows] == ["a-complete", "b-stopped", "sweep/c-just-started"]
-    metrics = json.loads((trained_run / rundir.METRICS).read_text())
-    config = json.loads((trained_run / rundir.CONFIG).read_text())
+    metrics = json.loads(RunFolder(trained_run).metrics.read_text())
+    config = json.loads(RunFolder(trained_run).config.read_text())
     complete, stopped, fresh = rows
     assert complete["status"] == "complete"
     assert (complete["cell"], complete["units"], complete["layers"]) == ("lstm", 75, 1)
@@ -113,8 +114,8 @@ def test_table_csv_and_environment_variable(runs_folder: Path, capsys, monkeypat
 
 
 def test_damaged_runs_are_shown_not_fatal(runs_folder: Path, capsys) -> None:
-    (runs_folder / "a-complete" / rundir.CONFIG).write_text("{ not json")
-    (runs_folder / "b-stopped" / rundir.METRICS).write_text('{"test_accuracy": "high"}')
+    RunFolder(runs_folder / "a-complete").config.write_text("{ not json")
+    RunFolder(runs_folder / "b-stopped").metrics.write_text('{"test_accuracy": "high"}')
     rows = run_json(capsys, str(runs_folder))
     assert [(r["run"], r["status"]) for r in rows][:2] == [("a-complete", "damaged"), ("b-stopped", "damaged")]
     assert "config.json" in rows[0]["problem"] and "test_accuracy" in rows[1]["problem"]
@@ -160,7 +161,7 @@ def test_group_by_seed_gives_mean_std_interval_n_and_the_verdict(three_seeds: Pa
     eight = groups[8]
     assert (eight["n"], eight["runs"], eight["seeds"]) == (3, ["s0", "s1", "s2"], [0, 1, 2])
     for metric in ("test_accuracy", "best_val_accuracy", "test_loss"):
-        values = [json.loads((three_seeds / s / rundir.METRICS).read_text())[metric] for s in ("s0", "s1", "s2")]
+        values = [json.loads(RunFolder(three_seeds / s).metrics.read_text())[metric] for s in ("s0", "s1", "s2")]
         assert eight[f"{metric}_mean"] == pytest.approx(statistics.fmean(values), abs=1e-12)
         assert eight[f"{metric}_std"] == pytest.approx(statistics.stdev(values), abs=1e-12)
         half = T_975_DF2 * statistics.stdev(values) / math.sqrt(3)  # the t table's quantile, to 3 decimals

@@ -18,6 +18,7 @@ from conftest import mnist_slice
 
 from lstmcli import cli, rundir
 from lstmcli.errors import DataError
+from lstmcli.rundir import RunFolder
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lstmcli"
 
@@ -153,10 +154,10 @@ def test_checkpoint_with_a_pickle_is_refused_on_resume(
     run = tmp_path / "run"
     run.mkdir()
     config = from_preset("default", data=str(data_7x7), units=4, steps=10, batch_size=10)
-    (run / rundir.CONFIG).write_text(json.dumps(config.to_dict()))
+    RunFolder(run).config.write_text(json.dumps(config.to_dict()))
     buffer = io.BytesIO()
     np.savez(buffer, step=np.array(5), elapsed=np.array(1.0), history=np.array([OpensAFile(marker)], dtype=object))
-    (run / rundir.CHECKPOINT).write_bytes(buffer.getvalue())
+    RunFolder(run).checkpoint.write_bytes(buffer.getvalue())
     before = {p.name: p.read_bytes() for p in run.iterdir()}
 
     code = cli.main(["train", "--resume", str(run)])

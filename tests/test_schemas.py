@@ -9,8 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from lstmcli import rundir, schemas
+from lstmcli import schemas
 from lstmcli.cli import main
+from lstmcli.rundir import RunFolder
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
@@ -52,11 +53,11 @@ def test_train_eval_and_runs_json(trained_run: Path, small_npz: Path, tmp_path: 
     summary = output(capsys, "train", "--data", str(small_npz), "--units", "8", "--steps", "10", "--eval-every",
                      "5", "--batch-size", "20", "--out", str(run), "--format", "json")  # fmt: skip
     valid("train", summary)
-    assert summary == {**json.loads((run / rundir.METRICS).read_text()), "run": str(run)}
+    assert summary == {**json.loads(RunFolder(run).metrics.read_text()), "run": str(run)}
     valid("eval", output(capsys, "eval", str(trained_run), "--format", "json", "--no-plot", "--min-accuracy", "0.1"))
     shutil.copytree(trained_run, tmp_path / "runs" / "copy")
     (tmp_path / "runs" / "damaged").mkdir()
-    (tmp_path / "runs" / "damaged" / rundir.CONFIG).write_text("[]")
+    RunFolder(tmp_path / "runs" / "damaged").config.write_text("[]")
     valid("runs", output(capsys, "runs", str(tmp_path / "runs"), "--format", "json"))
     valid("runs", output(capsys, "runs", str(tmp_path / "runs"), "--format", "json", "--group-by", "config"))
 
@@ -96,5 +97,5 @@ def test_the_json_printed_is_the_dump_of_the_result_the_library_returns(
     printed = output(capsys, "params", "--budget", "5000", "--input", "4", "--format", "json")
     assert printed == inspection.budget(spec, 5000).to_json()
     (tmp_path / "damaged").mkdir()
-    (tmp_path / "damaged" / rundir.CONFIG).write_text("[]")
+    RunFolder(tmp_path / "damaged").config.write_text("[]")
     assert output(capsys, "runs", str(tmp_path), "--format", "json") == runs.compare(tmp_path).to_json()

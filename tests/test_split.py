@@ -11,6 +11,7 @@ import pytest
 from lstmcli import rundir
 from lstmcli.cli import main
 from lstmcli.errors import UsageError
+from lstmcli.rundir import RunFolder
 from lstmcli.train.split import stratified_split, validation_size
 
 
@@ -59,10 +60,10 @@ def tiny(small_npz: Path, out: Path, *extra: str) -> list[str]:
 def test_resume_refuses_a_different_split(small_npz: Path, tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     assert main(tiny(small_npz, run, "--steps", "10", "--checkpoint-every", "10")) == 0
-    (run / rundir.METRICS).unlink()  # as if stopped after its last checkpoint
-    config = json.loads((run / rundir.CONFIG).read_text())
+    RunFolder(run).metrics.unlink()  # as if stopped after its last checkpoint
+    config = json.loads(RunFolder(run).config.read_text())
     assert config["validation"] == 167.0  # a twelfth of the 2,000 training images, recorded as a count
-    rundir.write_json(run / rundir.CONFIG, {**config, "validation": 100.0})
+    RunFolder(run).write_config({**config, "validation": 100.0})
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != rundir.LOCK}
     capsys.readouterr()
     assert main(["train", "--resume", str(run)]) == 2
@@ -76,13 +77,13 @@ def test_keep_best_saves_the_best_validation_weights(small_npz: Path, tmp_path: 
 
     run = tmp_path / "best"
     assert main(tiny(small_npz, run, "--steps", "40", "--keep", "best", "--learning-rate", "0.02")) == 0
-    metrics = json.loads((run / rundir.METRICS).read_text())
+    metrics = json.loads(RunFolder(run).metrics.read_text())
     assert metrics["kept_step"] == metrics["best_val_step"]
-    history = rundir.read_history(run / rundir.HISTORY)
+    history = RunFolder(run).read_history()
     best = max((r for r in history if "val_accuracy" in r), key=lambda r: r["val_accuracy"])
     assert metrics["best_val_accuracy"] == best["val_accuracy"] and metrics["best_val_step"] == best["step"]
-    saved = keras.saving.load_model(run / rundir.MODEL, compile=False).get_weights()
-    with np.load(run / rundir.CHECKPOINT, allow_pickle=False) as checkpoint:
+    saved = keras.saving.load_model(RunFolder(run).model, compile=False).get_weights()
+    with np.load(RunFolder(run).checkpoint, allow_pickle=False) as checkpoint:
         kept = [checkpoint[f"best_{i}"] for i in range(len(saved))]
     assert all(np.array_equal(a, b) for a, b in zip(saved, kept, strict=True))
 
@@ -90,8 +91,8 @@ def test_keep_best_saves_the_best_validation_weights(small_npz: Path, tmp_path: 
 def test_seed_preset_evaluates_the_test_set_and_says_so(small_npz: Path, tmp_path: Path) -> None:
     run = tmp_path / "seed"
     assert main(tiny(small_npz, run, "--preset", "seed", "--steps", "20")) == 0
-    history = rundir.read_history(run / rundir.HISTORY)
+    history = RunFolder(run).read_history()
     assert [int(r["step"]) for r in history if "test_accuracy" in r] == [10, 20]
     assert not any("val_accuracy" in r for r in history)
-    metrics = json.loads((run / rundir.METRICS).read_text())
+    metrics = json.loads(RunFolder(run).metrics.read_text())
     assert (metrics["eval_set"], metrics["validation_images"], metrics["best_val_accuracy"]) == ("test", 0, None)

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from conftest import mnist_slice
 
-from lstmcli import rundir
 from lstmcli.cli.progress import Quiet
 from lstmcli.errors import FieldError, UsageError
 from lstmcli.evaluate import evaluate
+from lstmcli.rundir import RunFolder
 from lstmcli.tasks import generated
 from lstmcli.train.config import from_preset
 from lstmcli.train.runner import prepare, resume, start
@@ -56,7 +56,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, pixel_npz: Path) -> dict[str,
 
 
 def metrics_of(run: Path) -> dict[str, Any]:
-    return json.loads((run / rundir.METRICS).read_text())
+    return json.loads(RunFolder(run).metrics.read_text())
 
 
 @pytest.mark.parametrize("task", ["pixels", "permuted", "adding", "copy"])
@@ -81,7 +81,7 @@ def test_each_task_records_its_own_figures_beside_its_baseline(runs: dict[str, P
     assert 0 <= copy["test_recall_accuracy"] <= 1 and "test_mse" not in copy
     assert copy["task"]["baseline"]["loss"] == pytest.approx(10 * math.log(8) / (3 + 20))
     assert 0 <= pixels["test_accuracy"] <= 1 and pixels["model"]["timesteps"] == 784
-    history = rundir.read_history(runs["adding"] / rundir.HISTORY)
+    history = RunFolder(runs["adding"]).read_history()
     assert {"train_mse", "val_mse", "test_mse"} <= set().union(*history)
     assert not {"train_accuracy", "val_accuracy"} & set().union(*history)
 
@@ -89,7 +89,7 @@ def test_each_task_records_its_own_figures_beside_its_baseline(runs: dict[str, P
 def test_tensorboard_shows_a_regression_runs_mse_by_set(runs: dict[str, Path]) -> None:
     from test_tensorboard import scalars
 
-    logs = runs["adding"] / rundir.TENSORBOARD
+    logs = RunFolder(runs["adding"]).tensorboard
     train, validation, test = (scalars(logs / name) for name in ("train", "validation", "test"))
     assert train == {"loss": [20, 40], "mse": [20, 40], "learning_rate": [20, 40]}
     assert validation == {"loss": [20, 40], "mse": [20, 40]}
@@ -97,7 +97,7 @@ def test_tensorboard_shows_a_regression_runs_mse_by_set(runs: dict[str, Path]) -
 
 
 def test_a_generated_task_makes_its_own_data_and_streams(runs: dict[str, Path]) -> None:
-    config = json.loads((runs["adding"] / rundir.CONFIG).read_text())
+    config = json.loads(RunFolder(runs["adding"]).config.read_text())
     assert (config["task"], config["length"], config["clip_norm"]) == ("adding", 8, 1.0)
     assert config["validation"] == 1000.0  # the validation stream, recorded as the count it holds
     assert metrics_of(runs["adding"])["validation_images"] == 1000
@@ -133,10 +133,10 @@ def test_a_generated_task_resumes_bit_for_bit(tmp_path: Path, pixel_npz: Path) -
     with pytest.raises(Stop):
         start(config, tmp_path / "stopped", tmp_path, Quiet(), on_evaluation=stop_at(20))
     resumed = resume(tmp_path / "stopped", Quiet()).run
-    with np.load(alone / rundir.CHECKPOINT) as a, np.load(resumed / rundir.CHECKPOINT) as b:
+    with np.load(RunFolder(alone).checkpoint) as a, np.load(RunFolder(resumed).checkpoint) as b:
         weights = [k for k in a.files if k.startswith(("model_", "optimizer_"))]
         assert weights and all(np.array_equal(a[k], b[k]) for k in weights)
-    want, got = (rundir.read_history(r / rundir.HISTORY) for r in (alone, resumed))
+    want, got = (RunFolder(r).read_history() for r in (alone, resumed))
     for row in (*want, *got):
         row.pop("seconds")
     assert got == want

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from conftest import mnist_slice, refused
 
-from lstmcli import cli, rundir
+from lstmcli import cli
 from lstmcli.errors import printable, warnings_held
+from lstmcli.rundir import RunFolder
 
 NOT_UTF8 = os.fsdecode(b"run-\xff\xfe")  # valid bytes for Linux, not UTF-8
 
@@ -65,7 +66,7 @@ def test_a_run_folder_whose_name_is_not_utf8_trains_lists_and_evaluates(
     args = ["--data", str(tiny), "--units", "4", "--batch-size", "20", "--steps", "10", "--eval-every", "10"]
     assert cli.main(["train", *args, "--out", str(run)]) == 0, capsys.readouterr().err
     out, err = capsys.readouterr()
-    assert (run / rundir.CURVES).stat().st_size > 0  # the plot, titled with the name
+    assert RunFolder(run).curves.stat().st_size > 0  # the plot, titled with the name
     assert printable(str(run)) in out and err == ""
     for argv in (["runs", str(tmp_path)], ["runs", str(tmp_path), "--format", "csv"], ["eval", str(run)]):
         assert cli.main(argv) == 0, argv

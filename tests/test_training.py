@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lstmcli import rundir
+from lstmcli.rundir import RunFolder
 from lstmcli.train.config import from_preset
 from lstmcli.train.step import batch_indices
 
@@ -15,19 +16,19 @@ from lstmcli.train.step import batch_indices
 def test_run_directory_is_complete(trained_run: Path) -> None:
     for name in rundir.RUN_FILES:
         assert (trained_run / name).is_file(), name
-    config = json.loads((trained_run / rundir.CONFIG).read_text())
+    config = json.loads(RunFolder(trained_run).config.read_text())
     assert config["steps"] == 200
-    history = rundir.read_history(trained_run / rundir.HISTORY)
+    history = RunFolder(trained_run).read_history()
     assert [int(r["step"]) for r in history] == [50, 100, 150, 200]
 
 
 def test_loss_falls_and_accuracy_beats_chance(trained_run: Path) -> None:
-    history = rundir.read_history(trained_run / rundir.HISTORY)
+    history = RunFolder(trained_run).read_history()
     assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
     evaluated = [row for row in history if "val_loss" in row]
     assert len(evaluated) >= 2 and evaluated[-1]["val_loss"] < evaluated[0]["val_loss"]
     assert [row for row in history if "test_loss" in row] == [history[-1]]  # the test set once, at the end
-    metrics = json.loads((trained_run / rundir.METRICS).read_text())
+    metrics = json.loads(RunFolder(trained_run).metrics.read_text())
     assert metrics["test_accuracy"] > 0.5  # chance is 0.1
     assert metrics["parameters"] == metrics["keras_parameters"] == 31_960
 
@@ -35,7 +36,7 @@ def test_loss_falls_and_accuracy_beats_chance(trained_run: Path) -> None:
 def test_saved_model_is_a_standard_keras_lstm(trained_run: Path) -> None:
     import keras
 
-    model = keras.saving.load_model(trained_run / rundir.MODEL, compile=False, safe_mode=True)
+    model = keras.saving.load_model(RunFolder(trained_run).model, compile=False, safe_mode=True)
     lstm = model.layers[0]
     assert type(lstm) is keras.layers.LSTM
     assert lstm.units == 75

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli import evaluate, files, rundir
+from lstmcli import atomic, evaluate, files
 from lstmcli.errors import DataError, FieldError, FileError, literal
 from lstmcli.gates import keras_model, recurrence
 from lstmcli.gates.statistics import Accumulator
 from lstmcli.model.load import load_model, resolve_model_path
+from lstmcli.rundir import RunFolder
 from lstmcli.schemas import GateLayer, GatesResult
 
 # Sequences recomputed at once for --samples: each holds every gate at every step, about 50 KB for LSTM(75).
@@ -40,7 +41,7 @@ def watch(
         )
     model_path = resolve_model_path(target)
     if plot is None and draw and model_path != target:
-        plot = target / rundir.gates_plot(sample)
+        plot = RunFolder(target).gates_plot(sample)
     if plot is not None and draw:
         evaluate.check_plot_path(plot)
     if save is not None:
@@ -171,7 +172,7 @@ def tensors(result: GatesResult, trace: recurrence.Trace) -> dict[str, np.ndarra
 def _save(result: GatesResult, trace: recurrence.Trace, save: Path) -> None:
     arrays = tensors(result, trace)
     try:
-        rundir.atomic_write(save, lambda handle: np.savez(handle, **arrays))
+        atomic.write(save, lambda handle: np.savez(handle, **arrays))
     except OSError as exc:
         why = f"{{save}} {literal(save)}: cannot write it ({literal(exc.strerror)}); choose another path"
         raise FileError(save, why) from None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from lstmcli import files, rundir
 from lstmcli.errors import DataError, FileError, brief, literal
 from lstmcli.model import h5_file, keras_archive
+from lstmcli.rundir import RunFolder
 
 if TYPE_CHECKING:
     import keras
@@ -40,9 +41,10 @@ def resolve_model_path(target: Path) -> Path:
     if found is None:
         raise DataError(f"{target}: no such file or folder; give {accepted()}")
     if stat.S_ISDIR(found.st_mode):
-        path = target / rundir.MODEL
+        folder = RunFolder(target)
+        path = folder.model
         if files.status(path, str(path), follow=False) is None:
-            if files.status(target / rundir.CHECKPOINT, str(target), follow=False) is not None:
+            if files.status(folder.checkpoint, str(target), follow=False) is not None:
                 raise DataError(
                     f"{target}: this run has not finished (no {rundir.MODEL} yet); "
                     f"resume it with: lstmcli train --resume {target}"

@@ -32,9 +32,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from lstmcli import datasets, rundir
+from lstmcli import datasets
 from lstmcli.errors import DataError, FieldError, FileError, Interrupted, LstmcliError, literal
 from lstmcli.model.count import count
+from lstmcli.rundir import RunFolder
 from lstmcli.schemas import TrainMetrics
 from lstmcli.signals import StopSignals
 from lstmcli.sweep import studies
@@ -267,10 +268,10 @@ def train_trial(
     if isinstance(previous, str) and Path(previous).is_absolute() and Path(previous).name == run.name:
         candidates.insert(0, Path(previous))
     for folder in candidates:
-        if (folder / rundir.CONFIG).is_file():
+        if RunFolder(folder).config.is_file():
             check_same(folder, config, worker.shape)
             wait_unlocked(folder, worker.stop)
-            step = saved_step(folder / rundir.CHECKPOINT)
+            step = saved_step(RunFolder(folder).checkpoint)
             resumed = runner.resume(folder, Quiet(), on_evaluation=on_evaluation)
             return resumed.run, resumed.metrics, step
     if run.is_dir():
@@ -292,7 +293,7 @@ def check_same(folder: Path, config: TrainConfig, shape: DataShape) -> None:
 
 def wait_unlocked(folder: Path, stop: StopSignals) -> None:
     """A trial taken for dead may still be finishing its run: wait for it rather than fail this one."""
-    while rundir.is_locked(folder):
+    while RunFolder(folder).is_locked():
         if stop.received is not None:
             raise Interrupted("stopped while waiting for a run", StopSignals.EXIT_CODES[stop.received])
         time.sleep(POLL)

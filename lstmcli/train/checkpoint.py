@@ -1,7 +1,7 @@
 """The checkpoint: everything a resumed run needs to compute exactly what the uninterrupted run would.
 
 One `checkpoint.npz` per run holds the weights, Adam's state, the step, the history so far, the running
-training sums and the SHA-256 of the data. It is written atomically (lstmcli.rundir), and never with
+training sums and the SHA-256 of the data. It is written atomically (lstmcli.atomic), and never with
 non-finite weights, so the file on disk is always the last good state.
 """
 
@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli import files, records, rundir
+from lstmcli import atomic, files, records
 from lstmcli.datasets import Dataset, arrays_sha256
 from lstmcli.errors import CheckFailed, DataError, brief, literal
 from lstmcli.model.spec import MAX_SIZE
 from lstmcli.npzfile import Npz, read_npz
+from lstmcli.rundir import RunFolder
 
 
 @dataclass
@@ -63,7 +64,7 @@ class Checkpoint:
     """Saves and restores one run's model and optimiser variables with its RunState."""
 
     def __init__(self, run: Path, model: Any, optimizer: Any, data: Dataset, split_sha256: str) -> None:
-        self.path = run / rundir.CHECKPOINT
+        self.path = RunFolder(run).checkpoint
         self.model, self.optimizer, self.data = model, optimizer, data
         self.data_sha256 = data_fingerprint(data)
         self.split_sha256 = split_sha256
@@ -94,7 +95,7 @@ class Checkpoint:
                 f"(step {self.saved_step()}) is kept; try a lower {{learning_rate}}",
                 fields=True,
             )
-        rundir.atomic_write(self.path, lambda handle: np.savez(handle, **arrays))
+        atomic.write(self.path, lambda handle: np.savez(handle, **arrays))
 
     def load(self) -> RunState:
         """Restore the variables and return the state; a damaged or foreign checkpoint is one DataError."""

@@ -17,10 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator, model_validator
 from typing_extensions import TypedDict
 
-from lstmcli import rundir, tasks
+from lstmcli import tasks
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
 from lstmcli.model.spec import LATER_FIELDS as LATER_SPEC_FIELDS
 from lstmcli.model.spec import MAX_CLASSES, MAX_SIZE, ModelSpec, check_choice
+from lstmcli.rundir import RunFolder
 from lstmcli.tasks import Task
 from lstmcli.train.options import MODEL_FIELDS
 from lstmcli.train.presets import DEFAULT_PRESET, EVAL_SETS, KEEPS, ORDERS, PRESETS, SCHEDULES, TASK_DEFAULTS
@@ -232,8 +233,9 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
 
 def read_run_config(run: Path) -> TrainConfig:
     """The configuration a run was started with (config.json), refused cleanly if it was damaged."""
-    path = run / rundir.CONFIG
-    data = rundir.read_json(path)
+    folder = RunFolder(run)
+    path = folder.config
+    data = folder.read_config_json()
     try:
         return TrainConfig.from_dict(data)
     except (LstmcliError, TypeError, ValueError) as exc:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lstmcli import files, plots, rundir
+from lstmcli import atomic, files, plots, rundir
 from lstmcli.errors import DataError, FieldError, FileError, Interrupted, UsageError, literal
 from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable, check_training_memory
 from lstmcli.model.spec import ModelSpec
@@ -100,7 +100,8 @@ def start(
     try:
         reporter.phase("loading the data")
         plan = prepare(config)
-        with rundir.new_run(out, runs_root, force, plan.config.to_dict()) as run:
+        with rundir.RunFolder.new(out, runs_root, force, plan.config.to_dict()) as folder:
+            run = folder.path
             return Trained(run, *_train_and_plot(plan, run, reporter, False, tensorboard, on_evaluation))
     finally:
         reporter.stop()
@@ -125,18 +126,19 @@ def resume(
             f"{{resume}} continues a run with the config it started with; drop {', '.join(f'{{{k}}}' for k in named)} "
             "(or start a new run with them)",
         )
-    if files.status(run / rundir.CONFIG, str(run), follow=False, field="resume") is None:
+    folder = rundir.RunFolder(run)
+    if files.status(folder.config, str(run), follow=False, field="resume") is None:
         raise FileError(run, f"{{resume}} {literal(run)}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
     try:
         reporter.phase("loading the data")
         plan = prepare(read_run_config(run))
-        with rundir.locked(run):
-            if (run / rundir.METRICS).exists():
+        with folder.locked():
+            if folder.metrics.exists():
                 reporter.message(f"{run} is already complete; nothing to resume")
-                history = rundir.read_history(run / rundir.HISTORY)
-                if not (run / rundir.CURVES).exists():  # killed after metrics.json, before the plot
+                history = folder.read_history()
+                if not folder.curves.exists():  # killed after metrics.json, before the plot
                     _plot(run, history)
-                metrics = parse(TrainMetrics, rundir.read_json(run / rundir.METRICS), str(run / rundir.METRICS))
+                metrics = parse(TrainMetrics, folder.read_metrics(), str(folder.metrics))
                 return Trained(run, metrics, history)
             return Trained(run, *_train_and_plot(plan, run, reporter, True, tensorboard, on_evaluation))
     finally:
@@ -153,10 +155,10 @@ def _train_and_plot(
 ) -> tuple[TrainMetrics, list[dict[str, Any]]]:
     """Train, then draw curves.png from the history in memory; the metrics and the history."""
     try:
-        board = run / rundir.TENSORBOARD if tensorboard else None
+        board = rundir.RunFolder(run).tensorboard if tensorboard else None
         metrics, history = _train(plan, run, reporter, resume, board, on_evaluation)
     except OSError as exc:  # disk full, folder removed or made read-only while training
-        if isinstance(exc, rundir.WriteFailed):
+        if isinstance(exc, atomic.WriteFailed):
             detail = exc.describe()
         else:
             detail = f"{exc.strerror or exc}" + (f": {Path(exc.filename).name}" if exc.filename else "")
@@ -168,14 +170,14 @@ def _train_and_plot(
         reporter.phase(f"drawing {rundir.CURVES}")
         _plot(run, history)
     except (OSError, ValueError, DataError) as exc:  # ValueError: what matplotlib raises on odd figures
-        reporter.message(f"could not write {run / rundir.CURVES}: {exc}")
+        reporter.message(f"could not write {rundir.RunFolder(run).curves}: {exc}")
     return metrics, history
 
 
 def _plot(run: Path, history: list[dict[str, Any]]) -> None:
     """Draw curves.png of a complete run; a Ctrl-C here (the last phase) says what is left to do."""
     try:
-        plots.learning_curves(history, run / rundir.CURVES, title=run.name)
+        plots.learning_curves(history, rundir.RunFolder(run).curves, title=run.name)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted while drawing {rundir.CURVES}; the run is complete. "
@@ -198,7 +200,7 @@ def _train(
     total = plan.timeline.total
     with signals.installed():
         session = Session(plan, run, reporter)
-        if resume and not (run / rundir.CHECKPOINT).exists():
+        if resume and not rundir.RunFolder(run).checkpoint.exists():
             # Killed after config.json was written but before the first checkpoint: nothing was trained yet.
             reporter.message(f"{run} has no checkpoint yet; starting it from step 0")
             resume = False

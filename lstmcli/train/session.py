@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli import rundir
+from lstmcli import atomic
 from lstmcli.datasets import arrays_sha256
 from lstmcli.model.count import count
 from lstmcli.model.predict import make_predictor
+from lstmcli.rundir import RunFolder
 from lstmcli.schemas import TaskInfo, TrainMetrics
 from lstmcli.train.checkpoint import Checkpoint, RunState
 from lstmcli.train.examples import validation_examples
@@ -76,7 +77,7 @@ class Session:
             self.step.towers = state.towers  # before the first call traces the step
         state.towers = self.step.towers
         state.history = [r for r in state.history if r["step"] <= state.step]
-        rundir.write_history(self.run / rundir.HISTORY, state.history)
+        RunFolder(self.run).write_history(state.history)
         self.reporter.message(f"resuming {self.run} at step {state.step} of {self.timeline.total}")
         return state
 
@@ -110,7 +111,7 @@ class Session:
         on_evaluation: Callable[[int, float], None] | None = None,
     ) -> RunState:
         def on_saved(saved: RunState) -> None:
-            rundir.write_history(self.run / rundir.HISTORY, saved.history)
+            RunFolder(self.run).write_history(saved.history)
 
         with contextlib.ExitStack() as stack:
             on_row: Callable[[dict[str, Any]], None] = lambda row: None  # noqa: E731
@@ -130,16 +131,16 @@ def finish(session: Session, state: RunState, tensorboard: Path | None) -> Train
         session.step.model.set_weights(state.best_weights)
         kept_step = state.best_step or state.step
     test = session.measure("test")
-    with rundir.atomic_path(session.run / rundir.MODEL) as tmp:
+    with atomic.atomic_path(RunFolder(session.run).model) as tmp:
         session.step.model.save(tmp)
     metrics = final_metrics(session, state, test, kept_step)
     if state.history and kept_step == state.step:
         figure = session.task.metric
         state.history[-1].update({"test_loss": test["loss"], f"test_{figure}": test[figure]})
-        rundir.write_history(session.run / rundir.HISTORY, state.history)
+        RunFolder(session.run).write_history(state.history)
     if tensorboard is not None:
         log_final(tensorboard, metrics.model_dump())
-    rundir.write_json(session.run / rundir.METRICS, metrics.model_dump())
+    RunFolder(session.run).write_metrics(metrics.model_dump())
     return metrics
 
 

@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lstmcli import rundir
 from lstmcli.cli.views.output import print_json
 from lstmcli.formatting import sparkline
+from lstmcli.rundir import RunFolder
 from lstmcli.schemas import TaskInfo, TrainSummary
 
 # How the tables name each task's figure (lstmcli.tasks: Task.metric).
@@ -69,14 +69,15 @@ def show(
     """The JSON; with --quiet only the folder; else the table (its curve from the history in memory), the
     curves' file and what to run next."""
     run = Path(summary.run)
+    folder = RunFolder(run)
     if fmt == "json":
         print_json(summary.to_json())
     elif quiet:
         print(run)
     else:
         console.print(table(summary, history))
-        console.print(f"learning curves: {run / rundir.CURVES}", highlight=False, markup=False)
+        console.print(f"learning curves: {folder.curves}", highlight=False, markup=False)
         if tensorboard:
-            board = run / rundir.TENSORBOARD
+            board = folder.tensorboard
             console.print(f"TensorBoard: tensorboard --logdir {board}", highlight=False, markup=False)
         console.print(f"evaluate with: lstmcli eval {run}", highlight=False, markup=False)
