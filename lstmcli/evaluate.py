@@ -114,6 +114,8 @@ def evaluate(
         raise FieldError("min_accuracy", f"{{min_accuracy}} must be between 0 and 1, got {min_accuracy}")
     model_path = resolve_model_path(target)
     is_run = model_path != target
+    if plot is not None and draw:  # a picture that cannot be written is refused before any work
+        check_plot_path(plot)
     task, data = judged_data(target, model_path, data_path)
     if task.kind != "classify":
         if min_accuracy is not None:
@@ -123,7 +125,6 @@ def evaluate(
         plot, draw = None, False  # a confusion matrix is a classifier's picture
     if plot is None and draw and is_run:
         plot = RunFolder(target).confusion
-    if plot is not None and draw:
         check_plot_path(plot)
     runtime.tensorflow()
     model = load_model(model_path, unsafe=unsafe)
