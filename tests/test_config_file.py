@@ -89,16 +89,16 @@ def test_cli_refuses_before_training(tmp_path: Path, capsys) -> None:
     assert list(tmp_path.iterdir()) == [tmp_path / "experiment.toml"]  # nothing written, no run folder
 
 
-def test_train_from_a_file(tmp_path: Path, small_npz: Path, capsys) -> None:
+def test_train_from_a_file(tmp_path: Path, tiny_npz: Path, capsys) -> None:
     """One short real run: the file's settings, the command line's --steps on top; --quiet prints the folder."""
-    shutil.copy(small_npz, tmp_path / "small.npz")
-    path = write(tmp_path, 'units = 8\nbatch-size = 20\nsteps = 300\neval_every = 5\ndata = "small.npz"\n')
+    shutil.copy(tiny_npz, tmp_path / "tiny.npz")
+    path = write(tmp_path, 'units = 8\nbatch-size = 20\nsteps = 300\neval_every = 5\ndata = "tiny.npz"\n')
     run = tmp_path / "run"
     assert main(["train", "--config", str(path), "--steps", "10", "--quiet", "--out", str(run)]) == 0
     config = json.loads(RunFolder(run).config.read_text())
     assert (config["model"]["units"], config["batch_size"], config["eval_every"]) == (8, 20, 5)
     assert (config["steps"], config["epochs"]) == (10, None)
-    assert config["data"] == str(tmp_path / "small.npz")
+    assert config["data"] == str(tmp_path / "tiny.npz")
     history = RunFolder(run).read_history()
     assert [int(r["step"]) for r in history] == [5, 10]
     assert (run / "curves.png").is_file()

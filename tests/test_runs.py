@@ -140,12 +140,13 @@ def test_empty_folder(tmp_path: Path, capsys) -> None:
 
 
 @pytest.fixture(scope="module")
-def three_seeds(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Path:
-    """Three real tiny runs that differ only in their seed, and one with other units."""
+def three_seeds(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Path:
+    """Three real tiny runs that differ only in their seed, and one with other units (7x7 images: the grouping
+    does not depend on the image size, and 7 timesteps compile several times faster than 28)."""
     root = tmp_path_factory.mktemp("seeds")
     for name, extra in (("s0", ["--seed", "0"]), ("s1", ["--seed", "1"]), ("s2", ["--seed", "2"]),
                         ("u16", ["--units", "16"])):  # fmt: skip
-        argv = ["train", "--data", str(small_npz), "--units", "8", "--batch-size", "20", "--steps", "20",
+        argv = ["train", "--data", str(tiny_npz), "--units", "8", "--batch-size", "20", "--steps", "20",
                 "--eval-every", "10", "--quiet", "--out", str(root / name), *extra]  # fmt: skip
         assert main(argv) == 0
     return root

@@ -48,9 +48,9 @@ def test_params_json(options: list[str], capsys: pytest.CaptureFixture[str]) -> 
     valid("params", output(capsys, "params", "--format", "json", *options))
 
 
-def test_train_eval_and_runs_json(trained_run: Path, small_npz: Path, tmp_path: Path, capsys) -> None:
+def test_train_eval_and_runs_json(trained_run: Path, tiny_npz: Path, tmp_path: Path, capsys) -> None:
     run = tmp_path / "runs" / "tiny"
-    summary = output(capsys, "train", "--data", str(small_npz), "--units", "8", "--steps", "10", "--eval-every",
+    summary = output(capsys, "train", "--data", str(tiny_npz), "--units", "8", "--steps", "10", "--eval-every",
                      "5", "--batch-size", "20", "--out", str(run), "--format", "json")  # fmt: skip
     valid("train", summary)
     assert summary == {**json.loads(RunFolder(run).metrics.read_text()), "run": str(run)}

@@ -11,9 +11,10 @@ from lstmcli.cli import main
 
 
 @pytest.fixture(scope="module")
-def logs(tmp_path_factory: pytest.TempPathFactory, small_npz: Path) -> Path:
+def logs(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Path:
+    """One short run on the 7x7 slice: the logs' tags, steps and hyperparameters do not depend on the image size."""
     run = tmp_path_factory.mktemp("tb") / "run"
-    argv = ["train", "--data", str(small_npz), "--units", "8", "--batch-size", "20", "--steps", "10",
+    argv = ["train", "--data", str(tiny_npz), "--units", "8", "--batch-size", "20", "--steps", "10",
             "--eval-every", "5", "--tensorboard", "--quiet", "--out", str(run)]  # fmt: skip
     assert main(argv) == 0
     return run / "tensorboard"
