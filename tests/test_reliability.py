@@ -127,7 +127,7 @@ def catches(pid: int, signum: int) -> bool:
 
 def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
     process.send_signal(signum)
-    out, err = process.communicate(timeout=60)
+    out, err = process.communicate(timeout=240)  # a hang guard, not a timing: a loaded machine loads TensorFlow slowly
     return process.returncode, out, err
 
 
