@@ -48,9 +48,10 @@ def check_plot_path(plot: Path) -> None:
 def check_compatible(model: keras.Model, x: np.ndarray, task: Task, classes: int, path: Path) -> None:
     """The model reads the test sequences' shape and emits what the task's figures need (its head)."""
     _, steps, features = model.inputs[0].shape
+    what = "sequences" if task.generated else "images"
     if (steps is not None and steps != x.shape[1]) or features != x.shape[2]:
         raise DataError(
-            f"{path}: the model reads {steps} steps of {features} features but the test sequences are "
+            f"{path}: the model reads {steps} steps of {features} features but the test {what} are "
             f"{x.shape[1]}x{x.shape[2]}; evaluate it on data of the size it was trained on"
         )
     shape = tuple(model.outputs[0].shape)
@@ -60,8 +61,10 @@ def check_compatible(model: keras.Model, x: np.ndarray, task: Task, classes: int
             f"{path}: the model's output has shape {shape}, not {wanted[task.kind]} as task {task.name} needs; "
             "evaluate a model trained on this task"
         )
-    if shape[-1] < classes if task.kind != "regress" else shape[-1] != classes:
-        raise DataError(f"{path}: the model gives {shape[-1]} outputs but task {task.name}'s targets need {classes}")
+    if task.kind == "regress" and shape[-1] != classes:
+        raise DataError(f"{path}: the model gives {shape[-1]} outputs but task {task.name} has {classes} targets")
+    if task.kind != "regress" and shape[-1] < classes:
+        raise DataError(f"{path}: the model predicts {shape[-1]} classes but the test labels go up to {classes - 1}")
 
 
 def check_probabilities(probs: np.ndarray, path: Path) -> None:
