@@ -65,6 +65,9 @@ def test_the_json_of_params_is_the_dump_of_api_count(capsys: pytest.CaptureFixtu
         (lambda: api.resume(5), "run"),
         (lambda: api.resume(None), "run"),
         (lambda: api.evaluate(5), "target"),
+        # and a `model` table was silently replaced by the network's own options
+        (lambda: api.config(task="adding", model={"cell": "gru"}), "model"),
+        (lambda: api.config(model=api.ModelSpec(cell="gru")), "model"),
     ],
 )
 def test_a_wrong_argument_is_an_error_about_its_field(call: object, field: str) -> None:

@@ -219,6 +219,8 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
     if not isinstance(name, str) or name not in PRESETS:  # a TOML file may say `preset = []`
         raise FieldError("preset", f"unknown preset {literal(repr(name))}; choose one of {', '.join(PRESETS)}")
     given = {k: v for k, v in overrides.items() if v is not None}
+    if "model" in given:  # the network's own fields would replace the table whole, silently
+        raise FieldError("model", "model: give the network's fields one by one (cell=..., units=...), not a table")
     settings: dict[str, Any] = dict(PRESETS[name], preset=name)
     task = given.get("task", settings["task"])
     if isinstance(task, str) and task in TASK_DEFAULTS:  # an unknown task is refused by the config's own check
