@@ -49,6 +49,9 @@ def field_error(exc: ValidationError) -> FieldError:
     return FieldError(named[0] if named else "config", "; ".join(parts))
 
 
+# The largest gradient norm to clip at: float32 ends at 3.4e38, and past it the norm is infinite and the clipped
+# gradients NaN (1e39 stopped a run at its first step). Any gradient norm a run meets is far below.
+MAX_CLIP_NORM = 1e38
 # Fields that came with the tasks, written to config.json only where they differ from their defaults.
 LATER_FIELDS = ("task", "length", "task_seed", "clip_norm")
 LATER_NETWORK = tuple(name for name in LATER_SPEC_FIELDS if name in MODEL_FIELDS)
@@ -186,8 +189,10 @@ def check_task(config: TrainConfig) -> None:
                 raise FieldError(
                     name, f"{{{name}}} does not apply to task {task.name}: it generates its own examples; drop it"
                 )
-    if config.clip_norm is not None and not (math.isfinite(config.clip_norm) and config.clip_norm > 0):
-        raise FieldError("clip_norm", f"{{clip_norm}} must be a positive number, got {config.clip_norm}")
+    if config.clip_norm is not None and not (math.isfinite(config.clip_norm) and 0 < config.clip_norm <= MAX_CLIP_NORM):
+        raise FieldError(
+            "clip_norm", f"{{clip_norm}} must be a positive number, at most {MAX_CLIP_NORM:g}, got {config.clip_norm}"
+        )
 
 
 def check_ranges(config: TrainConfig) -> None:
