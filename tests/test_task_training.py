@@ -172,6 +172,7 @@ def test_training_batches_are_the_streams_examples() -> None:
         ({"task": "adding", "forget_bias": 1e39}, "forget_bias"),
         ({"task": "adding", "forget_bias": -101.0}, "forget_bias"),
         ({"task": "adding", "clip_norm": 1e39}, "clip_norm"),  # the same: the clipped gradients were NaN
+        ({"cell": "gru", "forget_bias": 1.0}, "forget_bias"),  # Keras's own value was taken as not given
     ],
 )
 def test_options_that_do_not_fit_the_task_are_errors_about_their_field(given: dict[str, Any], field: str) -> None:

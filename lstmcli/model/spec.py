@@ -71,6 +71,11 @@ def check_choice(field: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def not_lstm(cell: str) -> FieldError:
+    """The refusal of a forget-gate bias for a cell without a forget gate."""
+    return FieldError("forget_bias", f"{{forget_bias}} exists only for LSTM (the forget gate); not for {{cell}} {cell}")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One recurrent model: Input(timesteps, input_size) -> K recurrent layers -> Dense(classes) as `head` says.
@@ -129,9 +134,7 @@ class ModelSpec:
         if b == DEFAULT_FORGET_BIAS:
             return
         if self.cell != "lstm":
-            raise FieldError(
-                "forget_bias", f"{{forget_bias}} exists only for LSTM (the forget gate); not for {{cell}} {self.cell}"
-            )
+            raise not_lstm(self.cell)
         if not self.use_bias:
             raise FieldError("forget_bias", "{forget_bias} sets a bias; it does not apply with {no_bias}")
 

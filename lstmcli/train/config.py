@@ -19,8 +19,8 @@ from typing_extensions import TypedDict
 
 from lstmcli import tasks
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
+from lstmcli.model.spec import CELLS, MAX_CLASSES, MAX_SIZE, ModelSpec, check_choice, not_lstm
 from lstmcli.model.spec import LATER_FIELDS as LATER_SPEC_FIELDS
-from lstmcli.model.spec import MAX_CLASSES, MAX_SIZE, ModelSpec, check_choice
 from lstmcli.rundir import RunFolder
 from lstmcli.tasks import Task
 from lstmcli.train.options import MODEL_FIELDS
@@ -235,6 +235,9 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
     if "epochs" in given:
         settings["steps"] = None
     network = {k: given.pop(k) for k in MODEL_FIELDS if k in given}
+    cell = network.get("cell", ModelSpec.cell)
+    if "forget_bias" in network and cell in CELLS and cell != "lstm":  # at Keras's own 1 the spec cannot tell
+        raise not_lstm(cell)
     return TrainConfig.of({**settings, **given, "model": network})  # the network's other fields: ModelSpec's
 
 
