@@ -86,6 +86,9 @@ def train(
     preset when None); the summary of the finished run. Ctrl-C leaves a run that `resume` continues."""
     from lstmcli.train import runner
 
+    if settings is not None and not isinstance(settings, TrainConfig):  # a dict or a task name reached .data
+        raise FieldError("settings", f"{{settings}} must be a TrainConfig (api.config(task=..., ...)), "
+                                     f"got {type(settings).__name__}")  # fmt: skip
     trained = runner.start(settings or from_preset("default"), _path(out, "out"), Path(runs_dir), reporter or Quiet(),
                            force, tensorboard)  # fmt: skip
     return TrainSummary.of(trained.run, trained.metrics)
@@ -95,7 +98,7 @@ def resume(run: str | Path, tensorboard: bool = False, reporter: Reporter | None
     """`lstmcli train --resume RUN`: the run continued from its last checkpoint, bit for bit as if never stopped."""
     from lstmcli.train import runner
 
-    trained = runner.resume(Path(run), reporter or Quiet(), tensorboard)
+    trained = runner.resume(_required(run, "run"), reporter or Quiet(), tensorboard)
     return TrainSummary.of(trained.run, trained.metrics)
 
 
@@ -110,7 +113,7 @@ def evaluate(
     """`lstmcli eval`: a run or a model file on its test set. `.passed` says whether `min_accuracy` was met
     (the command exits 1 where it was not). A confusion-matrix PNG only with `draw` (at `plot`, or in the run)."""
     chosen = _path(plot, "plot")
-    return evaluation.evaluate(Path(target), data, _flag(unsafe, "unsafe"), min_accuracy, chosen,
+    return evaluation.evaluate(_required(target, "target"), data, _flag(unsafe, "unsafe"), min_accuracy, chosen,
                                draw=draw or chosen is not None)
 
 
@@ -188,6 +191,15 @@ def _flag(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
         raise FieldError(field, f"{{{field}}} must be True or False, got {type(value).__name__}")
     return value
+
+
+def _required(value: Any, field: str) -> Path:
+    """A path the call cannot do without: None is as wrong as a number."""
+    if value is None:
+        raise FieldError(field, f"{{{field}}} must be a path (str or pathlib.Path), got None")
+    path = _path(value, field)
+    assert path is not None
+    return path
 
 
 def _path(value: Any, field: str = "path") -> Path | None:

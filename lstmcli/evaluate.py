@@ -99,11 +99,6 @@ def judged_data(target: Path, model_path: Path, data_path: str | None) -> tuple[
     return task, task_data(task, data_path or run_data, classes)
 
 
-def test_data(target: Path, model_path: Path, data_path: str | None) -> datasets.Dataset:
-    """The data a model is judged on (see judged_data), without its task."""
-    return judged_data(target, model_path, data_path)[1]
-
-
 def evaluate(
     target: Path, data_path: str | None = None, unsafe: bool = False, min_accuracy: float | None = None,
     plot: Path | None = None, draw: bool = True,

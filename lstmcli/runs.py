@@ -104,6 +104,8 @@ def _final(folder: RunFolder) -> dict[str, Any]:
     except LstmcliError as exc:
         return {"status": "damaged", "problem": str(exc)}
     out: dict[str, Any] = {"status": "complete"}
+    if metrics.get("task") is not None and not isinstance(metrics["task"], dict):  # --resume refuses it, too
+        return {"status": "damaged", "problem": f"{folder.metrics}: task is not a table"}
     for column, kind in (("parameters", int), ("steps", int), ("best_val_accuracy", float),
                          ("test_accuracy", float), ("test_loss", float), ("seconds", float),
                          ("test_mse", float), ("test_recall_accuracy", float)):  # fmt: skip

@@ -58,6 +58,16 @@ def test_the_json_of_params_is_the_dump_of_api_count(capsys: pytest.CaptureFixtu
         (lambda: api.read_model("m.keras", unsafe="no"), "unsafe"),
         (lambda: api.read_model(None), "path"),
         (lambda: api.config(toml=False), "toml"),
+        # found by the red-team pass over the tasks: a dict or a task name where a TrainConfig goes raised
+        # AttributeError, a run or a target that is not a path TypeError
+        (lambda: api.train({"task": "adding"}), "settings"),
+        (lambda: api.train("adding"), "settings"),
+        (lambda: api.resume(5), "run"),
+        (lambda: api.resume(None), "run"),
+        (lambda: api.evaluate(5), "target"),
+        # and a `model` table was silently replaced by the network's own options
+        (lambda: api.config(task="adding", model={"cell": "gru"}), "model"),
+        (lambda: api.config(model=api.ModelSpec(cell="gru")), "model"),
     ],
 )
 def test_a_wrong_argument_is_an_error_about_its_field(call: object, field: str) -> None:

@@ -121,6 +121,17 @@ def test_damaged_runs_are_shown_not_fatal(runs_folder: Path, capsys) -> None:
     assert "config.json" in rows[0]["problem"] and "test_accuracy" in rows[1]["problem"]
 
 
+
+@pytest.mark.parametrize("task", ["adding", ["adding"], 6, ""])
+def test_a_metrics_task_that_is_not_a_table_marks_the_run_damaged(runs_folder: Path, capsys, task: object) -> None:
+    """Found by a red-team pass: `runs` called such a run complete while --resume refused its metrics.json."""
+    metrics = RunFolder(runs_folder / "a-complete").metrics
+    metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "task": task}))
+    [row] = [r for r in run_json(capsys, str(runs_folder)) if r["run"] == "a-complete"]
+    assert row["status"] == "damaged" and "task" in row["problem"] and "metrics.json" in row["problem"]
+    metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "task": None}))  # what TrainMetrics allows
+    assert [r["status"] for r in run_json(capsys, str(runs_folder)) if r["run"] == "a-complete"] == ["complete"]
+
 @pytest.mark.parametrize("make", ["missing", "file"])
 def test_bad_folder_is_one_line_and_exit_2(tmp_path: Path, capsys, make: str) -> None:
     target = tmp_path / "nothing-here"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import mnist_slice
+from conftest import mnist_slice, refused
 
 from lstmcli.cli.progress import Quiet
 from lstmcli.errors import FieldError, UsageError
@@ -168,6 +168,11 @@ def test_training_batches_are_the_streams_examples() -> None:
         ({"task": "adding", "clip_norm": 0.0}, "clip_norm"),
         ({"task": "adding", "task_seed": -1}, "task_seed"),
         ({"cell": "gru", "forget_bias": 2.0}, "forget_bias"),
+        # found by a red-team pass: past float32's range the weights were infinite at step 0 (exit 1, a dead run)
+        ({"task": "adding", "forget_bias": 1e39}, "forget_bias"),
+        ({"task": "adding", "forget_bias": -101.0}, "forget_bias"),
+        ({"task": "adding", "clip_norm": 1e39}, "clip_norm"),  # the same: the clipped gradients were NaN
+        ({"cell": "gru", "forget_bias": 1.0}, "forget_bias"),  # Keras's own value was taken as not given
     ],
 )
 def test_options_that_do_not_fit_the_task_are_errors_about_their_field(given: dict[str, Any], field: str) -> None:
@@ -223,3 +228,13 @@ def test_runs_of_a_loss_task_are_grouped_and_ranked_by_their_test_loss(runs: dic
     assert report.comparison.goal == "minimize"
     mixed = compare(root, group_by="cell")  # the MNIST tasks' accuracies: ranked as they always were
     assert mixed.comparison is not None and mixed.comparison.figure == "best_val_accuracy"
+
+
+@pytest.mark.parametrize("task", ["adding", "copy"])
+def test_gates_refuses_a_task_that_does_not_answer_once_at_the_last_step(
+    runs: dict[str, Path], task: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gates picture explains one answer at the last step; the copy task answers at every step (its labels
+    are sequences) and the adding problem is a regression: both are one line, nothing written."""
+    err = refused(["gates", str(runs[task])], capsys, runs[task])
+    assert f"task {task}" in err and "rows, pixels, permuted" in err

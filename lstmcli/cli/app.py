@@ -272,7 +272,7 @@ def train(
 # What --plot writes: the format its suffix names (lstmcli.plots.FORMATS); any other suffix is refused before any work.
 PICTURE = f"in the format its suffix names ({', '.join(plots.FORMATS)})"
 
-# The data a trained model is judged on (`eval`, `gates`): lstmcli.evaluate.test_data picks the run's own by default.
+# The data a trained model is judged on (`eval`, `gates`): lstmcli.evaluate.judged_data picks the run's own by default.
 RunData = Annotated[
     str | None,
     typer.Option(envvar="LSTMCLI_DATA", help="An .npz or IDX folder \\[default: the run's data].", show_default=False),

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli import atomic, evaluate, files
+from lstmcli import atomic, evaluate, files, tasks
 from lstmcli.errors import DataError, FieldError, FileError, literal
 from lstmcli.gates import keras_model, recurrence
 from lstmcli.gates.statistics import Accumulator
@@ -26,6 +26,10 @@ SAMPLE_BATCH = 250
 # The model "has made up its mind" from the first step after which its final answer stays this sure.
 DECIDED = 0.9
 DIGITS = 6
+# What the heads that are not a last-step classifier answer, for the line that refuses them.
+ANSWERS = {"regress": "with a number, not a class", "sequence": "a class at every step, not one at the last"}
+# The tasks whose model reads a class at the last step: the MNIST ones (the generated tasks have a MIN_LENGTH).
+CLASSIFIED = tuple(name for name in tasks.NAMES if name not in tasks.MIN_LENGTH)
 
 
 def watch(
@@ -46,7 +50,12 @@ def watch(
         evaluate.check_plot_path(plot)
     if save is not None:
         _check_save_path(save)
-    data = evaluate.test_data(target, model_path, data_path)
+    task, data = evaluate.judged_data(target, model_path, data_path)
+    if task.kind != "classify":  # refused before TensorFlow loads: the run's config says what it answers
+        raise DataError(
+            f"{literal(target)}: task {task.name} answers {ANSWERS.get(task.kind, task.kind)}; `lstmcli gates` "
+            f"explains a class read at the last step (tasks {', '.join(CLASSIFIED)}): use `lstmcli eval` for it"
+        )
     count = len(data.y_test)
     if sample >= count or (samples or 0) > count:
         raise FieldError(

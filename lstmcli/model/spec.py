@@ -34,6 +34,9 @@ HEADS = ("classify", "regress", "sequence")
 
 # Keras initialises an LSTM's forget-gate bias to 1 (unit_forget_bias=True) and every other bias to 0.
 DEFAULT_FORGET_BIAS = 1.0
+# The largest forget-gate bias taken, either sign: float32's sigmoid is exactly 1 (or 0) from about 17 on, so a
+# larger bias changes nothing, and one past float32's range (1e39) turned the weights infinite at step 0.
+MAX_FORGET_BIAS = 100.0
 # Fields added after the first published outputs: to_dict leaves them out at their defaults, so the specs
 # every existing output and run folder holds stay byte for byte what they were (from_dict fills them in).
 LATER_FIELDS = ("head", "forget_bias")
@@ -66,6 +69,11 @@ def check_choice(field: str, value: str, choices: tuple[str, ...]) -> str:
         shown = f"{field.replace('_', '-')} {literal(repr(value))}"
         raise FieldError(field, f"unknown {shown}; choose one of {', '.join(choices)}")
     return value
+
+
+def not_lstm(cell: str) -> FieldError:
+    """The refusal of a forget-gate bias for a cell without a forget gate."""
+    return FieldError("forget_bias", f"{{forget_bias}} exists only for LSTM (the forget gate); not for {{cell}} {cell}")
 
 
 @dataclass(frozen=True)
@@ -117,12 +125,16 @@ class ModelSpec:
         b = self.forget_bias
         if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):
             raise FieldError("forget_bias", f"{{forget_bias}} must be a finite number, got {literal(repr(b))}")
+        if abs(b) > MAX_FORGET_BIAS:
+            raise FieldError(
+                "forget_bias",
+                f"{{forget_bias}} must be between -{MAX_FORGET_BIAS:g} and {MAX_FORGET_BIAS:g} (the gate is shut or "
+                f"open for good well before), got {b:g}",
+            )
         if b == DEFAULT_FORGET_BIAS:
             return
         if self.cell != "lstm":
-            raise FieldError(
-                "forget_bias", f"{{forget_bias}} exists only for LSTM (the forget gate); not for {{cell}} {self.cell}"
-            )
+            raise not_lstm(self.cell)
         if not self.use_bias:
             raise FieldError("forget_bias", "{forget_bias} sets a bias; it does not apply with {no_bias}")
 

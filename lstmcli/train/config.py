@@ -19,8 +19,8 @@ from typing_extensions import TypedDict
 
 from lstmcli import tasks
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
+from lstmcli.model.spec import CELLS, MAX_CLASSES, MAX_SIZE, ModelSpec, check_choice, not_lstm
 from lstmcli.model.spec import LATER_FIELDS as LATER_SPEC_FIELDS
-from lstmcli.model.spec import MAX_CLASSES, MAX_SIZE, ModelSpec, check_choice
 from lstmcli.rundir import RunFolder
 from lstmcli.tasks import Task
 from lstmcli.train.options import MODEL_FIELDS
@@ -49,6 +49,9 @@ def field_error(exc: ValidationError) -> FieldError:
     return FieldError(named[0] if named else "config", "; ".join(parts))
 
 
+# The largest gradient norm to clip at: float32 ends at 3.4e38, and past it the norm is infinite and the clipped
+# gradients NaN (1e39 stopped a run at its first step). Any gradient norm a run meets is far below.
+MAX_CLIP_NORM = 1e38
 # Fields that came with the tasks, written to config.json only where they differ from their defaults.
 LATER_FIELDS = ("task", "length", "task_seed", "clip_norm")
 LATER_NETWORK = tuple(name for name in LATER_SPEC_FIELDS if name in MODEL_FIELDS)
@@ -186,8 +189,10 @@ def check_task(config: TrainConfig) -> None:
                 raise FieldError(
                     name, f"{{{name}}} does not apply to task {task.name}: it generates its own examples; drop it"
                 )
-    if config.clip_norm is not None and not (math.isfinite(config.clip_norm) and config.clip_norm > 0):
-        raise FieldError("clip_norm", f"{{clip_norm}} must be a positive number, got {config.clip_norm}")
+    if config.clip_norm is not None and not (math.isfinite(config.clip_norm) and 0 < config.clip_norm <= MAX_CLIP_NORM):
+        raise FieldError(
+            "clip_norm", f"{{clip_norm}} must be a positive number, at most {MAX_CLIP_NORM:g}, got {config.clip_norm}"
+        )
 
 
 def check_ranges(config: TrainConfig) -> None:
@@ -219,6 +224,8 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
     if not isinstance(name, str) or name not in PRESETS:  # a TOML file may say `preset = []`
         raise FieldError("preset", f"unknown preset {literal(repr(name))}; choose one of {', '.join(PRESETS)}")
     given = {k: v for k, v in overrides.items() if v is not None}
+    if "model" in given:  # the network's own fields would replace the table whole, silently
+        raise FieldError("model", "model: give the network's fields one by one (cell=..., units=...), not a table")
     settings: dict[str, Any] = dict(PRESETS[name], preset=name)
     task = given.get("task", settings["task"])
     if isinstance(task, str) and task in TASK_DEFAULTS:  # an unknown task is refused by the config's own check
@@ -228,6 +235,9 @@ def from_preset(name: str, **overrides: Any) -> TrainConfig:
     if "epochs" in given:
         settings["steps"] = None
     network = {k: given.pop(k) for k in MODEL_FIELDS if k in given}
+    cell = network.get("cell", ModelSpec.cell)
+    if "forget_bias" in network and cell in CELLS and cell != "lstm":  # at Keras's own 1 the spec cannot tell
+        raise not_lstm(cell)
     return TrainConfig.of({**settings, **given, "model": network})  # the network's other fields: ModelSpec's
 
 
