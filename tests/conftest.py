@@ -150,11 +150,23 @@ def golden(request: pytest.FixtureRequest) -> Golden:
     config = request.config
     return Golden(bool(config.getoption(UPDATE_GOLDEN)), config.stash[REWRITTEN])
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every file and folder under `folder` (files with their SHA-256)."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-        for p in sorted(folder.rglob("*"))
-    }
+    """Every file and folder under `folder` (files with their SHA-256), hidden folders left out.
+
+    A test that does not move to a scratch folder watches the checkout it runs in; its virtual environment
+    (`.venv-ci` under .ci/run) and `.git` hold gigabytes that lstmcli never writes, and hashing them on every
+    refusal made the suite many minutes slower.
+    """
+    found: dict[str, str] = {}
+    for root, folders, names in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        here = Path(root)
+        for name in folders:
+            found[str((here / name).relative_to(folder))] = "dir"
+        for name in names:
+            path = here / name
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "other"
+            found[str(path.relative_to(folder))] = digest
+    return found
 
 
 @pytest.fixture
