@@ -240,6 +240,17 @@ def alternate(
     return results
 
 
+def time_commands(args: argparse.Namespace, commands: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Any]]:
+    """The median wall time (and spread) of each whole-process command over --rounds alternating rounds, after one
+    untimed run each (a cold disk cache would otherwise count against the first); by the commands' names."""
+    if not args.quick:
+        for cmd in commands.values():
+            run_process(cmd, args.threads)
+    plan = [{"command": name} for name in commands]
+    runs = alternate(args.rounds, plan, lambda p: run_process(commands[p["command"]], args.threads))
+    return {name: summary([r["wall_s"] for r in select(runs, command=name)]) for name in commands}
+
+
 def select(runs: Sequence[dict[str, Any]], **params: Any) -> list[dict[str, Any]]:
     return [r for r in runs if all(r.get(k) == v for k, v in params.items())]
 

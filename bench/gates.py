@@ -44,12 +44,7 @@ def trained_run(args: argparse.Namespace, folder: Path) -> Path:
 def measure_time(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     lstmcli = common.lstmcli_command()
     commands = {"eval": [*lstmcli, "eval", str(run)], "gates": [*lstmcli, "gates", str(run)]}
-    if not args.quick:
-        for cmd in commands.values():
-            common.run_process(cmd, args.threads)
-    plan = [{"command": name} for name in commands]
-    runs = common.alternate(args.rounds, plan, lambda p: common.run_process(commands[p["command"]], args.threads))
-    seconds = {name: common.summary([r["wall_s"] for r in common.select(runs, command=name)]) for name in commands}
+    seconds = common.time_commands(args, commands)
     return {"seconds": seconds, "ratio": common.ratio(seconds["gates"]["median"], seconds["eval"]["median"])}
 
 

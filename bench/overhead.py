@@ -37,12 +37,7 @@ def measure_startup(args: argparse.Namespace) -> dict[str, Any]:
         "lstmcli params --no-verify": [*lstmcli, "params", "--no-verify"],
         IMPORT_TF: [sys.executable, "-c", "import tensorflow"],
     }
-    if not args.quick:
-        for cmd in commands.values():
-            common.run_process(cmd, args.threads)
-    plan = [{"command": name} for name in commands]
-    runs = common.alternate(args.rounds, plan, lambda p: common.run_process(commands[p["command"]], args.threads))
-    seconds = {name: common.summary([r["wall_s"] for r in common.select(runs, command=name)]) for name in commands}
+    seconds = common.time_commands(args, commands)
     ratios = {name: common.ratio(seconds[name]["median"], seconds[IMPORT_TF]["median"]) for name in commands}
     return {"seconds": seconds, "ratio_to_tensorflow_import": ratios}
 

@@ -45,10 +45,10 @@ def prepare(config: TrainConfig) -> Plan:
     data_path = config.data
     if data_path is not None:  # the run must find its data again on --resume from anywhere
         data_path = str(files.user_path(data_path, field="data").absolute())
-    task = config.task_spec()
-    if task.streams is not None:  # a generated task: refuse what cannot fit before generating anything
-        check_model(config.model_spec(task.steps, task.features, task.outputs), config.batch_size,
-                    (task.streams.validation + task.streams.test) * task.steps * task.features)  # fmt: skip
+    task, spec = config.task_spec(), None
+    if task.streams is not None:  # a generated task fixes its shape: refuse what cannot fit before generating it
+        spec = config.model_spec(task.steps, task.features, task.outputs)
+        check_model(spec, config.batch_size, (task.streams.validation + task.streams.test) * task.steps * task.features)
     data = task_data(task, data_path, config.classes)
     if task.streams is not None:  # its own streams of training and validation examples
         held_out, train_size = task.streams.validation, task.streams.train
@@ -62,8 +62,9 @@ def prepare(config: TrainConfig) -> Plan:
         checkpoint_every=config.checkpoint_every,
         epoch_steps=train_size / config.batch_size,
     )
-    spec = config.model_spec(data.timesteps, data.features, data.classes)
-    check_model(spec, config.batch_size)
+    if spec is None:  # the images fix an MNIST task's shape
+        spec = config.model_spec(data.timesteps, data.features, data.classes)
+        check_model(spec, config.batch_size)
     return Plan(config, data, spec, held_out, timeline, task, train_size)
 
 

@@ -23,8 +23,7 @@ def tables(result: EvalResult) -> list[Table]:
     if result.task is None:
         overview.add_row("test loss", f"{result.test_loss:.4f}")
     else:
-        test = result.test_mse if result.task.metric == "mse" else result.test_recall_accuracy
-        task_rows(overview, result.task, test, result.test_loss)
+        task_rows(overview, result.task, result)
     if result.test_macro_f1 is None:
         return [overview]
     overview.add_row("test macro F1", f"{result.test_macro_f1:.4f}")

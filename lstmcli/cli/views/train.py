@@ -11,15 +11,16 @@ from rich.table import Table
 from lstmcli.cli.views.output import print_json
 from lstmcli.formatting import sparkline
 from lstmcli.rundir import RunFolder
-from lstmcli.schemas import TaskInfo, TrainSummary
+from lstmcli.schemas import EvalResult, TaskInfo, TrainSummary
 
 # How the tables name each task's figure (lstmcli.tasks: Task.metric).
 FIGURE_NAMES = {"accuracy": "accuracy", "mse": "MSE", "recall_accuracy": "recall accuracy"}
 
 
-def task_rows(out: Table, task: TaskInfo, test: float | None, loss: float | None) -> None:
+def task_rows(out: Table, task: TaskInfo, result: TrainSummary | EvalResult) -> None:
     """A task's own figure and loss, each beside what a model that remembers nothing scores."""
     name = FIGURE_NAMES[task.metric]
+    test, loss = getattr(result, f"test_{task.metric}"), result.test_loss
     length = f", T = {task.length:,}" if task.length is not None else ""
     out.add_row("task", f"{task.name}{length}")
     if test is not None and task.metric != "accuracy":
@@ -39,8 +40,7 @@ def table(summary: TrainSummary, history: list[dict[str, float]]) -> Table:
     if task is None:
         out.add_row("test loss", f"{summary.test_loss:.4f}")
     else:
-        task_rows(out, task, summary.test_mse if task.metric == "mse" else summary.test_recall_accuracy,
-                  summary.test_loss)  # fmt: skip
+        task_rows(out, task, summary)
     if summary.best_val_accuracy is not None:
         out.add_row("best validation accuracy", f"{summary.best_val_accuracy:.4f} at step {summary.best_val_step:,}")
     elif task is not None and summary.best_val is not None:
