@@ -20,6 +20,7 @@ import random
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from optuna.exceptions import ExperimentalWarning
 
 from lstmcli.errors import DataError, FieldError, Interrupted, UsageError, brief, literal
 from lstmcli.files import status
+from lstmcli.signals import StopSignals
 from lstmcli.sweep import DEFAULT_HEARTBEAT, stored
 from lstmcli.sweep.space import Space
 
@@ -262,17 +264,20 @@ def create_or_join(
                 "every worker must train on the same data",
             ) from None
         return study
-    try:
+    signals = StopSignals()
+    # The handler turns Ctrl-C into a flag checked between trials: a KeyboardInterrupt raised inside
+    # SQLAlchemy or SQLite can leave a connection or lock held, and the count below then waits forever.
+    with signals.installed() if threading.current_thread() is threading.main_thread() else contextlib.nullcontext():
         study.set_user_attr(CREATOR_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
         study.set_user_attr(SPACE_ATTR, space.to_dict())
         study.set_user_attr(DATA_ATTR, data_sha256)
-        enqueue(study, space, planned(space))
-        study.set_user_attr(READY_ATTR, True)
-    except KeyboardInterrupt:
-        queued = len(study.get_trials(deepcopy=False))
+        queued = enqueue(study, space, planned(space), signals)
+        if signals.received is None:
+            study.set_user_attr(READY_ATTR, True)
+    if signals.received is not None:
         raise Interrupted(f"interrupted while queueing the trials of sweep {name} ({queued} of {space.size()} "
                           f"queued); `lstmcli sweep run {name}` with the same options finishes queueing them",
-                          130) from None  # fmt: skip
+                          StopSignals.EXIT_CODES[signals.received])  # fmt: skip
     return study
 
 
@@ -292,10 +297,17 @@ def planned(space: Space) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return [({}, {"seed": 0, "slot": slot}) for slot in range(space.trials or 0)]
 
 
-def enqueue(study: optuna.Study, space: Space, trials: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-    """`trials` WAITING: grid configurations seed by seed (seed 0 of each first), or the search's slots."""
-    for params, attrs in trials:
+def enqueue(study: optuna.Study, space: Space, trials: list[tuple[dict[str, Any], dict[str, Any]]],
+            signals: StopSignals | None = None) -> int:  # fmt: skip
+    """`trials` WAITING: grid configurations seed by seed (seed 0 of each first), or the search's slots.
+
+    Returns how many were queued: all of them, or those queued before `signals` received a stop.
+    """
+    for queued, (params, attrs) in enumerate(trials):
+        if signals is not None and signals.received is not None:
+            return queued
         study.enqueue_trial(params, user_attrs=attrs)
+    return len(trials)
 
 
 @contextlib.contextmanager
