@@ -34,6 +34,8 @@ MAX_DEPTH = 16
 # RANKED_BY (higher is better unless a caller says otherwise).
 SUMMARISED = ("best_val_accuracy", "test_accuracy", "test_loss", "seconds")
 RANKED_BY = "best_val_accuracy"
+# With the task's name, what makes two runs the same task: another length or task seed is another task.
+TASK_DEFINITION = ("length", "task_seed")
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -105,7 +107,8 @@ def _final(folder: RunFolder) -> dict[str, Any]:
         return {"status": "damaged", "problem": str(exc)}
     out: dict[str, Any] = {"status": "complete"}
     if metrics.get("task") is not None and not isinstance(metrics["task"], dict):  # --resume refuses it, too
-        return {"status": "damaged", "problem": f"{folder.metrics}: task is not a table"}
+        problem = f"{folder.metrics}: task is not a table; restore the file or delete the run"
+        return {"status": "damaged", "problem": problem}
     for column, kind in (("parameters", int), ("steps", int), ("best_val_accuracy", float),
                          ("test_accuracy", float), ("test_loss", float), ("seconds", float),
                          ("test_mse", float), ("test_recall_accuracy", float)):  # fmt: skip
@@ -148,6 +151,13 @@ def _varying(configs: list[dict[str, Any]]) -> list[str]:
     return differ or names[:1]
 
 
+def _setting(row: RunRow, key: str) -> Any:
+    """A row's column, or (for a task's definition, which is no column) its config's value."""
+    from lstmcli.train.presets import DEFAULT_PRESET
+
+    return getattr(row, key) if key in SORT_KEYS else (row.config or {}).get(key, DEFAULT_PRESET[key])
+
+
 def group(
     rows: list[RunRow], keys: list[str], figure: str = RANKED_BY, goal: Goal = MAXIMIZE
 ) -> tuple[list[RunGroup], Comparison | None]:
@@ -158,11 +168,14 @@ def group(
     if figure not in SUMMARISED:
         raise FieldError("figure", f"{{figure}} {literal(repr(figure))}: choose one of {', '.join(SUMMARISED)}")
 
+    if "task" in keys:  # runs of the adding problem at two lengths are two tasks, not one group
+        keys = keys + [k for k in TASK_DEFINITION if len({repr(_setting(r, k)) for r in rows}) > 1]
+
     def identity(row: RunRow) -> str:
         assert row.config is not None
         if keys == ["config"]:
             return repr(sorted((k, v) for k, v in row.config.items() if k != "seed"))
-        return repr(sorted((k, getattr(row, k)) for k in keys))
+        return repr(sorted((k, _setting(row, k)) for k in keys))
 
     groups = buckets((row for row in rows if row.config is not None), identity)
     varying = _varying([members[0].config for members in groups]) if keys == ["config"] else []  # type: ignore[misc]
@@ -172,7 +185,7 @@ def group(
         if keys == ["config"]:
             settings = {k: _flat(first.config or {}).get(k) for k in varying}
         else:
-            settings = {k: getattr(first, k) for k in keys}
+            settings = {k: _setting(first, k) for k in keys}
         figures: dict[str, Any] = {}
         for metric in SUMMARISED:
             got = summary(values_of(members, metric))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,7 @@ def test_training_batches_are_the_streams_examples() -> None:
         ({"task": "sorting"}, "task"),
         ({"task": "adding", "clip_norm": 0.0}, "clip_norm"),
         ({"task": "adding", "task_seed": -1}, "task_seed"),
+        ({"task": "adding", "task_seed": 2**31}, "task_seed"),  # a red-team pass: no upper bound, as --seed has
         ({"cell": "gru", "forget_bias": 2.0}, "forget_bias"),
         # found by a red-team pass: past float32's range the weights were infinite at step 0 (exit 1, a dead run)
         ({"task": "adding", "forget_bias": 1e39}, "forget_bias"),
@@ -228,6 +230,21 @@ def test_runs_of_a_loss_task_are_grouped_and_ranked_by_their_test_loss(runs: dic
     assert report.comparison.goal == "minimize"
     mixed = compare(root, group_by="cell")  # the MNIST tasks' accuracies: ranked as they always were
     assert mixed.comparison is not None and mixed.comparison.figure == "best_val_accuracy"
+
+
+def test_group_by_task_keeps_the_lengths_of_a_task_apart(runs: dict[str, Path], tmp_path: Path) -> None:
+    """A red-team pass: `--group-by task` put adding runs at two lengths in one group (another length is another
+    task), where `--group-by config` kept them apart."""
+    from lstmcli.runs import compare
+
+    config = json.loads((runs["adding"] / "config.json").read_text())
+    shutil.copytree(runs["adding"], tmp_path / "short")
+    shutil.copytree(runs["adding"], tmp_path / "long")
+    (tmp_path / "long" / "config.json").write_text(json.dumps({**config, "length": 2 * config["length"]}))
+    groups = compare(tmp_path, group_by="task").groups
+    found = sorted((g.settings["length"], g.runs) for g in groups)
+    assert found == [(config["length"], ["short"]), (2 * config["length"], ["long"])]
+    assert {g.settings["task"] for g in groups} == {"adding"}
 
 
 @pytest.mark.parametrize("task", ["adding", "copy"])

@@ -191,7 +191,8 @@ def match_weights(path: Path, model: keras.Model, found: probe.H5Probe) -> list[
     stored = [layer for layer in found.layers if layer.weights]
     if len(with_weights) != len(stored):
         raise DataError(f"{path}: its config has {len(with_weights)} layer(s) with weights but the file stores "
-                        f"weights for {len(stored)}; damaged, or the weights of another model")  # fmt: skip
+                        f"weights for {len(stored)}; damaged, or the weights of another model: save it again "
+                        "from the model it came from")  # fmt: skip
     pairs = []
     for layer, saved in zip(with_weights, stored, strict=True):
         variables = layer.trainable_weights + layer.non_trainable_weights  # Keras's legacy .h5 order
@@ -199,7 +200,8 @@ def match_weights(path: Path, model: keras.Model, found: probe.H5Probe) -> list[
         if shapes != [w.shape for w in saved.weights]:
             raise DataError(
                 f"{path}: layer {layer.name} needs weights of shapes {shapes} but the file stores "
-                f"{[w.shape for w in saved.weights]} for {saved.name}; damaged, or another model's"
+                f"{[w.shape for w in saved.weights]} for {saved.name}; damaged, or another model's: save it again "
+                "from the model it came from"
             )
         pairs.append((layer, variables))
     return pairs

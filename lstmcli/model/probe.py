@@ -126,7 +126,8 @@ def run(kind: str, path: Path, weights: bool = False) -> tuple[H5Probe | OnnxPro
         done = subprocess.run(cmd, capture_output=True, timeout=WALL_SECONDS, env=env, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise DataError(
-            f"{path}: the {library} reader did not finish within {WALL_SECONDS} s; damaged or forged"
+            f"{path}: the {library} reader did not finish within {WALL_SECONDS} s; damaged or forged, "
+            "save or copy it again"
         ) from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot start the reader process ({exc.strerror or exc})") from None
@@ -309,7 +310,8 @@ def _external(tensor: Any, name: str, nbytes: int | None, folder: Path) -> None:
     needed = nbytes if nbytes is not None else max(length, 0)
     if offset < 0 or (length >= 0 and length != needed) or offset + needed > found.st_size:
         raise Refused(f"initializer {name} declares {needed:,} bytes at offset {offset:,} of {location!r}, which "
-                      f"holds {found.st_size:,}; damaged, or the data file of another export")  # fmt: skip
+                      f"holds {found.st_size:,}; damaged, or the data file of another export: "
+                      "export the model again")  # fmt: skip
 
 
 def _initializer(tensor: Any, where: str, folder: Path) -> Initializer:
@@ -410,7 +412,7 @@ def child(argv: list[str]) -> int:
         out.write(str(refusal).encode())
         return ERROR_EXIT
     except MemoryError:
-        out.write(b"reading it needs more memory than any model of its size; damaged or crafted")
+        out.write(b"reading it needs more memory than any model of its size; damaged or crafted, save or copy it again")
         return ERROR_EXIT
     except (RecursionError, ValueError, TypeError, KeyError, OSError, RuntimeError) as exc:
         out.write(f"not a readable model file ({type(exc).__name__}: {brief(exc, 160)})".encode())

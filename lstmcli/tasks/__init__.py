@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from lstmcli.errors import FieldError
 from lstmcli.tasks import generated, mnist
-from lstmcli.tasks.base import MAX_LENGTH, SPLITS, Baseline, Split, Streams, Task, check_length, check_seed
+from lstmcli.tasks.base import MAX_LENGTH, SEED_LIMIT, SPLITS, Baseline, Split, Streams, Task, check_length, check_seed
 
 NAMES = ("rows", "pixels", "permuted", "adding", "copy")
 MNIST_CLASSES = 10
@@ -30,8 +30,8 @@ GENERATED_STREAMS = Streams(train=100_000, validation=1_000, test=2_000)
 MIN_LENGTH = {"adding": 2, "copy": 1}
 
 __all__ = [
-    "MAX_LENGTH", "MIN_LENGTH", "NAMES", "SPLITS", "Baseline", "Split", "Streams", "Task", "generated", "mnist",
-    "task",
+    "MAX_LENGTH", "MIN_LENGTH", "NAMES", "SEED_LIMIT", "SPLITS", "Baseline", "Split", "Streams", "Task", "generated",
+    "mnist", "task",
 ]  # fmt: skip
 
 

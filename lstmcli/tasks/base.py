@@ -24,6 +24,8 @@ SPLITS: tuple[Split, ...] = ("train", "validation", "test")
 # Longest generated sequence accepted at all: a hundred times the longest published setting (T = 1000 for the
 # copy task). Whether a model of a given size trains at a length is the memory check's question, not this one.
 MAX_LENGTH = 100_000
+# Every seed, a run's and a task's, is below this: TensorFlow takes its op seeds as 32-bit signed integers.
+SEED_LIMIT = 2**31
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,6 @@ def check_length(name: str, length: int | None, low: int) -> int:
 
 
 def check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise FieldError("task_seed", f"{{task_seed}} must be a whole number, at least 0, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:
+        raise FieldError("task_seed", f"{{task_seed}} must be a whole number from 0 to {SEED_LIMIT - 1}, got {seed!r}")
     return int(seed)

@@ -211,8 +211,8 @@ def check_ranges(config: TrainConfig) -> None:
         raise FieldError("target_accuracy", f"{{target_accuracy}} must be in (0, 1], got {config.target_accuracy}")
     if config.classes is not None and not 2 <= config.classes <= MAX_CLASSES:
         raise FieldError("classes", f"{{classes}} must be a whole number from 2 to {MAX_CLASSES}, got {config.classes}")
-    if not 0 <= config.seed < 2**31:
-        raise FieldError("seed", f"{{seed}} must be between 0 and {2**31 - 1}, got {config.seed}")
+    if not 0 <= config.seed < tasks.SEED_LIMIT:
+        raise FieldError("seed", f"{{seed}} must be between 0 and {tasks.SEED_LIMIT - 1}, got {config.seed}")
     for name, choices in (("schedule", SCHEDULES), ("order", ORDERS), ("eval_set", EVAL_SETS), ("keep", KEEPS)):
         check_choice(name, getattr(config, name), choices)
     check_choice("preset", config.preset, tuple(PRESETS))
