@@ -89,6 +89,34 @@ def test_edited_checkpoint_is_one_line(stopped: Path, changes: dict, capsys) -> 
     assert not RunFolder(stopped).metrics.exists() and not RunFolder(stopped).model.exists()
 
 
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [({"learning_rate": 0.5}, "learning_rate"), ({"clip_norm": 1.0}, "clip_norm"), ({"units": 9}, "units")],
+)
+def test_a_setting_edited_since_the_checkpoint_is_refused_by_name(
+    stopped: Path, edit: dict, named: str, capsys
+) -> None:
+    """A red-team pass: an optimiser setting edited into a stopped run's config.json was taken on resume, and the
+    run went on as another experiment under the first one's name (true of every setting)."""
+    config = json.loads(RunFolder(stopped).config.read_text())
+    model = {**config["model"], **{k: v for k, v in edit.items() if k in config["model"]}}
+    RunFolder(stopped).write_config({**config, **{k: v for k, v in edit.items() if k not in model}, "model": model})
+    before = RunFolder(stopped).checkpoint.read_bytes()
+    err = one_line_refusal(capsys, ["train", "--resume", str(stopped)])
+    assert f"{named} in config.json" in err and "started with" in err, err
+    assert RunFolder(stopped).checkpoint.read_bytes() == before
+
+
+def test_a_moved_data_file_is_found_again_by_editing_its_path(stopped: Path, tmp_path: Path, capsys) -> None:
+    """The data's path is the one setting a resume lets change: the data's SHA-256 is what is checked."""
+    config = json.loads(RunFolder(stopped).config.read_text())
+    moved = tmp_path / "moved.npz"
+    shutil.copy(config["data"], moved)
+    RunFolder(stopped).write_config({**config, "data": str(moved)})
+    assert main(["train", "--resume", str(stopped), "--quiet"]) == 0
+    assert RunFolder(stopped).metrics.exists()
+
+
 def test_resume_keeps_the_batch_split_the_run_started_with(stopped: Path, capsys) -> None:
     """The checkpoint records how many ways each batch was split; resuming on another core count keeps it."""
     with np.load(RunFolder(stopped).checkpoint, allow_pickle=False) as npz:

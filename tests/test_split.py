@@ -68,8 +68,13 @@ def test_resume_refuses_a_different_split(small_npz: Path, tmp_path: Path, capsy
     capsys.readouterr()
     assert main(["train", "--resume", str(run)]) == 2
     err = capsys.readouterr().err
-    assert "different validation split" in err and err.count("\n") == 1
+    assert "validation in config.json is 100.0, but the run started with 167.0" in err and err.count("\n") == 1
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != rundir.LOCK} == before
+    with np.load(RunFolder(run).checkpoint, allow_pickle=False) as npz:  # a checkpoint that records no config
+        np.savez(RunFolder(run).checkpoint, **{k: npz[k] for k in npz.files if k != "config"})
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "different validation split" in err and err.count("\n") == 1
 
 
 def test_keep_best_saves_the_best_validation_weights(small_npz: Path, tmp_path: Path) -> None:

@@ -63,11 +63,14 @@ def data_fingerprint(data: Dataset) -> str:
 class Checkpoint:
     """Saves and restores one run's model and optimiser variables with its RunState."""
 
-    def __init__(self, run: Path, model: Any, optimizer: Any, data: Dataset, split_sha256: str) -> None:
+    def __init__(
+        self, run: Path, model: Any, optimizer: Any, data: Dataset, split_sha256: str, config: dict[str, Any]
+    ) -> None:
         self.path = RunFolder(run).checkpoint
         self.model, self.optimizer, self.data = model, optimizer, data
         self.data_sha256 = data_fingerprint(data)
         self.split_sha256 = split_sha256
+        self.config = compared(config)
 
     def _groups(self) -> tuple[tuple[str, Any], ...]:
         return (("model", self.model.weights), ("optimizer", self.optimizer.variables))
@@ -81,6 +84,7 @@ class Checkpoint:
             "train_sums": np.array([state.loss_sum, state.correct, state.since_row], dtype=np.float64),
             "data_sha256": np.array(self.data_sha256),
             "split_sha256": np.array(self.split_sha256),
+            "config": np.array(json.dumps(self.config, sort_keys=True)),
             "towers": np.array(state.towers or 0),
             "best": np.array([np.nan if state.best_accuracy is None else state.best_accuracy,
                               -1 if state.best_step is None else state.best_step], dtype=np.float64),
@@ -98,34 +102,46 @@ class Checkpoint:
         atomic.write(self.path, lambda handle: np.savez(handle, **arrays))
 
     def load(self) -> RunState:
-        """Restore the variables and return the state; a damaged or foreign checkpoint is one DataError."""
+        """Restore the variables and return the state; a damaged or foreign checkpoint is one DataError.
+
+        The data, the config and the split are compared before any variable is assigned: a config.json edited
+        since the checkpoint is refused by the setting that changed, not by the weight shape it breaks.
+        """
         if files.status(self.path, str(self.path), follow=False) is None:
             raise DataError(f"{self.path.parent}: no checkpoint to resume from; start a new run instead")
         try:  # the hardened reader: every declared size checked first, nothing unpickled, no link followed
             arrays = read_npz(self.path, str(self.path), owned=True)
             recorded = str(arrays["data_sha256"]) if "data_sha256" in arrays else self.data_sha256
             split = str(arrays["split_sha256"]) if "split_sha256" in arrays else self.split_sha256
-            state = self._restore(arrays)
+            started = json.loads(str(arrays["config"])) if "config" in arrays else self.config
         except Exception as exc:
-            reason = str(exc).removeprefix(f"{self.path}: ") if isinstance(exc, DataError) else None
-            raise DataError(
-                f"{literal(self.path)}: checkpoint unreadable or not from this run's config "
-                f"({literal(reason or f'{type(exc).__name__}: {brief(exc)}')}); start again with {{force}}",
-                fields=True,
-            ) from None
+            raise self._unreadable(exc) from None
         if recorded != self.data_sha256:
             raise DataError(
                 f"{literal(self.data.source)}: not the data this run was trained on (its SHA-256 differs from the "
                 "checkpoint's); resume with the same data, or start again with {force}",
                 fields=True,
             )
+        if started != self.config:
+            raise DataError(f"{literal(self.path.parent)}: {changed(started, self.config)}", fields=True)
         if split != self.split_sha256:
             raise DataError(
                 f"{literal(self.path)}: the run held out a different validation split than this configuration does; "
                 "resume it with the config.json it started with, or start again with {force}",
                 fields=True,
             )
-        return state
+        try:
+            return self._restore(arrays)
+        except Exception as exc:
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: Exception) -> DataError:
+        reason = str(exc).removeprefix(f"{self.path}: ") if isinstance(exc, DataError) else None
+        return DataError(
+            f"{literal(self.path)}: checkpoint unreadable or not from this run's config "
+            f"({literal(reason or f'{type(exc).__name__}: {brief(exc)}')}); start again with {{force}}",
+            fields=True,
+        )
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> RunState:
         """Assign the saved variables (shapes checked) and rebuild the RunState; ValueError when they do not fit."""
@@ -152,6 +168,29 @@ def saved_step(path: Path) -> int | None:
             return int(npz.read("step"))
     except (DataError, KeyError, ValueError, TypeError):
         return None
+
+
+def compared(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a resume must find unchanged: config.json's but the data's path (a moved data file is
+    found again by editing it; the data's own SHA-256 is checked apart)."""
+    return {k: v for k, v in config.items() if k != "data"}
+
+
+def changed(started: Any, now: dict[str, Any]) -> str:
+    """The refusal of a config.json edited since the checkpoint: its first changed setting, by name."""
+    if not isinstance(started, dict) or not isinstance(started.get("model", {}), dict):
+        return "its checkpoint records no readable config; start again with {force}"
+    then, here = _flat(started), _flat(now)
+    for key in sorted(set(then) | set(here), key=str):
+        if then.get(key) != here.get(key):
+            was, is_now = literal(repr(then.get(key))), literal(repr(here.get(key)))
+            return (f"{literal(key)} in config.json is {is_now}, but the run started with {was}; put it back, "
+                    "or start again with {force}")  # fmt: skip
+    return "config.json differs from the config the run started with; start again with {force}"
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: v for k, v in config.items() if k != "model"}, **config.get("model", {})}
 
 
 def state_from(arrays: dict[str, np.ndarray]) -> RunState:

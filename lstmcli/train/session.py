@@ -59,7 +59,7 @@ class Session:
             training = replace(data, x_train=data.x_train[split.train], y_train=data.y_train[split.train])
             held_out = split.fingerprint()
         self.step = CompiledStep(config, self.spec, training, self.timeline.total, generate, plan.train_size)
-        self.checkpoint = Checkpoint(run, self.step.model, self.step.optimizer, data, held_out)
+        self.checkpoint = Checkpoint(run, self.step.model, self.step.optimizer, data, held_out, config.to_dict())
         self.predict = make_predictor(self.step.model, data.scale)
 
     def begin(self) -> RunState:
