@@ -57,7 +57,8 @@ EXTRA_COUNTED = 1 << 20
 
 @dataclass(frozen=True)
 class Dataset:
-    """Images as (N, H, W) arrays (H timesteps of W features) and integer labels."""
+    """Images as (N, H, W) arrays (H timesteps of W features) and integer labels; or the user's sequences
+    (N, T, F) as float32 with integer labels, or float32 targets (N, 1) and `classes` 1 (the targets' count)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -223,7 +224,7 @@ def _finite_float32(values: np.ndarray, key: str, source: str, what: str) -> np.
         if not np.isfinite(values).all():
             raise DataError(f"{source}: {key} contains NaN or infinite {what}; clean the data first")
         largest = float(np.abs(values).max()) if values.size else 0.0
-        if largest > np.finfo(np.float32).max:
+        if largest > float(np.finfo(np.float32).max):  # as Python floats: a float32 operand would cast (and warn)
             raise DataError(
                 f"{source}: {key} has {what} up to {largest:.3g}, past float32's range "
                 f"({np.finfo(np.float32).max:.3g}); rescale them"
