@@ -186,6 +186,21 @@ def test_a_sequences_run_resumes_bit_for_bit(tmp_path: Path, files: dict[str, Pa
     assert RunFolder(alone).data.read_bytes() == RunFolder(resumed).data.read_bytes()
 
 
+def test_a_run_killed_before_its_statistics_were_written_computes_them_again(
+    tmp_path: Path, files: dict[str, Path]
+) -> None:
+    """config.json is written first: a run killed before data.json has trained nothing, and --resume computes the
+    statistics as the start would have, then trains what the run left alone trains."""
+    config = from_preset("default", task="sequences", data=str(files["classify"]), **TINY)
+    alone = start(config, tmp_path / "alone", tmp_path, Quiet()).run
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "config.json").write_bytes(RunFolder(alone).config.read_bytes())
+    resume(killed, Quiet())
+    assert RunFolder(killed).data.read_bytes() == RunFolder(alone).data.read_bytes()
+    assert metrics_of(killed)["test_loss"] == metrics_of(alone)["test_loss"]
+
+
 @pytest.mark.parametrize(
     ("record", "said"),
     [
@@ -195,7 +210,7 @@ def test_a_sequences_run_resumes_bit_for_bit(tmp_path: Path, files: dict[str, Pa
         ("NaN", "expected a JSON object"),
     ],
 )
-def test_a_damaged_statistics_file_marks_the_run_damaged_and_eval_refuses(
+def test_a_damaged_statistics_file_marks_the_run_damaged_and_eval_and_resume_refuse(
     tmp_path: Path, runs: dict[str, Path], record: str | None, said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import shutil
@@ -210,6 +225,7 @@ def test_a_damaged_statistics_file_marks_the_run_damaged_and_eval_refuses(
     row = json.loads(capsys.readouterr().out)["runs"][0]
     assert row["status"] == "damaged" and "data.json" in row["problem"]
     assert said in refused(["eval", str(run), "--no-plot"], capsys, run)
+    assert said in refused(["train", "--resume", str(run)], capsys, run)
 
 
 @pytest.fixture
