@@ -306,3 +306,13 @@ def test_a_sweep_of_the_users_sequences_is_refused_before_the_file_is_read(
 ) -> None:
     argv = ["sweep", "run", "mine", "--task", task, "--data", bad("file"), "--units", "4,8", "--runs-dir", "runs"]
     assert "a sweep trains the built-in tasks" in refused(argv, capsys)
+
+
+def test_sequences_too_long_for_memory_are_refused_before_anything_is_written(
+    scratch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    x, x_test = rng.random((160, 20_000, 1), dtype=np.float32), rng.random((10, 20_000, 1), dtype=np.float32)
+    np.savez(scratch / "long.npz", x_train=x, y_train=np.arange(160) % 2, x_test=x_test, y_test=np.arange(10) % 2)
+    err = refused(train_argv(str(scratch / "long.npz"), "--units", "512", "--batch-size", "140"), capsys)
+    assert "more than this machine allows" in err and "(these are 20,000 steps)" in err

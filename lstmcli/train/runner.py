@@ -74,7 +74,7 @@ def prepare(config: TrainConfig, stored: SequenceData | None = None) -> Plan:
     )
     if spec is None:  # the images (or the user's sequences) fix the shape
         spec = config.model_spec(data.timesteps, data.features, data.classes, task.kind)
-        check_model(spec, config.batch_size)
+        check_model(spec, config.batch_size, shorter=f"these are {data.timesteps:,} steps")
     return Plan(config, data, spec, held_out, timeline, task, train_size, record)
 
 
@@ -86,12 +86,13 @@ def stored_sequences(folder: rundir.RunFolder) -> SequenceData | None:
     return parse(SequenceData, folder.read_data(), str(folder.data))
 
 
-def check_model(spec: ModelSpec, batch: int, held_floats: int = 0) -> None:
+def check_model(spec: ModelSpec, batch: int, held_floats: int = 0, shorter: str = "{length}") -> None:
     """Refuse a model that cannot be built, or whose training (and `held_floats` of held-out examples) would
-    not fit in memory."""
+    not fit in memory; `shorter` says how the sequences are made shorter (a generated task's length)."""
     check_buildable(spec, "use smaller {units} or {layers}")
     check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller {units} or {layers}")
-    check_training_memory(spec, batch, "use a smaller {batch_size}, {length} or {units}", held_floats)
+    check_training_memory(spec, batch, f"use a smaller {{batch_size}} or {{units}}, or shorter sequences ({shorter})",
+                          held_floats)  # fmt: skip
 
 
 class Trained(NamedTuple):
