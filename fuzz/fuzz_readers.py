@@ -7,6 +7,8 @@
 Targets (each input is one file, written to a temporary folder and read the way the CLI reads it):
 
 - npz:  the bytes as `--data X.npz` (lstmcli.datasets.load: zip, .npy headers, layouts, labels, images);
+- sequences: the bytes as `--task sequences --data X.npz` (lstmcli.datasets.load_sequences: the same zip and .npy
+        checks, then (N, T, F) values, class labels or float targets, and their standardisation);
 - idx:  an IDX folder whose one file (chosen, and gzipped or not, by the first byte) is the rest of the bytes;
 - toml: the bytes as `--config X.toml`, then the settings through TrainConfig as `train` does;
 - h5:   the bytes as a legacy Keras `.h5`: the content check, the HDF5 parse (h5py, weights read too, as for
@@ -41,10 +43,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the lstmcli of this checkout, in the parent (replay) as in the children
-TARGETS = ("npz", "idx", "toml", "h5", "onnx")
+TARGETS = ("npz", "sequences", "idx", "toml", "h5", "onnx")
 # The modules whose lines the report counts: the readers, and the checks their results go through.
 MODULES = {
     "npz": ("lstmcli/datasets.py", "lstmcli/npzfile.py", "lstmcli/files.py"),
+    "sequences": ("lstmcli/datasets.py", "lstmcli/npzfile.py", "lstmcli/tasks/sequences.py"),
     "idx": ("lstmcli/datasets.py", "lstmcli/files.py"),
     "toml": ("lstmcli/train/config_file.py", "lstmcli/train/config.py", "lstmcli/files.py"),
     "h5": ("lstmcli/model/probe.py", "lstmcli/model/h5_file.py", "lstmcli/model/declared.py"),
@@ -75,6 +78,14 @@ def seeds(target: str) -> list[bytes]:
         for save in (np.savez, np.savez_compressed):
             buffer = io.BytesIO()
             save(buffer, **arrays)
+            out.append(buffer.getvalue())
+        return out
+    if target == "sequences":
+        out = []
+        x, x_test = rng.normal(0, 1e3, (6, 3, 2)), rng.normal(0, 1e3, (3, 3, 2)).astype(np.float32)
+        for y, y_test in ((arrays["y_train"].astype(np.int64), arrays["y_test"]), (rng.random(6), rng.random(3))):
+            buffer = io.BytesIO()
+            np.savez(buffer, x_train=x, y_train=y, x_test=x_test, y_test=y_test)
             out.append(buffer.getvalue())
         return out
     if target == "h5":
@@ -193,6 +204,19 @@ class Child:
         path = self.folder / "data.npz"
         path.write_bytes(data)
         check_dataset(datasets.load(path))
+        return path
+
+    def _sequences(self, data: bytes) -> Path:
+        import numpy as np
+
+        from lstmcli import datasets
+        from lstmcli.tasks.sequences import Statistics
+
+        path = self.folder / "sequences.npz"
+        path.write_bytes(data)
+        got = datasets.load_sequences(path)
+        standardised = Statistics.of(got.x_train).apply(got.x_test, str(path))
+        assert all(x.dtype == np.float32 and np.isfinite(x).all() for x in (got.x_train, got.x_test, standardised))
         return path
 
     def _idx(self, data: bytes) -> Path:

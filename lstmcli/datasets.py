@@ -1,4 +1,5 @@
-"""Loading and validating image-classification data: the bundled MNIST, a Keras-style .npz, or IDX files.
+"""Loading and validating data: the bundled MNIST, a Keras-style .npz or IDX files of images, or an .npz of the
+user's own (N, T, F) sequences (`load_sequences`).
 
 Everything here is NumPy only. Every way a file can be wrong ends in a :class:`DataError` whose text
 names the file and what to do; nothing read is ever executed (no pickle, IDX parsed by hand from its
@@ -56,7 +57,8 @@ EXTRA_COUNTED = 1 << 20
 
 @dataclass(frozen=True)
 class Dataset:
-    """Images as (N, H, W) arrays (H timesteps of W features) and integer labels."""
+    """Images as (N, H, W) arrays (H timesteps of W features) and integer labels; or the user's sequences
+    (N, T, F) as float32 with integer labels, or float32 targets (N, 1) and `classes` 1 (the targets' count)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -125,6 +127,118 @@ def load(path: str | Path | None = None, classes: int | None = None) -> Dataset:
         return load_from(IdxFolder(source), str(source), classes)
     with NpzData(source, str(source), field="data") as reader:
         return load_from(reader, str(source), classes)
+
+
+def load_sequences(path: str | Path, classes: int | None = None, kind: str | None = None) -> Dataset:
+    """The user's own sequences: an .npz of x (N, T, F) arrays of any real values, with integer class labels
+    (classification) or float targets (regression, `y` as (N, 1)); both splits of one shape and one kind.
+
+    Read through the same hostile-file reader as images (sizes checked before data, nothing unpickled), headers
+    first, then the labels, then the sequences; values are refused if not finite or past float32's range. With
+    `kind` ("classify" or "regress": what a model judged on the file does), a file of the other kind is refused
+    from its headers.
+    """
+    source = files.user_path(path, field="data")
+    found = files.status(source, str(source), field="data")
+    where = files.label(str(source), "data")
+    if found is None:
+        raise FileError(source, f"{where}: no such file; give an .npz of x_train, y_train, x_test, y_test")
+    if stat.S_ISDIR(found.st_mode):
+        raise FileError(
+            source, f"{where}: is a folder; task sequences reads an .npz of x_train, y_train, x_test, y_test"
+        )
+    with NpzData(source, str(source), field="data") as reader:
+        return sequences_from(reader, str(source), classes, kind)
+
+
+def sequences_from(reader: Reader, source: str, classes: int | None = None, kind: str | None = None) -> Dataset:
+    """Headers, then labels (their dtype decides the kind: integers classify, floats regress), then sequences."""
+    layouts = {key: reader.layout(key) for key in KEYS}
+    check_sequence_layouts(layouts, source)
+    regress = layouts["y_train"].dtype.kind == "f"
+    if kind is not None and (kind == "regress") != regress:
+        holds = "float targets (a regression)" if regress else "integer class labels"
+        does = "regresses float targets" if kind == "regress" else "classifies integer labels"
+        raise DataError(f"{literal(source)}: holds {holds}, but the model {does}; judge it on a file of its kind")
+    # The arrays as read, their float32 copies and the standardised ones (lstmcli.tasks.sequences)
+    floats = sum(layout.count for layout in layouts.values()) * 4
+    files.check_memory(sum(layout.nbytes for layout in layouts.values()) + 2 * floats, literal(source))
+    if regress:
+        if classes is not None:
+            raise DataError(
+                f"{literal(source)}: y_train holds float targets (a regression), so {{classes}} does not apply; drop "
+                "it, or save class labels as integers",
+                fields=True,
+            )
+        y_train, y_test = (_targets(reader.read(key), key, source) for key in ("y_train", "y_test"))
+        count = 1
+    else:
+        y_train, y_test = (_labels(reader.read(key), key, source) for key in ("y_train", "y_test"))
+        count = label_classes(y_train, y_test, source, classes)
+    x_train, x_test = (_sequences(reader.read(key), key, source) for key in ("x_train", "x_test"))
+    return Dataset(x_train, y_train, x_test, y_test, count, source)
+
+
+def check_sequence_layouts(layouts: dict[str, Layout], source: str) -> None:
+    """What can be refused of a sequences file from its headers: (N, T, F) of numbers, labels of one kind."""
+    for key in ("x_train", "x_test"):
+        layout = layouts[key]
+        if layout.dtype == np.uint8 or len(layout.shape) == 4:
+            raise DataError(
+                f"{literal(source)}: {key} holds images ({'uint8' if layout.dtype == np.uint8 else 'a channel axis'}), "
+                "not float sequences: train images with {task} rows (or pixels, permuted), or save the sequences as "
+                "float (N, T, F) arrays",
+                fields=True,
+            )
+        if len(layout.shape) != 3 or 0 in layout.shape:
+            raise DataError(
+                f"{source}: {key} has shape {layout.shape}; sequences must be (count, steps T, features F), none empty"
+            )
+        if layout.dtype.kind not in "fiu":
+            raise DataError(f"{source}: {key} has dtype {layout.dtype}; sequences must be float (or integer) numbers")
+    for key in ("y_train", "y_test"):
+        _label_shape(layouts[key], key, source)
+    for split in ("train", "test"):
+        x, y = layouts[f"x_{split}"].shape[0], _label_shape(layouts[f"y_{split}"], f"y_{split}", source)[0]
+        if x != y:
+            raise DataError(f"{source}: x_{split} has {x:,} sequences but y_{split} has {y:,} labels")
+    train, test = layouts["x_train"].shape[1:], layouts["x_test"].shape[1:]
+    if train != test:
+        raise DataError(
+            f"{source}: train sequences are {train[0]} steps of {train[1]} features but test sequences are "
+            f"{test[0]} of {test[1]}; both splits need the same shape"
+        )
+    kinds = {key: "float targets" if layouts[key].dtype.kind == "f" else "integer classes"
+             for key in ("y_train", "y_test")}  # fmt: skip
+    if kinds["y_train"] != kinds["y_test"]:
+        raise DataError(
+            f"{source}: y_train holds {kinds['y_train']} but y_test {kinds['y_test']}; both splits need labels of "
+            "one kind (integers classify, floats regress)"
+        )
+
+
+def _finite_float32(values: np.ndarray, key: str, source: str, what: str) -> np.ndarray:
+    """`values` as float32, refused in one line if not finite or past float32's range (checked in the file's own
+    precision: NumPy's cast would only warn and give infinities)."""
+    if values.dtype.kind == "f":
+        if not np.isfinite(values).all():
+            raise DataError(f"{source}: {key} contains NaN or infinite {what}; clean the data first")
+        largest = float(np.abs(values).max()) if values.size else 0.0
+        if largest > float(np.finfo(np.float32).max):  # as Python floats: a float32 operand would cast (and warn)
+            raise DataError(
+                f"{source}: {key} has {what} up to {largest:.3g}, past float32's range "
+                f"({np.finfo(np.float32).max:.3g}); rescale them"
+            )
+    return values.astype(np.float32)
+
+
+def _sequences(x: np.ndarray, key: str, source: str) -> np.ndarray:
+    return _finite_float32(x, key, source, "values")
+
+
+def _targets(y: np.ndarray, key: str, source: str) -> np.ndarray:
+    """Float regression targets as (N, 1) float32, the adding problem's layout."""
+    return _finite_float32(y.reshape(len(y), 1), key, source, "targets")
 
 
 class Reader(Protocol):
@@ -392,7 +506,9 @@ def _images(x: np.ndarray, key: str, source: str) -> np.ndarray:
             raise DataError(f"{source}: {key} contains NaN or infinite values; clean the data first")
         if x.min() < 0 or x.max() > 255:
             raise DataError(
-                f"{source}: {key} has values outside 0..255 ({x.min():g} to {x.max():g}); scale pixels to 0..255"
+                f"{literal(source)}: {key} has values outside 0..255 ({x.min():g} to {x.max():g}), so this file holds "
+                "float sequences (N, T, F), not images: train it with {task} sequences (or scale pixels to 0..255)",
+                fields=True,
             )
         x = x.astype(np.float32)
         return x / 255.0 if x.max() > 1.0 else x
@@ -409,7 +525,11 @@ def _labels(y: np.ndarray, key: str, source: str) -> np.ndarray:
         if not np.isfinite(y).all():
             raise DataError(f"{source}: {key} contains NaN or infinite labels; labels must be whole class numbers")
         if not np.array_equal(y, np.round(y)):
-            raise DataError(f"{source}: {key} has fractional labels; labels must be whole class numbers")
+            raise DataError(
+                f"{literal(source)}: {key} has fractional labels, so they are regression targets, not classes: train "
+                "the file with {task} sequences (or give whole class numbers)",
+                fields=True,
+            )
     if y.min() < 0:
         raise DataError(f"{source}: {key} has negative label {y.min():g}; labels out of range, number classes from 0")
     if y.max() >= MAX_CLASSES:

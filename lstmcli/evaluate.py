@@ -17,14 +17,17 @@ from lstmcli.errors import CheckFailed, DataError, FieldError, FileError, litera
 from lstmcli.model.load import load_model, resolve_model_path
 from lstmcli.model.predict import make_predictor
 from lstmcli.rundir import RunFolder
-from lstmcli.schemas import EvalResult, TaskInfo
+from lstmcli.schemas import EvalResult, SequenceData, TaskInfo, parse
 from lstmcli.tasks import Task
 from lstmcli.train.config import read_run_config
-from lstmcli.train.examples import task_data
+from lstmcli.train.examples import judged_sequences, task_data
 
 if TYPE_CHECKING:
     import keras
 
+# The generated tasks whose examples a user can lay out in a file of their own: the adding problem's pairs
+# (feature 0 the value, feature 1 the marker) and their sums. The copy task's per-step labels are not a file's.
+USER_FILES = ("adding",)
 # The figures of lstmcli.metrics.summarize that `eval` reports with a test_ prefix, named as `train` names them.
 TEST_METRICS = ("loss", "accuracy", "macro_f1")
 
@@ -48,7 +51,7 @@ def check_plot_path(plot: Path) -> None:
 def check_compatible(model: keras.Model, x: np.ndarray, task: Task, classes: int, path: Path) -> None:
     """The model reads the test sequences' shape and emits what the task's figures need (its head)."""
     _, steps, features = model.inputs[0].shape
-    what = "sequences" if task.generated else "images"
+    what = "images" if task.source == "mnist" else "sequences"
     if (steps is not None and steps != x.shape[1]) or features != x.shape[2]:
         raise DataError(
             f"{path}: the model reads {steps} steps of {features} features but the test {what} are "
@@ -87,16 +90,44 @@ def check_outputs(outputs: np.ndarray, task: Task, path: Path) -> None:
 
 def judged_data(target: Path, model_path: Path, data_path: str | None) -> tuple[Task, datasets.Dataset]:
     """The task and the data a model is judged on: `data_path`, else a run's own task and data (its
-    config.json, read as strictly as --resume reads it), else the bundled MNIST read row by row. `eval` and
-    `gates` read the same."""
-    task, run_data, classes = tasks.task("rows"), None, None
+    config.json, read as strictly as --resume reads it), else the bundled MNIST read row by row. A run on the
+    user's sequences standardises any file with its stored statistics; an adding run reads a user's adding file.
+    `eval` and `gates` read the same."""
     is_run = model_path != target
-    if is_run and files.status(RunFolder(target).config, str(target), follow=False) is not None:
-        config = read_run_config(target)
-        task, run_data, classes = config.task_spec(), config.data, config.classes
+    if not is_run or files.status(RunFolder(target).config, str(target), follow=False) is None:
+        return tasks.task("rows"), task_data(tasks.task("rows"), data_path, None)
+    config = read_run_config(target)
+    if config.task in tasks.FILE_TASKS:  # judged with the statistics the run stored, on its file or another
+        assert config.data is not None  # TrainConfig requires the file of this task
+        return judged_sequences(data_path or config.data, run_record(RunFolder(target)))
+    task = config.task_spec()
+    if task.name in USER_FILES and data_path is not None:  # the user's own examples of a generated task
+        return task, user_examples(task, data_path)
     if task.generated and data_path is not None:
         raise FieldError("data", f"{{data}}: task {task.name} generates its own test examples; drop it")
-    return task, task_data(task, data_path or run_data, classes)
+    return task, task_data(task, data_path or config.data, config.classes)
+
+
+def run_record(folder: RunFolder) -> SequenceData:
+    """data.json of a run on the user's sequences, field by field: without its statistics it cannot be judged."""
+    if files.status(folder.data, str(folder.data), follow=False) is None:
+        raise DataError(
+            f"{folder.path}: a run on your own sequences, but it has no {folder.data.name} (the statistics it "
+            "standardises them with); train it again"
+        )
+    return parse(SequenceData, folder.read_data(), str(folder.data))
+
+
+def user_examples(task: Task, data_path: str) -> datasets.Dataset:
+    """A user's file of a generated task's examples (the adding problem's (N, T, 2) pairs, float targets), as
+    the task's generator lays them out; a generated task is not standardised, so neither is the file."""
+    data = datasets.load_sequences(data_path, kind=task.kind)
+    if (data.timesteps, data.features) != (task.steps, task.features):
+        raise DataError(
+            f"{literal(data.source)}: holds sequences of {data.timesteps} steps of {data.features} features; task "
+            f"{task.name} at T = {task.length} is {task.steps} steps of {task.features}"
+        )
+    return data
 
 
 def evaluate(

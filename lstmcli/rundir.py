@@ -3,6 +3,7 @@
 Layout of a run (docs/reference.md describes each file)::
 
     config.json        resolved configuration (written first; identifies the run)
+    data.json          a run on the user's own sequences: their kind and shape, the training split's statistics
     checkpoint.npz     weights, optimiser state, step, history so far (atomic, at every evaluation
                        and every --checkpoint-every steps)
     history.csv        one row per chunk of steps (training means, learning rate; held-out figures
@@ -44,6 +45,7 @@ from lstmcli import atomic, files, locking, records
 from lstmcli.errors import FileError, UsageError, literal
 
 CONFIG = "config.json"
+DATA = "data.json"
 CHECKPOINT = "checkpoint.npz"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
@@ -53,16 +55,18 @@ CONFUSION = "confusion.png"
 TENSORBOARD = "tensorboard"
 LOCK = ".lock"
 RUN_FILES = (CONFIG, CHECKPOINT, HISTORY, METRICS, MODEL)
+# The files a run writes besides: its pictures, and data.json of a run on the user's own sequences.
+OTHER_FILES = (DATA, CURVES, CONFUSION)
 # What `train --force` removes before starting again: metrics.json first, so that a --force killed half-way
 # never leaves a run that looks complete.
-REPLACED_BY_FORCE = (METRICS, *RUN_FILES, CURVES, CONFUSION)
+REPLACED_BY_FORCE = (METRICS, *RUN_FILES, *OTHER_FILES)
 # Run files are small; these bound what a reader takes in before it refuses one as damaged.
 MAX_JSON_BYTES = 16 << 20
 MAX_HISTORY_BYTES = 256 << 20
 HISTORY_FIELDS = records.FIELDS
 # Exactly the names atomic.temporary_name gives the files of a run (and the write probe of lstmcli 0.1): the
 # only files a new writer deletes, so that a user's own `.notes.tmp` is never taken for one.
-STALE = re.compile(atomic.temporary_pattern((*RUN_FILES, CURVES, CONFUSION)) + r"|\.write-test-\d+")
+STALE = re.compile(atomic.temporary_pattern((*RUN_FILES, *OTHER_FILES)) + r"|\.write-test-\d+")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ class RunFolder:
     @property
     def config(self) -> Path:
         return self.path / CONFIG
+
+    @property
+    def data(self) -> Path:
+        return self.path / DATA
 
     @property
     def checkpoint(self) -> Path:
@@ -125,6 +133,13 @@ class RunFolder:
     def write_config(self, settings: dict[str, Any]) -> None:
         atomic.write_json(self.config, settings)
 
+    def read_data(self) -> dict[str, Any]:
+        """data.json as a JSON object (lstmcli.schemas.SequenceData reads it field by field)."""
+        return _read_object(self.data)
+
+    def write_data(self, record: dict[str, Any]) -> None:
+        atomic.write_json(self.data, record)
+
     def read_metrics(self) -> dict[str, Any]:
         """metrics.json as a JSON object (present only once the run is complete)."""
         return _read_object(self.metrics)
@@ -172,7 +187,7 @@ class RunFolder:
     def check_files(self) -> None:
         """Refuse a run folder whose own files are links or special files: writing them would write elsewhere
         (through the link) or into a device or FIFO. Its tensorboard/ must hold only TensorBoard's event files."""
-        for name in (*RUN_FILES, CURVES, CONFUSION, LOCK):
+        for name in (*RUN_FILES, *OTHER_FILES, LOCK):
             found = files.status(self.path / name, str(self.path / name), follow=False)
             if found is not None and not stat.S_ISREG(found.st_mode):
                 raise UsageError(

@@ -83,7 +83,11 @@ def _described(run: Path, root: Path) -> dict[str, Any]:
         batch=config.batch_size, lr=config.learning_rate, schedule=config.schedule, seed=config.seed,
         config=config.to_dict(), task=None if config.task == "rows" else config.task,
     )  # fmt: skip
+    from lstmcli.tasks import FILE_TASKS  # NumPy: not at import, `lstmcli --help` reads this module's sort keys
+
     folder = RunFolder(run)
+    if config.task in FILE_TASKS and (problem := _sequences_problem(folder)) is not None:
+        return {**row, "status": "damaged", "problem": problem}
     if folder.metrics.exists():
         return row | _final(folder)
     try:
@@ -97,6 +101,20 @@ def _described(run: Path, root: Path) -> dict[str, Any]:
         "best_val_accuracy": max(held_out, default=None),
         "seconds": history[-1].get("seconds") if history else None,
     }
+
+
+def _sequences_problem(folder: RunFolder) -> str | None:
+    """What is wrong with the statistics of a run on the user's sequences (data.json), which `eval` and
+    `--resume` apply; None when they read back as lstmcli wrote them (or the run has not written them yet)."""
+    from lstmcli.schemas import SequenceData, parse
+
+    if not folder.data.exists() and not folder.checkpoint.exists():  # stopped before data.json: resume writes it
+        return None
+    try:
+        parse(SequenceData, folder.read_data(), str(folder.data))
+    except LstmcliError as exc:
+        return str(exc)
+    return None
 
 
 def _final(folder: RunFolder) -> dict[str, Any]:
@@ -236,6 +254,11 @@ def _minimizes(row: RunRow) -> bool:
 
     if row.task is None or row.config is None:
         return False
+    if row.task in tasks.FILE_TASKS:  # the file decided: a regression is judged by its MSE
+        try:
+            return RunFolder(Path(row.path)).read_data().get("kind") == "regress"
+        except LstmcliError:
+            return False
     try:
         return tasks.task(row.task, row.config.get("length"), row.config.get("task_seed", 0)).direction == "minimize"
     except LstmcliError:  # config.json validated already; a task it names is one lstmcli knows

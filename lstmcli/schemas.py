@@ -25,12 +25,13 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     ValidationError,
     model_serializer,
+    model_validator,
 )
 
 from lstmcli.errors import DataError
 from lstmcli.model.count import biases_per_gate
 from lstmcli.model.memory import FLOAT_BYTES
-from lstmcli.model.spec import CELL_NAMES, ModelSpec
+from lstmcli.model.spec import CELL_NAMES, MAX_CLASSES, MAX_SIZE, ModelSpec
 
 # A network as the JSON writes it: ModelSpec.to_dict, which leaves out the fields lstmcli 0.2 added while they
 # hold their defaults, so that the output of every existing model stays the same bytes.
@@ -93,6 +94,38 @@ class TaskInfo(Strict):
         return cls(name=task.name, kind=task.kind, length=task.length, seed=task.seed, metric=task.metric,  # type: ignore[arg-type]
                    objective=task.objective, direction=task.direction,
                    baseline=TaskBaseline(loss=b.loss, metric=b.metric, how=b.how))  # fmt: skip
+
+
+# What a float32 holds: the statistics are applied to float32 sequences, and a larger one would overflow there.
+FLOAT32_MAX = 3.4028234663852886e38
+Float32 = Annotated[float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+Spread = Annotated[float, Field(allow_inf_nan=False, gt=0, le=FLOAT32_MAX)]
+
+
+class SequenceData(Strict):
+    """data.json of a run on the user's own sequences (lstmcli.tasks.sequences): the kind and shape of its file
+    and each feature's mean and standard deviation over the examples it trains on (a regression's training
+    targets' mean too), which `train --resume` and `eval` apply. Read back as strictly as every run record."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    kind: Literal["classify", "regress"]
+    steps: Annotated[int, Field(ge=1, le=MAX_SIZE)]
+    features: Annotated[int, Field(ge=1, le=MAX_SIZE)]
+    classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)]  # a regression's number of targets: 1
+    mean: list[Float32]
+    std: list[Spread]
+    target_mean: Float32 | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> SequenceData:
+        if len(self.mean) != self.features or len(self.std) != self.features:
+            raise ValueError(f"mean and std must hold one value per feature ({self.features})")
+        if self.kind == "regress" and (self.classes != 1 or self.target_mean is None):
+            raise ValueError("a regression has one target and the training targets' mean")
+        if self.kind == "classify" and (self.classes < 2 or self.target_mean is not None):
+            raise ValueError("a classifier has at least two classes and no target mean")
+        return self
 
 
 class TaskFigures(Strict):

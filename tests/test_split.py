@@ -12,7 +12,7 @@ from lstmcli import rundir
 from lstmcli.cli import main
 from lstmcli.errors import UsageError
 from lstmcli.rundir import RunFolder
-from lstmcli.train.split import stratified_split, validation_size
+from lstmcli.train.split import holdout, stratified_split, validation_size
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,18 @@ def test_stratified_by_class(labels: np.ndarray, size: int) -> None:
     counts = np.bincount(held, minlength=10)
     assert counts.sum() == size
     assert np.all(np.abs(counts - whole * size) < 1.0)  # each class within one image of its exact share
+
+
+def test_a_regressions_split_is_drawn_at_random_and_a_classifiers_stratified(labels: np.ndarray) -> None:
+    """Float targets have no classes: stratifying them (each value its own class) would hold out the smallest."""
+    targets = np.linspace(0.0, 1.0, 600, dtype=np.float32)
+    split = holdout(targets, 60, seed=3)
+    assert np.array_equal(split.validation, holdout(targets, 60, seed=3).validation) and len(split.validation) == 60
+    assert np.array_equal(np.sort(np.concatenate([split.train, split.validation])), np.arange(600))
+    assert targets[stratified_split(targets, 60, seed=3).validation].max() < 0.1  # the 60 smallest: biased
+    assert targets[split.validation].max() > 0.5
+    assert not np.array_equal(split.validation, holdout(targets, 60, seed=4).validation)
+    assert np.array_equal(holdout(labels, 600, 0).validation, stratified_split(labels, 600, 0).validation)
 
 
 def test_sizes() -> None:

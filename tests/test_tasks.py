@@ -15,7 +15,7 @@ from lstmcli import tasks
 from lstmcli.errors import DataError, FieldError, UsageError
 from lstmcli.model.spec import HEADS, ModelSpec
 from lstmcli.tasks import generated, mnist
-from lstmcli.train.presets import DEFAULT_PRESET, TASK_DEFAULTS
+from lstmcli.train.presets import DEFAULT_PRESET, FILE_TASKS, TASK_DEFAULTS, TASKS
 
 
 def adding(length: int = 40, seed: int = 0) -> tasks.Task:
@@ -45,7 +45,42 @@ def test_every_task_declares_its_shape_head_and_figures() -> None:
         spec = ModelSpec(units=3, **t.model_fields())  # every task's fields make a valid model
         assert (spec.timesteps, spec.input_size, spec.classes, spec.head) == (steps, features, outputs, kind)
         assert t.generated == (name in ("adding", "copy"))
-    assert tuple(declared) == tasks.NAMES
+    assert (*declared, *tasks.FILE_TASKS) == tasks.NAMES == TASKS
+    assert tasks.FILE_TASKS == FILE_TASKS
+
+
+# --- the user's own sequences ---------------------------------------------------------------------------------
+
+
+def test_the_sequences_task_is_made_from_its_file_not_by_name() -> None:
+    with pytest.raises(FieldError, match="takes its shape") as caught:
+        tasks.task("sequences")
+    assert caught.value.field == "task"
+    classify = tasks.sequences.classify(12, 3, 4)
+    assert (classify.kind, classify.steps, classify.features, classify.outputs) == ("classify", 12, 3, 4)
+    assert classify.baseline.loss == pytest.approx(math.log(4)) and classify.baseline.metric == 0.25
+    assert not classify.generated and classify.source == "file"
+
+
+def test_a_regression_baseline_is_predicting_the_training_mean_on_the_test_targets() -> None:
+    y_test = np.array([[1.0], [2.0], [4.0]], dtype=np.float32)
+    task = tasks.sequences.regress(5, 2, 2.0, y_test, "f.npz")
+    assert task.baseline.loss == pytest.approx((1 + 0 + 4) / 3) and task.direction == "minimize"
+    with pytest.raises(DataError, match="targets that vary"):
+        tasks.sequences.regress(5, 2, 2.0, np.full((3, 1), 2.0), "f.npz")
+
+
+def test_standardising_uses_float64_statistics_and_a_constant_feature_keeps_its_scale() -> None:
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.normal(1e4, 50.0, (30, 7)), np.full((30, 7), 3.0)], axis=-1)
+    stats = tasks.sequences.Statistics.of(x)
+    assert stats.mean == pytest.approx((x[..., 0].mean(), 3.0)) and stats.std == pytest.approx((x[..., 0].std(), 1.0))
+    out = stats.apply(x, "x")
+    assert out.dtype == np.float32 and abs(out[..., 0].mean()) < 1e-3 and np.all(out[..., 1] == 0)
+    with pytest.raises(DataError, match="cannot be standardised in float32"):
+        tasks.sequences.Statistics((0.0, 0.0), (1e-30, 1.0)).apply(np.full((1, 1, 2), 1e10), "x")
+    with pytest.raises(DataError, match="features"):
+        stats.apply(np.zeros((1, 1, 3)), "x")
 
 
 def test_baselines_are_the_papers() -> None:

@@ -27,7 +27,7 @@ from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, DEFAULT_TIMESTEPS
 from lstmcli.runs import SORT_KEYS
 from lstmcli.sweep import DEFAULT_HEARTBEAT, DEFAULT_TRIALS, PRUNERS, SEARCHES
-from lstmcli.train.presets import TASK_DEFAULTS
+from lstmcli.train.presets import FILE_TASKS, TASK_DEFAULTS
 
 app = typer.Typer(
     help="Understand and run LSTM experiments: parameter arithmetic, MNIST training, evaluation.",
@@ -52,7 +52,8 @@ RunsFormat = choice("RunsFormat", ("table", "json", "csv"))
 Search = choice("Search", SEARCHES)
 Prune = choice("Prune", PRUNERS)
 # The task names, read off the presets (pure Python) so that --help does not import the NumPy task package.
-TaskName = choice("TaskName", TASK_DEFAULTS)
+# `params --task` counts the tasks whose shape is known without their data.
+TaskName = choice("TaskName", tuple(name for name in TASK_DEFAULTS if name not in FILE_TASKS))
 
 
 def error_line(message: str) -> None:

@@ -30,7 +30,7 @@ from lstmcli.errors import CheckFailed, FieldError, FileError, Interrupted, Lstm
 from lstmcli.schemas import SweepCounts, SweepList, SweepListProblem, SweepListRow, SweepReport, SweepTrial
 from lstmcli.signals import StopSignals
 from lstmcli.sweep import DEFAULT_HEARTBEAT, results, stored, studies
-from lstmcli.sweep.space import Space, check, check_name
+from lstmcli.sweep.space import Space, check, check_name, refuse_file_tasks
 from lstmcli.sweep.worker import Worker, data_facts, every
 
 MAX_WORKERS = 64
@@ -90,6 +90,7 @@ def run(request: Request, watcher: Watcher) -> SweepReport:
     if not 1 <= request.heartbeat <= 3600:
         raise FieldError("heartbeat", f"{{heartbeat}} {request.heartbeat}: give 1 to 3600 seconds")
     where = studies.locate(request.storage, request.runs_dir, name)
+    refuse_file_tasks(space)
     shape, data_sha256 = data_facts(space.fixed.get("data"))
     check(space, shape)
     folder = (request.runs_dir / name).absolute()

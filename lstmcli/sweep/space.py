@@ -392,6 +392,20 @@ def probes(space: Space) -> Iterator[dict[str, Any]]:
             yield {**base, name: value}
 
 
+def refuse_file_tasks(space: Space) -> None:
+    """A sweep checks every trial against one shape of data read as images; the user's own sequences are a
+    shape and a kind only their file says: refused before the file is read (as images, it would be refused)."""
+    from lstmcli.tasks import FILE_TASKS
+
+    named = [space.fixed.get("task"), *space.axes.get("task", ())]
+    for task in (t for t in named if t in FILE_TASKS):
+        raise FieldError(
+            "task",
+            f"a sweep trains the built-in tasks; train runs of {{task}} {task} one by one and compare them with "
+            "`lstmcli runs --group-by` (docs/tasks.md)",
+        )
+
+
 def check(space: Space, shape: DataShape) -> None:
     """Refuse now what a trial would refuse later: invalid options, a model too big or below the budget."""
     from lstmcli.model.factory import check_buildable

@@ -4,10 +4,12 @@
 * pixels: sequential MNIST, pixel by pixel, 784 steps of 1;
 * permuted: the same under one fixed permutation of the 784 pixels drawn from the task's seed;
 * adding: the adding problem (Hochreiter and Schmidhuber, 1997, as Arjovsky, Shah and Bengio define it, 2016);
-* copy: the copy-memory task (Arjovsky, Shah and Bengio, 2016).
+* copy: the copy-memory task (Arjovsky, Shah and Bengio, 2016);
+* sequences: the user's own (N, T, F) sequences from a file (lstmcli.tasks.sequences), classified or regressed.
 
 `task(name, length=..., seed=...)` gives one :class:`Task`; its training defaults (learning rate, batch, length,
-steps) live with the presets (lstmcli.train.presets.TASK_DEFAULTS), not here.
+steps) live with the presets (lstmcli.train.presets.TASK_DEFAULTS), not here. The sequences task takes its shape
+and head from its file: `sequences.classify` or `sequences.regress` makes it once the file is read.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import math
 from dataclasses import replace
 
 from lstmcli.errors import FieldError
-from lstmcli.tasks import generated, mnist
+from lstmcli.tasks import generated, mnist, sequences
 from lstmcli.tasks.base import MAX_LENGTH, SEED_LIMIT, SPLITS, Baseline, Split, Streams, Task, check_length, check_seed
 
-NAMES = ("rows", "pixels", "permuted", "adding", "copy")
+NAMES = ("rows", "pixels", "permuted", "adding", "copy", sequences.NAME)
+# The tasks read from a file of the user's: their shape is the file's, known once it is read.
+FILE_TASKS = (sequences.NAME,)
 MNIST_CLASSES = 10
 
 # The generated tasks' streams: training examples enough that a default run sees each a few times at most,
@@ -30,8 +34,8 @@ GENERATED_STREAMS = Streams(train=100_000, validation=1_000, test=2_000)
 MIN_LENGTH = {"adding": 2, "copy": 1}
 
 __all__ = [
-    "MAX_LENGTH", "MIN_LENGTH", "NAMES", "SEED_LIMIT", "SPLITS", "Baseline", "Split", "Streams", "Task", "generated",
-    "mnist", "task",
+    "FILE_TASKS", "MAX_LENGTH", "MIN_LENGTH", "NAMES", "SEED_LIMIT", "SPLITS", "Baseline", "Split", "Streams", "Task",
+    "generated", "mnist", "sequences", "task",
 ]  # fmt: skip
 
 
@@ -66,6 +70,11 @@ def task(name: str, length: int | None = None, seed: int = 0) -> Task:
     if name not in NAMES:
         raise FieldError("task", f"unknown {{task}} {name!r}; choose one of {', '.join(NAMES)}")
     seed = check_seed(seed)
+    if name in FILE_TASKS:
+        raise FieldError(
+            "task", f"task {name} takes its shape (T steps of F features) and its head from its {{data}} file; read "
+            "the file to make it (lstmcli.tasks.sequences)"
+        )
     if name in MIN_LENGTH:
         length = check_length(name, length, MIN_LENGTH[name])
         return _adding(length, seed) if name == "adding" else _copy(length, seed)

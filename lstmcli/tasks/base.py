@@ -17,7 +17,7 @@ import numpy as np
 from lstmcli.errors import FieldError, UsageError
 from lstmcli.model.spec import HEADS
 
-Source = Literal["mnist", "generated"]
+Source = Literal["mnist", "generated", "file"]
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
 
@@ -69,7 +69,7 @@ class Task:
     objective: str
     direction: Literal["maximize", "minimize"]
     baseline: Baseline
-    length: int | None = None  # the --length T of a generated task; None for the MNIST tasks
+    length: int | None = None  # the --length T of a generated task; None for the MNIST tasks and a file's
     seed: int = 0  # the generated examples', or the permutation's, seed
     streams: Streams | None = None  # generated tasks only
 

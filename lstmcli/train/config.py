@@ -134,10 +134,11 @@ class TrainConfig(BaseModel):
         """The task this config trains on (validated with the config: a task that cannot be is refused there)."""
         return tasks.task(self.task, self.length, self.task_seed)
 
-    def model_spec(self, timesteps: int, features: int, classes: int) -> ModelSpec:
-        """The network for data of this shape, with the head its task needs. Short sequences are unrolled into
-        one graph (faster steps, docs/performance.md); long ones stay rolled to bound the graph's size."""
-        head = self.task_spec().kind
+    def model_spec(self, timesteps: int, features: int, classes: int, head: str | None = None) -> ModelSpec:
+        """The network for data of this shape, with the head its task needs (`head`, for a task its file decides).
+        Short sequences are unrolled into one graph (faster steps, docs/performance.md); long ones stay rolled to
+        bound the graph's size."""
+        head = head or self.task_spec().kind
         return replace(self.model, input_size=features, timesteps=timesteps, classes=classes, head=head,
                        unroll=timesteps <= 64)  # fmt: skip
 
@@ -181,9 +182,11 @@ class TrainConfig(BaseModel):
 
 
 def check_task(config: TrainConfig) -> None:
-    """The task exists at its length; a generated task makes its own data, so --data and --classes do not apply."""
-    task = config.task_spec()
-    if task.generated:
+    """The task exists at its length; a generated task makes its own data, so --data and --classes do not apply;
+    the user's own sequences need their file, whose shape is the task's (no length)."""
+    if config.task in tasks.FILE_TASKS:
+        check_file_task(config)
+    elif (task := config.task_spec()).generated:
         for name in ("data", "classes"):
             if getattr(config, name) is not None:
                 raise FieldError(
@@ -192,6 +195,19 @@ def check_task(config: TrainConfig) -> None:
     if config.clip_norm is not None and not (math.isfinite(config.clip_norm) and 0 < config.clip_norm <= MAX_CLIP_NORM):
         raise FieldError(
             "clip_norm", f"{{clip_norm}} must be a positive number, at most {MAX_CLIP_NORM:g}, got {config.clip_norm}"
+        )
+
+
+def check_file_task(config: TrainConfig) -> None:
+    if config.length is not None:
+        raise FieldError(
+            "length", f"{{length}} applies to the generated tasks (adding, copy); task {config.task} takes its "
+            "length from its {data} file; drop it"
+        )
+    if config.data is None:
+        raise FieldError(
+            "data", f"task {config.task} trains on your own sequences: give {{data}} FILE.npz (x_train, y_train, "
+            "x_test, y_test; docs/tasks.md)"
         )
 
 

@@ -1,4 +1,5 @@
-"""The examples a run reads, as its task reads them: MNIST images in the task's order, or generated sequences.
+"""The examples a run reads, as its task reads them: MNIST images in the task's order, generated sequences, or
+the user's own sequences standardised with the statistics of the examples the run trains on.
 
 Every task comes as one :class:`~lstmcli.datasets.Dataset`, so that training, `eval` and `gates` read a test set
 the same way whatever the task. An MNIST task's arrays are the images (rows as they are, or pixel sequences);
@@ -13,7 +14,10 @@ from dataclasses import replace
 import numpy as np
 
 from lstmcli import datasets
-from lstmcli.tasks import Task, mnist
+from lstmcli.errors import DataError, literal
+from lstmcli.schemas import SequenceData
+from lstmcli.tasks import Task, mnist, sequences
+from lstmcli.train.split import holdout, validation_size
 
 
 def generated_dataset(task: Task) -> datasets.Dataset:
@@ -48,3 +52,60 @@ def validation_examples(task: Task) -> tuple[np.ndarray, np.ndarray]:
     """A generated task's validation stream, whole (it is small: the periodic evaluation reads all of it)."""
     assert task.streams is not None
     return task.examples("validation", range(task.streams.validation))
+
+
+def own_sequences(
+    path: str, classes: int | None, validation: float, seed: int, stored: SequenceData | None = None
+) -> tuple[datasets.Dataset, Task, SequenceData, int]:
+    """The user's sequences for a run: standardised, their task, the record data.json keeps, the count held out.
+
+    A new run computes the statistics on the training examples it trains on (the validation split, drawn as the
+    Session draws it, and the test split left out); a resumed one applies the `stored` statistics.
+    """
+    data = datasets.load_sequences(path, classes)
+    held_out = validation_size(validation, len(data.y_train))
+    if stored is None:
+        trained = holdout(data.y_train, held_out, seed).train
+        stats = sequences.Statistics.of(data.x_train[trained])
+        regress = sequences.kind_of(data.y_train) == "regress"
+        stored = SequenceData(
+            kind=sequences.kind_of(data.y_train), steps=data.timesteps, features=data.features, classes=data.classes,
+            mean=list(stats.mean), std=list(stats.std),
+            target_mean=float(data.y_train[trained].mean(dtype=np.float64)) if regress else None,
+        )  # fmt: skip
+    check_fits(stored, data, data.source)
+    return standardised(data, stored), sequence_task(stored, data), stored, held_out
+
+
+def judged_sequences(path: str, record: SequenceData) -> tuple[Task, datasets.Dataset]:
+    """A file a run on the user's sequences is judged on (`eval --data`), with the run's own statistics: of the
+    run's kind and shape, its labels among the run's classes."""
+    data = datasets.load_sequences(path, record.classes if record.kind == "classify" else None, record.kind)
+    check_fits(record, data, data.source)
+    return sequence_task(record, data), standardised(data, record)
+
+
+def check_fits(record: SequenceData, data: datasets.Dataset, source: str) -> None:
+    """The file holds sequences of the run's kind (classes or targets) and shape (T steps of F features)."""
+    if sequences.kind_of(data.y_train) != record.kind:  # the file changed since the run stored its statistics
+        raise DataError(f"{literal(source)}: its labels are not of the kind the run recorded ({record.kind})")
+    if (data.timesteps, data.features) != (record.steps, record.features):
+        raise DataError(
+            f"{literal(source)}: holds sequences of {data.timesteps} steps of {data.features} features, but the run "
+            f"reads {record.steps} steps of {record.features}; judge it on data of the shape it was trained on"
+        )
+
+
+def standardised(data: datasets.Dataset, record: SequenceData) -> datasets.Dataset:
+    stats = sequences.Statistics(tuple(record.mean), tuple(record.std))
+    return replace(data, x_train=stats.apply(data.x_train, f"{data.source}: x_train"),
+                   x_test=stats.apply(data.x_test, f"{data.source}: x_test"))  # fmt: skip
+
+
+def sequence_task(record: SequenceData, data: datasets.Dataset) -> Task:
+    """The task of the run's record; a regression's baseline is always predicting the training targets' mean,
+    measured on the test targets judged."""
+    if record.kind == "classify":
+        return sequences.classify(record.steps, record.features, record.classes)
+    assert record.target_mean is not None  # SequenceData requires it of a regression
+    return sequences.regress(record.steps, record.features, record.target_mean, data.y_test, data.source)

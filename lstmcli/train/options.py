@@ -115,11 +115,17 @@ OPTIONS: tuple[TrainOption, ...] = (
     TrainOption("eval_set", str, "Set the periodic evaluation measures", EVAL_SETS),
     TrainOption("keep", str, "model.keras holds the last weights or the best validation evaluation's", KEEPS),
     TrainOption("target_accuracy", float, "Report the first step whose held-out accuracy reaches this"),
-    TrainOption("task", str, "Task: rows (the article's), pixels, permuted, adding or copy (docs/tasks.md)", TASKS),
+    TrainOption(
+        "task", str, "Task: rows (the article's), pixels, permuted, adding, copy, or sequences (your own --data file; "
+        "docs/tasks.md)", TASKS,
+    ),
     TrainOption("length", int, "Sequence length T of a generated task (adding, copy)", when_none="the task's"),
     TrainOption("task_seed", int, "Seed of a generated task's examples, or of the permuted task's permutation"),
     TrainOption("clip_norm", float, "Clip the gradient's global norm at this value", when_none="no clipping"),
-    TrainOption("data", str, "An .npz or IDX folder", when_none="bundled MNIST", path=True),
+    TrainOption(
+        "data", str, "An .npz or IDX folder (task sequences: an .npz of (N, T, F) arrays)", when_none="bundled MNIST",
+        path=True,
+    ),
     TrainOption(
         "classes",
         int,

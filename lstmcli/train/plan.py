@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from lstmcli.datasets import Dataset
 from lstmcli.model.spec import ModelSpec
+from lstmcli.schemas import SequenceData
 from lstmcli.tasks import Task
 from lstmcli.train.config import TrainConfig
 from lstmcli.train.loop import Timeline
@@ -27,3 +28,4 @@ class Plan:
     timeline: Timeline
     task: Task
     train_size: int  # examples trained on: the images not held out, or a generated task's training stream
+    record: SequenceData | None = None  # the user's sequences: their kind, shape and statistics (data.json)

@@ -54,7 +54,9 @@ SEED_PRESET: dict[str, Any] = {
 }
 
 PRESETS = {"default": DEFAULT_PRESET, "seed": SEED_PRESET}
-TASKS = ("rows", "pixels", "permuted", "adding", "copy")
+TASKS = ("rows", "pixels", "permuted", "adding", "copy", "sequences")
+# The tasks whose shape is their data file's (lstmcli.tasks.FILE_TASKS): `params --task` cannot count them.
+FILE_TASKS = ("sequences",)
 
 # Each task's training defaults, over the preset it starts from (rows: the default preset as it is). `length` is
 # the generated tasks' sequence length T (lstmcli.tasks defines what T means for each). The pixel tasks read 784
@@ -70,4 +72,6 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
                "eval_every": 250, "clip_norm": 1.0},
     "copy": {"length": 10, "learning_rate": 5e-3, "batch_size": 50, "steps": 2000, "epochs": None,
              "eval_every": 250, "clip_norm": 1.0},
+    # The user's own sequences (--data): the default preset, whose epochs and split follow the file's size.
+    "sequences": {},
 }  # fmt: skip

@@ -15,11 +15,12 @@ from lstmcli import atomic, files, plots, rundir
 from lstmcli.errors import DataError, FieldError, FileError, Interrupted, UsageError, literal
 from lstmcli.model.factory import TRAIN_BUILD_SECONDS, check_build_time, check_buildable, check_training_memory
 from lstmcli.model.spec import ModelSpec
-from lstmcli.schemas import TrainMetrics, parse
+from lstmcli.schemas import SequenceData, TrainMetrics, parse
 from lstmcli.signals import StopSignals
+from lstmcli.tasks import FILE_TASKS
 from lstmcli.train import config_file
 from lstmcli.train.config import TrainConfig, from_preset, read_run_config
-from lstmcli.train.examples import task_data
+from lstmcli.train.examples import own_sequences, task_data
 from lstmcli.train.loop import Timeline
 from lstmcli.train.plan import Plan
 from lstmcli.train.reporter import Reporter
@@ -39,22 +40,31 @@ def interrupted(run: Path, step: int, total: int, signum: int) -> Interrupted:
     )
 
 
-def prepare(config: TrainConfig) -> Plan:
+def prepare(config: TrainConfig, stored: SequenceData | None = None) -> Plan:
     """Load the data as the task reads it, resolve the validation split to a count and the sizes it gives, and
-    check everything that could refuse the run, before the first write."""
+    check everything that could refuse the run, before the first write. A resumed run on the user's sequences
+    passes the statistics it `stored` (data.json), which its data is standardised with."""
     data_path = config.data
     if data_path is not None:  # the run must find its data again on --resume from anywhere
         data_path = str(files.user_path(data_path, field="data").absolute())
-    task, spec = config.task_spec(), None
-    if task.streams is not None:  # a generated task fixes its shape: refuse what cannot fit before generating it
-        spec = config.model_spec(task.steps, task.features, task.outputs)
-        check_model(spec, config.batch_size, (task.streams.validation + task.streams.test) * task.steps * task.features)
-    data = task_data(task, data_path, config.classes)
-    if task.streams is not None:  # its own streams of training and validation examples
-        held_out, train_size = task.streams.validation, task.streams.train
-    else:
-        held_out = validation_size(config.validation, len(data.y_train))
+    spec, record = None, None
+    if config.task in FILE_TASKS:  # the file decides the task: its shape, and classes or targets
+        assert data_path is not None  # TrainConfig requires the file of this task
+        data, task, record, held_out = own_sequences(data_path, config.classes, config.validation, config.seed,
+                                                     stored)  # fmt: skip
         train_size = len(data.y_train) - held_out
+    else:
+        task = config.task_spec()
+        if task.streams is not None:  # a generated task fixes its shape: refuse what cannot fit before generating it
+            spec = config.model_spec(task.steps, task.features, task.outputs)
+            held = (task.streams.validation + task.streams.test) * task.steps * task.features
+            check_model(spec, config.batch_size, held)
+        data = task_data(task, data_path, config.classes)
+        if task.streams is not None:  # its own streams of training and validation examples
+            held_out, train_size = task.streams.validation, task.streams.train
+        else:
+            held_out = validation_size(config.validation, len(data.y_train))
+            train_size = len(data.y_train) - held_out
     config = config.resolved(data_path, held_out)  # config.json records the count held out
     timeline = Timeline(
         total=config.total_steps(train_size),
@@ -62,18 +72,27 @@ def prepare(config: TrainConfig) -> Plan:
         checkpoint_every=config.checkpoint_every,
         epoch_steps=train_size / config.batch_size,
     )
-    if spec is None:  # the images fix an MNIST task's shape
-        spec = config.model_spec(data.timesteps, data.features, data.classes)
-        check_model(spec, config.batch_size)
-    return Plan(config, data, spec, held_out, timeline, task, train_size)
+    if spec is None:  # the images (or the user's sequences) fix the shape
+        spec = config.model_spec(data.timesteps, data.features, data.classes, task.kind)
+        check_model(spec, config.batch_size, shorter=f"these are {data.timesteps:,} steps")
+    return Plan(config, data, spec, held_out, timeline, task, train_size, record)
 
 
-def check_model(spec: ModelSpec, batch: int, held_floats: int = 0) -> None:
+def stored_sequences(folder: rundir.RunFolder) -> SequenceData | None:
+    """The statistics a run on the user's sequences stored (data.json), checked field by field; None where the
+    run was stopped before it wrote them (they are computed again, as the run first computed them)."""
+    if files.status(folder.data, str(folder.data), follow=False) is None:
+        return None
+    return parse(SequenceData, folder.read_data(), str(folder.data))
+
+
+def check_model(spec: ModelSpec, batch: int, held_floats: int = 0, shorter: str = "{length}") -> None:
     """Refuse a model that cannot be built, or whose training (and `held_floats` of held-out examples) would
-    not fit in memory."""
+    not fit in memory; `shorter` says how the sequences are made shorter (a generated task's length)."""
     check_buildable(spec, "use smaller {units} or {layers}")
     check_build_time(spec, TRAIN_BUILD_SECONDS, "use smaller {units} or {layers}")
-    check_training_memory(spec, batch, "use a smaller {batch_size}, {length} or {units}", held_floats)
+    check_training_memory(spec, batch, f"use a smaller {{batch_size}} or {{units}}, or shorter sequences ({shorter})",
+                          held_floats)  # fmt: skip
 
 
 class Trained(NamedTuple):
@@ -103,6 +122,8 @@ def start(
         plan = prepare(config)
         with rundir.RunFolder.new(out, runs_root, force, plan.config.to_dict()) as folder:
             run = folder.path
+            if plan.record is not None:
+                folder.write_data(plan.record.model_dump())
             return Trained(run, *_train_and_plot(plan, run, reporter, False, tensorboard, on_evaluation))
     finally:
         reporter.stop()
@@ -132,8 +153,11 @@ def resume(
         raise FileError(run, f"{{resume}} {literal(run)}: not a lstmcli run (no {rundir.CONFIG}); give a run directory")
     try:
         reporter.phase("loading the data")
-        plan = prepare(read_run_config(run))
+        config = read_run_config(run)
+        plan = prepare(config, stored_sequences(folder) if config.task in FILE_TASKS else None)
         with folder.locked():
+            if plan.record is not None and not folder.data.exists():  # killed between config.json and data.json
+                folder.write_data(plan.record.model_dump())
             if folder.metrics.exists():
                 reporter.message(f"{run} is already complete; nothing to resume")
                 history = folder.read_history()

@@ -26,7 +26,7 @@ from lstmcli.train.examples import validation_examples
 from lstmcli.train.loop import fit
 from lstmcli.train.plan import Plan
 from lstmcli.train.reporter import Reporter
-from lstmcli.train.split import stratified_split
+from lstmcli.train.split import holdout
 from lstmcli.train.step import CompiledStep
 from lstmcli.train.tensorboard import TensorBoardLog, log_final
 
@@ -54,7 +54,7 @@ class Session:
             training = data
             generate = partial(plan.task.examples, "train")
         else:
-            split = stratified_split(data.y_train, plan.held_out, config.seed)
+            split = holdout(data.y_train, plan.held_out, config.seed)
             self.validation = (data.x_train[split.validation], data.y_train[split.validation])
             training = replace(data, x_train=data.x_train[split.train], y_train=data.y_train[split.train])
             held_out = split.fingerprint()

@@ -1,4 +1,5 @@
-"""The validation split: held out of the training data, stratified by class, a pure function of the seed.
+"""The validation split: held out of the training data, stratified by class (a regression's at random), a pure
+function of the seed.
 
 The periodic evaluation measures this split, so choosing a schedule or picking the best checkpoint never
 looks at the test set; the test set is evaluated once, at the end (and by `lstmcli eval`).
@@ -64,6 +65,18 @@ def stratified_split(labels: np.ndarray, size: int, seed: int) -> Split:
     rng = np.random.default_rng([seed, SPLIT_STREAM])
     held = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota, strict=True)]
     validation = np.sort(np.concatenate(held))
+    mask = np.ones(len(labels), dtype=bool)
+    mask[validation] = False
+    return Split(np.flatnonzero(mask), validation)
+
+
+def holdout(labels: np.ndarray, size: int, seed: int) -> Split:
+    """The run's validation split: stratified by class, or for float targets (which have no classes to keep the
+    shares of) `size` examples drawn at random; either a pure function of (labels, size, seed)."""
+    if labels.dtype.kind != "f":
+        return stratified_split(labels, size, seed)
+    rng = np.random.default_rng([seed, SPLIT_STREAM])
+    validation = np.sort(rng.permutation(len(labels))[:size]).astype(np.int64)
     mask = np.ones(len(labels), dtype=bool)
     mask[validation] = False
     return Split(np.flatnonzero(mask), validation)
