@@ -379,7 +379,7 @@ def fixed_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
         "comparison": {"figure": "val_accuracy", "goal": "maximize", "difference": 0.0125, "p_value": 0.03125,
                        "alpha": 0.05, "distinguishable": True,
                        "text": "best vs second: p = 0.031, distinguishable at 5%"},
-        "trials": trials, "plot": None,
+        "trials": trials, "plot": "runs/cells/cells.png",
     })  # fmt: skip
     monkeypatch.setattr(launch, "show", lambda *args, **kwargs: report)
 

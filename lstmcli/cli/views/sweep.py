@@ -40,6 +40,10 @@ HEADERS = {"val_accuracy": ("val acc", ".4f"), "test_accuracy": ("test acc", ".4
            "test_recall_accuracy": ("test recall", ".4f")}  # fmt: skip
 
 
+# What the plot line says the picture shows, by the sweep's objective.
+PLOTTED = {"val_accuracy": "accuracy", "val_mse": "MSE", "val_loss": "loss"}
+
+
 def figures_of(report: SweepReport) -> tuple[str, ...]:
     """The figures the report summarises, its objective first (lstmcli/sweep/results.py FIGURES)."""
     from lstmcli.sweep.results import FIGURES
@@ -152,7 +156,7 @@ def show(report: SweepReport, fmt: str, console: Console) -> None:
         if report.comparison is not None:
             console.print(report.comparison.text, highlight=False, markup=False, soft_wrap=True)
         if report.plot:
-            what = HEADERS[report.objective][0].removeprefix("val ")
+            what = PLOTTED.get(report.objective, report.objective)
             console.print(f"{what} against parameters: {report.plot}", highlight=False, markup=False, soft_wrap=True)
 
 
