@@ -136,31 +136,43 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], path: Path, title: str = 
     return _save(figure, path)
 
 
-def sweep_accuracy(configurations: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
-    """Validation and test accuracy of a sweep's configurations against their parameter count, one series per cell.
+# How the sweep plot labels each figure a sweep summarises (lstmcli/sweep/results.py FIGURES).
+FIGURE_LABELS = {"val_accuracy": "validation accuracy", "test_accuracy": "test accuracy", "val_mse": "validation MSE",
+                 "test_mse": "test MSE", "val_loss": "validation loss", "test_loss": "test loss"}  # fmt: skip
+
+
+def sweep_figures(
+    configurations: Sequence[dict[str, Any]], path: Path, figures: Sequence[str] = ("val_accuracy", "test_accuracy"),
+    baseline: float | None = None, title: str = "",
+) -> Path:  # fmt: skip
+    """A sweep's validation and test figure (its task's: accuracy, MSE, loss) against the parameter count, one
+    series per cell; a task judged by its loss on a log scale, with its memoryless baseline as a line.
 
     Each point is a configuration's mean over its seeds, its error bar the standard deviation across them
     (none with one seed): the picture that says whether a cell wins at equal size or only by being larger.
     """
-    plotted = [c for c in configurations if c.get("parameters") is not None and c.get("val_accuracy_mean") is not None]
+    shown = list(figures[:2])  # the validation figure and the test set's (the copy task's recall stays in tables)
+    plotted = [c for c in configurations if c.get("parameters") is not None and c.get(f"{shown[0]}_mean") is not None]
     if not plotted:
         raise ValueError("no configuration has a complete trial; nothing to plot")
     figure = _figure(12, 4.5)
     panels = figure.subplots(1, 2, sharey=True)
     cells = sorted({str(c.get("cell")) for c in plotted})
-    for axes, key, label in zip(panels, ("val_accuracy", "test_accuracy"), ("validation accuracy", "test accuracy"),
-                                strict=True):  # fmt: skip
+    for axes, key in zip(panels, shown, strict=True):
         for cell in cells:
             points = sorted((c["parameters"], c[f"{key}_mean"], c[f"{key}_std"] or 0.0) for c in plotted
                             if str(c.get("cell")) == cell and c.get(f"{key}_mean") is not None)  # fmt: skip
             if points:
                 xs, ys, errors = zip(*points, strict=True)
                 axes.errorbar(xs, ys, yerr=errors, fmt="o", capsize=3, label=cell)
+        if baseline is not None:
+            axes.axhline(baseline, color="grey", linestyle="--", label=f"baseline {baseline:.4g}")
+            axes.set_yscale("log")
         counts = [c["parameters"] for c in plotted]
         if min(counts) > 0 and max(counts) / min(counts) > 10:
             axes.set_xscale("log")
         axes.set_xlabel("parameters")
-        axes.set_ylabel(f"{label} (mean ± sd over seeds)")
+        axes.set_ylabel(f"{FIGURE_LABELS.get(key, key)} (mean ± sd over seeds)")
         axes.grid(True, alpha=0.3)
         axes.legend(title="cell")
     if title:

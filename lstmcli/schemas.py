@@ -614,6 +614,19 @@ class SweepTrial(Strict):
     resumed_from: int | None
     host: str | None
     error: str | None
+    # A trial of a task judged by its loss (lstmcli.tasks): the adding problem's MSE, the copy task's loss and
+    # recalled-symbol accuracy; absent where the task has none (a classifier's) or the trial has none yet.
+    val_mse: float | None = omitted()
+    test_mse: float | None = omitted()
+    val_loss: float | None = omitted()
+    test_loss: float | None = omitted()
+    val_recall_accuracy: float | None = omitted()
+    test_recall_accuracy: float | None = omitted()
+
+    @property
+    def figure(self) -> str:
+        """The validation figure this trial was judged by (its sweep's objective), from the figures it holds."""
+        return next((f for f in ("val_mse", "val_loss") if getattr(self, f) is not None), "val_accuracy")
 
 
 class SweepConfiguration(Strict):
@@ -639,6 +652,30 @@ class SweepConfiguration(Strict):
     test_accuracy_ci_high: float | None
     seconds_mean: float | None
     trials: list[int]
+    # A sweep of a task judged by its loss: the figures of that task, summarised the same way (`_best` is the
+    # best seed's validation figure, the lowest); absent for a classifier, or where no seed has them.
+    val_mse_mean: float | None = omitted()
+    val_mse_std: float | None = omitted()
+    val_mse_ci_low: float | None = omitted()
+    val_mse_ci_high: float | None = omitted()
+    val_mse_best: float | None = omitted()
+    test_mse_mean: float | None = omitted()
+    test_mse_std: float | None = omitted()
+    test_mse_ci_low: float | None = omitted()
+    test_mse_ci_high: float | None = omitted()
+    val_loss_mean: float | None = omitted()
+    val_loss_std: float | None = omitted()
+    val_loss_ci_low: float | None = omitted()
+    val_loss_ci_high: float | None = omitted()
+    val_loss_best: float | None = omitted()
+    test_loss_mean: float | None = omitted()
+    test_loss_std: float | None = omitted()
+    test_loss_ci_low: float | None = omitted()
+    test_loss_ci_high: float | None = omitted()
+    test_recall_accuracy_mean: float | None = omitted()
+    test_recall_accuracy_std: float | None = omitted()
+    test_recall_accuracy_ci_low: float | None = omitted()
+    test_recall_accuracy_ci_high: float | None = omitted()
 
 
 class SweepCounts(Strict):
@@ -654,17 +691,29 @@ class SweepCounts(Strict):
 
 
 class SweepReport(Result):
-    """`lstmcli sweep show --format json`: a sweep read from its storage alone."""
+    """`lstmcli sweep show --format json`: a sweep read from its storage alone.
+
+    `objective` is the validation figure the study ranks by (val_accuracy, or a loss task's val_mse or
+    val_loss), in `direction`; `task` is the task of its runs and its baseline (absent for the article's).
+    """
 
     study: str
     storage: str
     space: dict[str, Any]
+    objective: str = "val_accuracy"
+    direction: Literal["maximize", "minimize"] = "maximize"
+    task: TaskInfo | None = omitted()
     counts: SweepCounts
     best: SweepTrial | None
     configurations: list[SweepConfiguration]
     comparison: Comparison | None  # the first configuration against the second; null with none
     trials: list[SweepTrial]
     plot: str | None
+
+    @property
+    def baseline(self) -> float | None:
+        """What a memoryless model scores on a task judged by its loss (its MSE, its loss); None for a classifier."""
+        return None if self.task is None or self.direction == "maximize" else self.task.baseline.loss
 
 
 class SweepListRow(Strict):
@@ -678,6 +727,9 @@ class SweepListRow(Strict):
     complete: int
     best_val_accuracy: float | None
     started: str | None
+    # A sweep of a task judged by its loss: its objective (val_mse, val_loss) and the best (lowest) value of it.
+    objective: str | None = omitted()
+    best_value: float | None = omitted()
 
 
 class SweepListProblem(Strict):

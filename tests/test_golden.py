@@ -334,3 +334,60 @@ def test_gates(
     out = run_cli(capsys, "gates", "lstm3.keras", "--data", "mnist14.npz", "--sample", "3", "--samples", "20",
                   "--no-plot", "--format", fmt)  # fmt: skip
     golden.check(name, DIFFERENCE.sub(r"\1<difference>", normalise(out, gates_folder)))
+
+
+# --- lstmcli sweep show -------------------------------------------------------------------------------------
+
+# A fixed classification sweep: LSTM and GRU at two sizes, three seeds each, and one pruned trial. Its figures
+# are given, not computed (SciPy's last digits would otherwise reach the CSV and JSON), so every CPU prints the same.
+SWEEP_CONFIGURATIONS = [
+    {"params": {"cell": "lstm", "units": 32}, "cell": "lstm", "parameters": 8074, "n": 3, "seeds": [0, 1, 2],
+     "pruned": 0, "val_accuracy_mean": 0.975, "val_accuracy_std": 0.0025, "val_accuracy_ci_low": 0.96875,
+     "val_accuracy_ci_high": 0.98125, "val_accuracy_best": 0.9775, "test_accuracy_mean": 0.97,
+     "test_accuracy_std": 0.005, "test_accuracy_ci_low": 0.9575, "test_accuracy_ci_high": 0.9825,
+     "seconds_mean": 61.5, "trials": [0, 2, 4]},
+    {"params": {"cell": "gru", "units": 32}, "cell": "gru", "parameters": 6218, "n": 3, "seeds": [0, 1, 2],
+     "pruned": 1, "val_accuracy_mean": 0.9625, "val_accuracy_std": 0.005, "val_accuracy_ci_low": 0.95,
+     "val_accuracy_ci_high": 0.975, "val_accuracy_best": 0.9675, "test_accuracy_mean": 0.96,
+     "test_accuracy_std": 0.0075, "test_accuracy_ci_low": 0.94125, "test_accuracy_ci_high": 0.97875,
+     "seconds_mean": 55.25, "trials": [1, 3, 5, 6]},
+]  # fmt: skip
+
+
+def sweep_trial(number: int, cell: str, seed: int, val: float, state: str = "COMPLETE") -> dict[str, Any]:
+    return {"number": number, "state": state, "retried": False, "retry_of": None,
+            "params": {"cell": cell, "units": 32}, "cell": cell, "seed": seed, "parameters": 8074,
+            "val_accuracy": val, "test_accuracy": None if state != "COMPLETE" else val - 0.0025, "seconds": 60.0,
+            "run": f"runs/cells/cell-{cell}_units-32-seed{seed}", "resumed_from": None, "host": "box",
+            "error": None}  # fmt: skip
+
+
+@pytest.fixture
+def fixed_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lstmcli sweep show` with the library's report replaced by a fixed one; parsing and rendering are real."""
+    from lstmcli.schemas import SweepReport
+    from lstmcli.sweep import launch
+
+    trials = [sweep_trial(0, "lstm", 0, 0.9775), sweep_trial(1, "gru", 0, 0.9675), sweep_trial(2, "lstm", 1, 0.975),
+              sweep_trial(3, "gru", 1, 0.96), sweep_trial(4, "lstm", 2, 0.9725), sweep_trial(5, "gru", 2, 0.96),
+              sweep_trial(6, "gru", 3, 0.5, "PRUNED")]  # fmt: skip
+    report = SweepReport.model_validate({
+        "schema_version": 1, "study": "cells", "storage": "runs/cells/study.db",
+        "space": {"preset": "default", "fixed": {}, "axes": {"cell": ["lstm", "gru"]}, "ranges": {}},
+        "counts": {"total": 7, "complete": 6, "running": 0, "waiting": 0, "pruned": 1, "failed": 0, "retried": 0},
+        "best": trials[0], "configurations": SWEEP_CONFIGURATIONS,
+        "comparison": {"figure": "val_accuracy", "goal": "maximize", "difference": 0.0125, "p_value": 0.03125,
+                       "alpha": 0.05, "distinguishable": True,
+                       "text": "best vs second: p = 0.031, distinguishable at 5%"},
+        "trials": trials, "plot": "runs/cells/cells.png",
+    })  # fmt: skip
+    monkeypatch.setattr(launch, "show", lambda *args, **kwargs: report)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("sweep/table.txt", "table"), ("sweep/configurations.csv", "csv"), ("sweep/report.json", "json")]
+)
+def test_sweep_show(
+    name: str, fmt: str, golden: Golden, fixed_terminal: None, fixed_sweep: None, capsys: pytest.CaptureFixture[str]
+) -> None:  # fmt: skip
+    golden.check(name, run_cli(capsys, "sweep", "show", "cells", "--format", fmt))

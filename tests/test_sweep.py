@@ -414,3 +414,91 @@ def test_racing_workers_take_each_waiting_trial_once_on_the_default_sqlite(attem
 def test_racing_workers_take_each_waiting_trial_once_on_a_journal(tmp_path: Path) -> None:
     claimed = claim_race(str(tmp_path / "race.log"), tmp_path / "runs", 40, 4)
     assert len(claimed) == 40 and len(set(claimed)) == 40, Counter(claimed).most_common(3)
+
+
+# --- tasks judged by a loss: the study minimises it -----------------------------------------------------------
+
+# The adding problem at T = 8, 20 steps a trial: seconds each, and far enough for the figures to differ.
+ADDING = ["--task", "adding", "--length", "8", "--steps", "20", "--eval-every", "10", "--batch-size", "20"]
+
+
+def test_an_adding_sweep_minimises_the_val_mse_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import optuna
+
+    runs = tmp_path / "runs"
+    assert main(["sweep", "run", "adding", *ADDING, "--cell", "lstm,rnn", "--units", "4", "--seeds", "2",
+                 "--runs-dir", str(runs)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "val MSE (mean ± sd)" in out and "of baseline" in out and "val acc" not in out
+    study = optuna.load_study(study_name="adding", storage=f"sqlite:///{runs / 'adding' / 'study.db'}")
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    plot = tmp_path / "adding.png"
+    report = show(capsys, "adding", "--runs-dir", str(runs), "--plot", str(plot))
+    assert (report["objective"], report["direction"]) == ("val_mse", "minimize")
+    assert report["task"]["name"] == "adding" and report["task"]["baseline"]["loss"] == pytest.approx(1 / 6)
+    trials = report["trials"]
+    for trial in trials:  # each trial's figures are its run's own
+        metrics = json.loads((Path(trial["run"]) / "metrics.json").read_text(encoding="utf-8"))
+        assert (trial["val_mse"], trial["test_mse"]) == (metrics["val_mse"], metrics["test_mse"])
+        assert trial["val_accuracy"] is None and "val_loss" not in trial
+    assert report["best"]["number"] == min(trials, key=lambda t: t["val_mse"])["number"]
+    means = [c["val_mse_mean"] for c in report["configurations"]]
+    assert means == sorted(means) and all(c["n"] == 2 and c["val_mse_ci_low"] is not None
+                                          for c in report["configurations"])  # fmt: skip
+    for c in report["configurations"]:
+        assert c["val_mse_best"] == min(t["val_mse"] for t in trials if t["number"] in c["trials"])
+        assert c["val_accuracy_mean"] is None
+    lstm = next(c for c in report["configurations"] if c["cell"] == "lstm")
+    assert lstm["parameters"] == 4 * 4 * (2 + 4 + 1) + 4 + 1  # two input features, one output: the task's shape
+    assert report["comparison"]["goal"] == "minimize" and report["comparison"]["figure"] == "val_mse"
+    assert plot.stat().st_size > 0
+    capsys.readouterr()
+    assert main(["sweep", "list", "--runs-dir", str(runs), "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["sweeps"][0]
+    assert (listed["objective"], listed["best_value"]) == ("val_mse", report["best"]["val_mse"])
+    assert listed["best_val_accuracy"] is None
+
+
+def test_median_pruning_stops_the_trial_whose_mse_is_higher(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """In a study that maximised, the untrained trial's higher MSE would look better and never be pruned."""
+    runs = tmp_path / "runs"
+    assert main(["sweep", "run", "pruned", *ADDING, "--steps", "40", "--eval-every", "20", "--learning-rate",
+                 "0.02,0.0000001", "--schedule", "constant", "--units", "8", "--prune", "median", "--prune-after", "1",
+                 "--runs-dir", str(runs)]) == 0  # fmt: skip
+    assert "pruned (val MSE" in capsys.readouterr().out
+    report = show(capsys, "pruned", "--runs-dir", str(runs), "--no-plot")
+    trained, untrained = report["trials"]
+    assert (trained["state"], untrained["state"]) == ("COMPLETE", "PRUNED")
+    assert untrained["val_mse"] > trained["val_mse"]
+    assert report["configurations"][0]["params"] == {"learning_rate": 0.02}
+
+
+def test_a_copy_sweep_ranks_by_the_val_loss_and_shows_the_recall(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    assert main(["sweep", "run", "copy", "--task", "copy", "--length", "4", "--steps", "20", "--eval-every", "10",
+                 "--batch-size", "20", "--units", "4,8", "--runs-dir", str(runs)]) == 0  # fmt: skip
+    assert "val loss (mean ± sd)" in capsys.readouterr().out
+    report = show(capsys, "copy", "--runs-dir", str(runs), "--no-plot")
+    assert (report["objective"], report["direction"], report["task"]["name"]) == ("val_loss", "minimize", "copy")
+    losses = [c["val_loss_mean"] for c in report["configurations"]]
+    assert losses == sorted(losses)
+    for c in report["configurations"]:
+        assert 0 <= c["test_recall_accuracy_mean"] <= 1
+    for trial in report["trials"]:
+        metrics = json.loads((Path(trial["run"]) / "metrics.json").read_text(encoding="utf-8"))
+        assert (trial["val_loss"], trial["test_recall_accuracy"]) == (metrics["val_loss"],
+                                                                       metrics["test_recall_accuracy"])  # fmt: skip
+
+
+@pytest.mark.parametrize(("tasks", "judged"), [("rows,adding", "accuracy and adding by its mse"),
+                                               ("adding,copy", "mse and copy by its loss")])  # fmt: skip
+def test_tasks_judged_by_different_figures_are_not_one_sweep(
+    tasks: str, judged: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    assert main(["sweep", "run", "mixed", "--task", tasks, "--steps", "20", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lstmcli: error:") and "\n" not in err and judged in err, err
+    assert not runs.exists()

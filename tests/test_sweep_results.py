@@ -16,7 +16,7 @@ from rich.console import Console
 from lstmcli.cli.views import sweep as view
 from lstmcli.errors import FieldError
 from lstmcli.grouping import welch
-from lstmcli.schemas import SweepCounts, SweepReport, SweepTrial
+from lstmcli.schemas import SweepCounts, SweepReport, SweepTrial, TaskBaseline, TaskInfo
 from lstmcli.sweep.results import configurations
 
 T_975_DF2 = 4.303  # the t table's two-sided 95% quantile for 3 seeds
@@ -103,3 +103,38 @@ def test_csv_and_json_carry_the_intervals(capsys: pytest.CaptureFixture[str]) ->
     data: dict[str, Any] = json.loads(capsys.readouterr().out)
     assert data["comparison"]["distinguishable"] is True and data["comparison"]["alpha"] == 0.05
     assert data["configurations"][2]["val_accuracy_ci_low"] is None
+
+
+def mse_trial(number: int, units: int, seed: int, val: float) -> SweepTrial:
+    return trial(number, units, seed, None).model_copy(update={"val_mse": val, "test_mse": val * 1.5})
+
+
+def test_a_loss_task_s_configurations_rank_lowest_first_with_its_own_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mses = {4: [0.10, 0.12, 0.11], 8: [0.01, 0.02, 0.015]}
+    out = []
+    for units, values in mses.items():
+        out += [mse_trial(len(out), units, seed, value) for seed, value in enumerate(values)]
+    summarised, comparison = configurations(out, figure="val_mse", goal="minimize")
+    assert [c.params["units"] for c in summarised] == [8, 4]
+    best = summarised[0]
+    assert best.val_mse_mean == pytest.approx(0.015) and best.val_mse_best == 0.01
+    assert best.test_mse_mean == pytest.approx(0.0225) and best.val_mse_ci_low is not None
+    assert best.val_accuracy_mean is None and best.val_loss_mean is None
+    assert comparison is not None and (comparison.figure, comparison.goal) == ("val_mse", "minimize")
+    assert comparison.difference == pytest.approx(0.015 - 0.11) and comparison.distinguishable
+    task = TaskInfo(name="adding", kind="regress", length=8, seed=0, metric="mse", objective="mse",
+                    direction="minimize", baseline=TaskBaseline(loss=0.2, metric=0.2, how="the mean"))  # fmt: skip
+    counts = SweepCounts(total=6, complete=6, running=0, waiting=0, pruned=0, failed=0, retried=0)
+    shown = SweepReport(study="a", storage="a.db", space={}, objective="val_mse", direction="minimize", task=task,
+                        counts=counts, best=None, configurations=summarised, comparison=comparison, trials=out,
+                        plot=None)  # fmt: skip
+    view.show(shown, "table", Console(color_system=None))
+    table = capsys.readouterr().out
+    lines = {line.split("│")[1].strip(): line for line in table.splitlines() if line.startswith("│")}
+    assert "val MSE (mean ± sd)" in table and "val acc" not in table
+    assert "11.2%" in lines["8"]  # the test MSE, 0.0225, of the baseline's 0.2
+    view.show(shown, "csv", Console(file=io.StringIO()))
+    columns = next(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert "val_mse_ci_low" in columns and not any("accuracy" in c for c in columns)

@@ -26,6 +26,7 @@ EDITS = {
     "VALUES (1, 'surprise', '1')",
     "unknown state": "UPDATE trials SET state = 'EXPLODED' WHERE number = 0",
     "unknown direction": "UPDATE study_directions SET direction = 'SIDEWAYS'",
+    "direction not the task's": "UPDATE study_directions SET direction = 'MINIMIZE'",
     "null value": "UPDATE trial_values SET value = NULL",
     "unknown value type": "UPDATE trial_values SET value_type = 'WEIRD'",
     "null parameter": "UPDATE trial_params SET param_value = NULL",
@@ -134,3 +135,21 @@ def test_show_and_list_write_nothing_unless_asked(
     assert "--plot asked.gif: the suffix '.gif' names no picture format" in capsys.readouterr().err
     assert main(["sweep", "show", "s", "--runs-dir", str(tmp_path), "--plot", "asked.pdf", "--format", "json"]) == 0
     assert (work / "asked.pdf").read_bytes().startswith(b"%PDF-") and not (work / "asked.gif").exists()
+
+
+def test_a_study_whose_direction_is_not_its_task_s_is_refused_saying_so(
+    pristine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A classification sweep whose study minimises would rank the worst accuracy first: one line, exit 2, for
+    `show` and for a worker joining it."""
+    runs = tmp_path / "runs"
+    (runs / "s").mkdir(parents=True)
+    (runs / "s" / "study.db").write_bytes(pristine.read_bytes())
+    with sqlite3.connect(runs / "s" / "study.db") as db:
+        db.execute("UPDATE study_directions SET direction = 'MINIMIZE'")
+    before = (runs / "s" / "study.db").read_bytes()
+    capsys.readouterr()
+    assert main(["sweep", "show", "s", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "its study's direction is minimize, but task rows is judged by its accuracy" in err
+    assert (runs / "s" / "study.db").read_bytes() == before

@@ -208,18 +208,6 @@ def test_the_copy_targets_are_the_recalled_symbols() -> None:
     assert np.array_equal(y[:, -generated.RECALLED :], x[:, : generated.RECALLED].argmax(axis=-1))
 
 
-def test_a_sweep_of_a_task_judged_by_a_loss_is_refused_before_anything_is_written(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A sweep ranks by validation accuracy; an adding sweep would rank MSEs the wrong way round."""
-    from lstmcli import cli
-
-    monkeypatch.chdir(tmp_path)
-    assert cli.main(["sweep", "run", "s", "--task", "adding", "--cell", "lstm,gru", "--steps", "10"]) == 2
-    assert "--task adding is judged by its mse" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_runs_of_a_loss_task_are_grouped_and_ranked_by_their_test_loss(runs: dict[str, Path]) -> None:
     from lstmcli.runs import compare
 

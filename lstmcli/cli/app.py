@@ -468,7 +468,8 @@ def sweep_show(
     format: Annotated[RunsFormat, typer.Option("--format", help="Output format.")] = RunsFormat.table,
     plot: Annotated[
         Path | None,
-        plain(f"Also write the accuracy plot here, {PICTURE}; without it, show writes nothing.", parser=expand),
+        plain(f"Also write the plot of the task's figure here, {PICTURE}; without it, show writes nothing.",
+              parser=expand),
     ] = None,
     no_plot: Annotated[bool, typer.Option("--no-plot", hidden=True, help="Write no picture (the default).")] = False,
 ) -> None:

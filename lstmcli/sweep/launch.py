@@ -30,7 +30,7 @@ from lstmcli.errors import CheckFailed, FieldError, FileError, Interrupted, Lstm
 from lstmcli.schemas import SweepCounts, SweepList, SweepListProblem, SweepListRow, SweepReport, SweepTrial
 from lstmcli.signals import StopSignals
 from lstmcli.sweep import DEFAULT_HEARTBEAT, results, stored, studies
-from lstmcli.sweep.space import Space, check, check_name, refuse_file_tasks
+from lstmcli.sweep.space import Space, check, check_name, refuse_file_tasks, sweep_task
 from lstmcli.sweep.worker import Worker, data_facts, every
 
 MAX_WORKERS = 64
@@ -60,19 +60,20 @@ class Request:
 class Watch:
     """Reads the study's trials every WATCH_PERIOD and reports the tally and the trials finished since."""
 
-    def __init__(self, storage: Any, study_id: int, watcher: Watcher) -> None:
+    def __init__(self, storage: Any, study_id: int, watcher: Watcher, space: Space) -> None:
         self.storage, self.study_id, self.watcher = storage, study_id, watcher
+        self.figure, self.goal = results.objective(sweep_task(space))
         self.seen: set[int] | None = None  # trials finished before this run are not announced
         self.last: SweepCounts | None = None
 
     def poll(self) -> None:
         with contextlib.suppress(Exception):  # a slow or lost database must not end the sweep from here
-            rows = results.trial_rows(self.storage.get_all_trials(self.study_id, deepcopy=False))
+            rows = results.trial_rows(self.storage.get_all_trials(self.study_id, deepcopy=False), self.figure)
             finished = [r for r in rows if r.state in ("COMPLETE", "PRUNED", "FAIL")]
             fresh = [] if self.seen is None else [r for r in finished if r.number not in self.seen]
             self.seen = {r.number for r in finished}
             self.last = results.tally(rows)
-            self.watcher.update(self.last, results.best(rows), fresh)
+            self.watcher.update(self.last, results.best(rows, self.figure, self.goal), fresh)
 
     @contextlib.contextmanager
     def in_background(self) -> Iterator[None]:
@@ -103,7 +104,7 @@ def run(request: Request, watcher: Watcher) -> SweepReport:
         if requeued:
             watcher.message(f"{requeued} trial(s) given up after {studies.MAX_RETRIES} lost workers are queued again")
         _make(folder)
-        watch = Watch(storage, storage.get_study_id_from_name(name), watcher)
+        watch = Watch(storage, storage.get_study_id_from_name(name), watcher, space)
         try:
             if request.workers == 1:
                 signals = StopSignals()
@@ -124,11 +125,12 @@ def run(request: Request, watcher: Watcher) -> SweepReport:
         raise LstmcliError(f"a worker of sweep {name} stopped with an error (exit {code}; its message is above)")
     with studies.database_errors(where), stored.reading(name, where.shown):
         trials = stored.trials(name, where.shown, study.get_trials(deepcopy=False))
-        return results.report(name, where.shown, space.to_dict(), trials)
+        return results.report(name, where.shown, space, trials)
 
 
 def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = None) -> SweepReport:
-    """`sweep show`: the report of sweep `name` from its storage alone; its accuracy plot (PNG) only at `plot`.
+    """`sweep show`: the report of sweep `name` from its storage alone; its plot (PNG: the task's figure against
+    the parameter count) only at `plot`.
 
     A command that shows writes nothing it was not asked for: the plot is drawn only where it is named.
     """
@@ -139,10 +141,11 @@ def show(name: str, storage: str | None, runs_dir: Path, plot: Path | None = Non
     with studies.database_errors(where), stored.reading(name, where.shown):
         study, space, _ = studies.attach(opened, where, name, write=False)
         trials = stored.trials(name, where.shown, study.get_trials(deepcopy=False))
-        report = results.report(name, where.shown, space.to_dict(), trials)
+        report = results.report(name, where.shown, space, trials)
     if plot is not None and any(c.n for c in report.configurations):
         try:
-            plots.sweep_accuracy([c.model_dump() for c in report.configurations], plot, title=f"sweep {name}")
+            plots.sweep_figures([c.model_dump() for c in report.configurations], plot,
+                                results.FIGURES[report.objective], report.baseline, title=f"sweep {name}")  # fmt: skip
         except OSError as exc:
             why = f"{{plot}} {literal(plot)}: cannot write it ({literal(exc.strerror)}); choose another path"
             raise FileError(plot, why) from None
@@ -189,14 +192,24 @@ def _study_row(opened: Any, shown: str, name: str) -> SweepListRow:
     study = optuna.load_study(study_name=name, storage=opened)
     attrs = study.user_attrs
     sweep = studies.SPACE_ATTR in attrs
-    search = studies.Space.from_dict(attrs[studies.SPACE_ATTR]).search if sweep else None
+    space = studies.Space.from_dict(attrs[studies.SPACE_ATTR]) if sweep else None
+    figure, goal = results.RANKED_BY, results.MAXIMIZE
+    if space is not None:
+        where = studies.Location("", shown)
+        task = studies.space_task(space, where, name)
+        stored.check_direction(name, shown, [d.name.lower() for d in study.directions], task.name, task.objective,
+                               task.direction)  # fmt: skip
+        figure, goal = results.objective(task)
     trials = stored.trials(name, shown, study.get_trials(deepcopy=False))
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     start = min((t.datetime_start for t in trials if t.datetime_start is not None), default=None)
+    top = (max if goal == results.MAXIMIZE else min)((t.value for t in complete), default=None)
+    accuracy = figure == results.RANKED_BY
     return SweepListRow(
-        name=name, storage=shown, sweep=sweep, search=search, trials=len(trials), complete=len(complete),
-        best_val_accuracy=max((t.value for t in complete), default=None),
+        name=name, storage=shown, sweep=sweep, search=None if space is None else space.search, trials=len(trials),
+        complete=len(complete), best_val_accuracy=top if accuracy else None,
         started=None if start is None else start.isoformat(" ", "seconds"),
+        objective=None if accuracy else figure, best_value=None if accuracy else top,
     )
 
 

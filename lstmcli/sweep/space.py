@@ -19,13 +19,17 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError
 from lstmcli.sweep import DEFAULT_TRIALS, PRUNERS, SEARCHES
 from lstmcli.train.config import TrainConfig, from_preset
 from lstmcli.train.options import SWEPT, TrainOption, option_name
 from lstmcli.train.presets import PRESETS
+
+if TYPE_CHECKING:
+    from lstmcli.model.spec import ModelSpec
+    from lstmcli.tasks import Task
 
 
 def _kind(option: TrainOption) -> str | tuple[str, ...]:
@@ -358,6 +362,24 @@ def train_config(
     return from_preset(space.preset, **settings, seed=seed), units
 
 
+def model_spec(config: TrainConfig, shape: DataShape) -> ModelSpec:
+    """A trial's network: a generated task fixes its own sizes; an MNIST task reads the data's images, row by
+    row (`rows`) or pixel by pixel (`pixels`, `permuted`)."""
+    task = config.task_spec()
+    if task.generated:
+        return config.model_spec(task.steps, task.features, task.outputs)
+    if task.name != "rows":
+        return config.model_spec(shape.timesteps * shape.features, 1, shape.classes)
+    return config.model_spec(shape.timesteps, shape.features, shape.classes)
+
+
+def sweep_task(space: Space) -> Task:
+    """The task of the space's first configuration: what its study ranks by, in which direction, against which
+    baseline (`check` has made sure that every configuration is ranked by the same figure)."""
+    params = space.grid()[0] if space.search == "grid" and space.axes else next(probes(space))
+    return from_preset(space.preset, **{**space.fixed, **params}).task_spec()
+
+
 def budget_units(config: TrainConfig, budget: int, shape: DataShape) -> int:
     """The units whose model (this config's cell, layers, ... on this data) has the count closest to `budget`.
 
@@ -365,7 +387,7 @@ def budget_units(config: TrainConfig, budget: int, shape: DataShape) -> int:
     """
     from lstmcli.model.budget import closest, closest_units
 
-    spec = config.model_spec(shape.timesteps, shape.features, shape.classes)
+    spec = model_spec(config, shape)
     below, above = closest_units(spec, budget)
     if below is None:
         assert above is not None
@@ -411,21 +433,25 @@ def check(space: Space, shape: DataShape) -> None:
     from lstmcli.model.factory import check_buildable
     from lstmcli.train.split import validation_size
 
+    first = None
     for params in probes(space):
         config, _ = train_config(space, params, 0, shape)
         task = config.task_spec()
-        if task.objective != "accuracy":
+        first = first or task
+        if (task.objective, task.direction) != (first.objective, first.direction):
             raise FieldError(
                 "task",
-                f"a sweep ranks trials by validation accuracy; {{task}} {task.name} is judged by its {task.objective}: "
-                "train its runs one by one and compare them with `lstmcli runs --group-by` (docs/tasks.md)",
+                f"a sweep ranks every trial by one figure; {{task}} {first.name} is judged by its {first.objective} "
+                f"and {task.name} by its {task.objective}: sweep them separately",
             )
-        if config.eval_set != "validation" or config.validation == 0:
+        if config.eval_set != "validation" or (not task.generated and config.validation == 0):
             raise FieldError(
                 "validation",
-                "a sweep ranks trials by validation accuracy: hold out images ({validation}) and keep "
-                "{eval_set} validation",
+                f"a sweep ranks trials by their validation {task.objective}: hold out images ({{validation}}) and "
+                "keep {eval_set} validation",
             )
-        held_out = validation_size(config.validation, shape.train_size)
-        config.total_steps(shape.train_size - held_out)
-        check_buildable(config.model_spec(shape.timesteps, shape.features, shape.classes), "use smaller {units}")
+        if task.streams is not None:  # a generated task has its own streams of training and validation examples
+            config.total_steps(task.streams.train)
+        else:
+            config.total_steps(shape.train_size - validation_size(config.validation, shape.train_size))
+        check_buildable(model_spec(config, shape), "use smaller {units}")

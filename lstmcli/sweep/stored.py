@@ -204,6 +204,7 @@ def damage(exc: BaseException) -> str:
 Count = Annotated[int, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+Loss = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -226,6 +227,13 @@ class TrialAttrs(_Strict):
     val_accuracy: Fraction | None = None
     best_val_accuracy: Fraction | None = None
     test_accuracy: Fraction | None = None
+    val_mse: Loss | None = None
+    test_mse: Loss | None = None
+    val_loss: Loss | None = None
+    test_loss: Loss | None = None
+    val_recall_accuracy: Fraction | None = None
+    test_recall_accuracy: Fraction | None = None
+    best_val: Loss | None = None
     seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     steps: Count | None = None
     resumed_from: Count | None = None
@@ -258,6 +266,15 @@ def study_attrs(attrs: dict[str, Any], keys: tuple[str, str, str]) -> dict[str, 
     except ValidationError as exc:
         raise DataError(f"its study attribute {_first(exc)}; it was edited by hand or by another program") from None
     return attrs
+
+
+def check_direction(name: str, shown: str, directions: list[str], task: str, objective: str, expected: str) -> None:
+    """The study's direction (Optuna's) must be the one its task is judged in: a study that ranked the adding
+    problem's MSE upwards would call the worst configuration the best."""
+    if directions != [expected]:
+        held = " and ".join(directions) or "no direction"
+        raise DataError(f"sweep {name} in {shown}: its study's direction is {held}, but task {task} is judged by "
+                        f"its {objective} ({expected}); it was edited by hand or by another program")  # fmt: skip
 
 
 class RetryAttrs(_Strict):

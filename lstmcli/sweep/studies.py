@@ -26,16 +26,19 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from lstmcli.errors import DataError, FieldError, Interrupted, UsageError, brief, literal
+from lstmcli.errors import DataError, FieldError, Interrupted, LstmcliError, UsageError, brief, literal
 from lstmcli.files import status
 from lstmcli.signals import StopSignals
 from lstmcli.sweep import DEFAULT_HEARTBEAT, stored
-from lstmcli.sweep.space import Space
+from lstmcli.sweep.space import Space, sweep_task
+
+if TYPE_CHECKING:
+    from lstmcli.tasks import Task
 
 try:  # Optuna >= 4.9 renamed the callback and its keyword; the older names are deprecated
     from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
@@ -247,8 +250,8 @@ def create_or_join(
     storage: Any, where: Location, name: str, space: Space, data_sha256: str, say: Say | None = None
 ) -> optuna.Study:
     """The study `name`: created and filled with its trials, or joined when it exists with the same space."""
-    try:
-        study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+    try:  # the study ranks by the task's objective, in its direction (accuracy up, a loss down)
+        study = optuna.create_study(study_name=name, storage=storage, direction=sweep_task(space).direction,
                                     sampler=sampler(space), pruner=pruner(space))  # fmt: skip
     except optuna.exceptions.DuplicatedStudyError:
         study, stored_space, stored_sha = attach(storage, where, name, say)
@@ -407,6 +410,9 @@ def attach(storage: Any, where: Location, name: str, say: Say | None = None,
                              f"machine; run `lstmcli sweep run {name}` there to finish it, or delete it")  # fmt: skip
         raise UsageError(f"sweep {name} in {where.shown} was never completely set up; delete it or choose another name")
     space = _space(attrs, where, name)
+    task = space_task(space, where, name)
+    directions = [d.name.lower() for d in study.directions]
+    stored.check_direction(name, where.shown, directions, task.name, task.objective, task.direction)
     study.sampler, study.pruner = sampler(space), pruner(space)
     return study, space, attrs.get(DATA_ATTR, "")
 
@@ -418,6 +424,15 @@ def _space(attrs: dict[str, Any], where: Location, name: str) -> Space:
     except DataError as exc:
         raise DataError(f"sweep {name} in {where.shown}: {exc}") from None
     return space
+
+
+def space_task(space: Space, where: Location, name: str) -> Task:
+    """The task of a recorded space (it may have been edited: a task it cannot make is damage, one line)."""
+    try:
+        return sweep_task(space)
+    except LstmcliError as exc:
+        raise DataError(f"sweep {name} in {where.shown}: the task of its recorded search space cannot be made "
+                        f"({exc}); start a new sweep") from None  # fmt: skip
 
 
 def _who(creator: Any) -> str:

@@ -39,7 +39,7 @@ from lstmcli.rundir import RunFolder
 from lstmcli.schemas import TrainMetrics
 from lstmcli.signals import StopSignals
 from lstmcli.sweep import studies
-from lstmcli.sweep.space import DataShape, Space, folder_name, train_config
+from lstmcli.sweep.space import DataShape, Space, folder_name, model_spec, train_config
 from lstmcli.train import runner
 from lstmcli.train.checkpoint import data_fingerprint, saved_step
 from lstmcli.train.config import TrainConfig, read_run_config
@@ -127,11 +127,22 @@ def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
     return params
 
 
+# What a worker records on a trial from its run's metrics.json, for reports that read the storage alone: every
+# task's validation and test figures (null where the task has none), and the run's time and steps.
+RECORDED = ("val_accuracy", "best_val_accuracy", "test_accuracy", "val_mse", "test_mse", "val_loss", "test_loss",
+            "val_recall_accuracy", "test_recall_accuracy", "best_val", "seconds", "steps")  # fmt: skip
+
+
 def objective_value(metrics: TrainMetrics, config: TrainConfig) -> float:
-    """Validation accuracy of the model the run kept: the last evaluation's, or with --keep best the best's."""
-    value = metrics.best_val_accuracy if config.keep == "best" else metrics.val_accuracy
+    """The task's validation figure (its objective: accuracy, MSE, loss) of the model the run kept: the last
+    evaluation's, or with --keep best the best's."""
+    task = config.task_spec()
+    if config.keep == "best":
+        value = metrics.best_val_accuracy if task.kind == "classify" else metrics.best_val
+    else:
+        value = getattr(metrics, f"val_{task.objective}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise DataError("the run recorded no validation accuracy")
+        raise DataError(f"the run recorded no validation {task.objective}")
     return float(value)
 
 
@@ -202,7 +213,7 @@ class Worker:
         key = folder_name({**params, **derived})
         run = self.folder / f"{key}-seed{seed}"
         previous = trial.user_attrs.get("run")
-        spec = config.model_spec(self.shape.timesteps, self.shape.features, self.shape.classes)
+        spec = model_spec(config, self.shape)
         for name, value in {"configuration": key, "derived": derived, "config": config.to_dict(), "error": None,
                             "parameters": count(spec).total, "run": str(run), "host": socket.gethostname(),
                             "pid": os.getpid()}.items():  # fmt: skip
@@ -210,7 +221,7 @@ class Worker:
         if self.space.search != "grid" and seed == 0:
             enqueue_seeds(self, params, key)
         folder, metrics, resumed_from = train_trial(self, config, run, previous, on_evaluation(self, trial, trial_id))
-        for name in ("val_accuracy", "best_val_accuracy", "test_accuracy", "seconds", "steps"):
+        for name in RECORDED:
             trial.set_user_attr(name, getattr(metrics, name))
         trial.set_user_attr("run", str(folder))
         trial.set_user_attr("resumed_from", resumed_from)
@@ -227,17 +238,18 @@ def enqueue_seeds(worker: Worker, params: dict[str, Any], key: str) -> None:
 
 
 def on_evaluation(worker: Worker, trial: optuna.Trial, trial_id: int) -> OnEvaluation:
-    """Report each validation evaluation to Optuna and prune there when its pruner says so."""
+    """Report each validation evaluation (the task's objective: accuracy, MSE, loss) to Optuna and prune there
+    when its pruner says so."""
     reported = set(worker.storage.get_trial(trial_id).intermediate_values)
 
-    def evaluated(step: int, accuracy: float) -> None:
+    def evaluated(step: int, value: float) -> None:
         if worker.stop.received is not None:  # a signal that came before training installed its own handler
             raise Interrupted(f"stopped at step {step}", StopSignals.EXIT_CODES[worker.stop.received])
         if step not in reported:
-            trial.report(accuracy, step)
+            trial.report(value, step)
             reported.add(step)
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"validation accuracy {accuracy:.4f} at step {step}")
+        if trial.should_prune():  # the pruner compares in the study's direction, the task's
+            raise optuna.TrialPruned(f"validation figure {value:.4g} at step {step}")
 
     return evaluated
 

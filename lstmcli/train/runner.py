@@ -114,8 +114,9 @@ def start(
 ) -> Trained:
     """Train a new run in `out` (or a new folder under `runs_root`); return the folder, its metrics and history.
 
-    `on_evaluation(step, validation accuracy)` is called at each validation evaluation, after its checkpoint
-    is saved; whatever it raises stops the run there and leaves it resumable (a sweep prunes trials so).
+    `on_evaluation(step, value)` is called at each validation evaluation with the task's objective (accuracy,
+    MSE, loss), after its checkpoint is saved; whatever it raises stops the run there and leaves it resumable (a
+    sweep prunes trials so).
     """
     try:
         reporter.phase("loading the data")
