@@ -70,7 +70,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
                  "eval_every": 250},
     "adding": {"length": 50, "learning_rate": 1e-2, "batch_size": 50, "steps": 1000, "epochs": None,
                "eval_every": 250, "clip_norm": 1.0},
-    "copy": {"length": 10, "learning_rate": 5e-3, "batch_size": 50, "steps": 2000, "epochs": None,
+    "copy": {"length": 10, "learning_rate": 1e-2, "batch_size": 50, "steps": 3000, "epochs": None,
              "eval_every": 250, "clip_norm": 1.0},
     # The user's own sequences (--data): the default preset, whose epochs and split follow the file's size.
     "sequences": {},
