@@ -252,6 +252,20 @@ def test_a_statistics_file_edited_before_a_resume_is_named_not_the_data_file(
     assert said in refused(["train", "--resume", str(run)], capsys, run)
 
 
+def test_group_by_task_keeps_runs_on_two_files_apart(runs: dict[str, Path], tmp_path: Path) -> None:
+    """A red-team pass: `runs --group-by task` put a classifier of one file and a regressor of another in one
+    "sequences" group, and averaged the one's cross-entropy with the other's MSE as its test loss."""
+    import shutil
+
+    from lstmcli.runs import compare
+
+    for kind in ("classify", "regress"):
+        shutil.copytree(runs[kind], tmp_path / kind)
+    groups = compare(tmp_path, group_by="task").groups
+    assert sorted(g.runs for g in groups) == [["classify"], ["regress"]]
+    assert {g.settings["task"] for g in groups} == {"sequences"}
+
+
 @pytest.fixture
 def bad(tmp_path: Path) -> Any:
     def make(name: str, kind: str = "classify", **arrays: np.ndarray) -> str:
