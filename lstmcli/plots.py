@@ -160,7 +160,8 @@ def sweep_figures(
     cells = sorted({str(c.get("cell")) for c in plotted})
     for axes, key in zip(panels, shown, strict=True):
         for cell in cells:
-            points = sorted((c["parameters"], c[f"{key}_mean"], c[f"{key}_std"] or 0.0) for c in plotted
+            # .get: a figure's spread is left out of a configuration's record where it has none (a single seed)
+            points = sorted((c["parameters"], c[f"{key}_mean"], c.get(f"{key}_std") or 0.0) for c in plotted
                             if str(c.get("cell")) == cell and c.get(f"{key}_mean") is not None)  # fmt: skip
             if points:
                 xs, ys, errors = zip(*points, strict=True)

@@ -34,8 +34,9 @@ MAX_DEPTH = 16
 # RANKED_BY (higher is better unless a caller says otherwise).
 SUMMARISED = ("best_val_accuracy", "test_accuracy", "test_loss", "seconds")
 RANKED_BY = "best_val_accuracy"
-# With the task's name, what makes two runs the same task: another length or task seed is another task.
-TASK_DEFINITION = ("length", "task_seed")
+# With the task's name, what makes two runs the same task: another length or task seed is another task, and so
+# is another data file (the user's sequences: two files are two problems, a classifier's and a regressor's maybe).
+TASK_DEFINITION = ("length", "task_seed", "data")
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -173,7 +174,7 @@ def _setting(row: RunRow, key: str) -> Any:
     """A row's column, or (for a task's definition, which is no column) its config's value."""
     from lstmcli.train.presets import DEFAULT_PRESET
 
-    return getattr(row, key) if key in SORT_KEYS else (row.config or {}).get(key, DEFAULT_PRESET[key])
+    return getattr(row, key) if key in SORT_KEYS else (row.config or {}).get(key, DEFAULT_PRESET.get(key))
 
 
 def group(

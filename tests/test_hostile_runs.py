@@ -107,6 +107,15 @@ def test_a_setting_edited_since_the_checkpoint_is_refused_by_name(
     assert RunFolder(stopped).checkpoint.read_bytes() == before
 
 
+def test_a_forged_checkpoint_config_is_refused_in_one_short_line(stopped: Path, capsys) -> None:
+    """A red-team pass: a checkpoint whose recorded config holds a megabyte-long value was refused with that
+    whole value quoted, one line of a megabyte."""
+    config = {k: v for k, v in json.loads(RunFolder(stopped).config.read_text()).items() if k != "data"}
+    rewrite_checkpoint(stopped, config=json.dumps({**config, "learning_rate": "x" * 1_000_000}))
+    err = one_line_refusal(capsys, ["train", "--resume", str(stopped)])
+    assert "learning_rate in config.json" in err and len(err) < 400, err[:400]
+
+
 def test_a_moved_data_file_is_found_again_by_editing_its_path(stopped: Path, tmp_path: Path, capsys) -> None:
     """The data's path is the one setting a resume lets change: the data's SHA-256 is what is checked."""
     config = json.loads(RunFolder(stopped).config.read_text())

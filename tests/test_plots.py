@@ -124,3 +124,28 @@ def test_eval_writes_the_jpeg_it_is_asked_for(trained_run: Path, tmp_path: Path,
     assert json.loads(capsys.readouterr().out)["plot"] == str(plot)
     with Image.open(plot) as image:
         assert image.format == "JPEG" and image.size == (800, 700)
+
+
+def test_a_loss_sweep_of_one_seed_is_plotted(tmp_path: Path) -> None:
+    """A red-team pass: `sweep show --plot` of an adding or copy sweep run with one seed ended in a KeyError,
+    the spread of a loss figure being left out of a configuration's record where it has none; a loss of 0 on
+    the log scale is drawn without a warning."""
+    import warnings
+
+    from lstmcli.schemas import SweepConfiguration
+
+    empty = dict.fromkeys(("val_accuracy_mean", "val_accuracy_std", "val_accuracy_ci_low", "val_accuracy_ci_high",
+                           "val_accuracy_best", "test_accuracy_mean", "test_accuracy_std", "test_accuracy_ci_low",
+                           "test_accuracy_ci_high", "seconds_mean"))  # fmt: skip
+
+    def record(units: int, parameters: int, mse: float) -> dict[str, object]:
+        return SweepConfiguration(params={"units": units}, cell="lstm", parameters=parameters, n=1, seeds=[0],
+                                  pruned=0, trials=[units], **empty, val_mse_mean=mse, val_mse_std=None,
+                                  test_mse_mean=mse, test_mse_std=None).model_dump()  # fmt: skip
+
+    records = [record(4, 100, 0.0), record(8, 300, 0.05)]
+    assert "val_mse_std" not in records[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drawn = plots.sweep_figures(records, tmp_path / "adding.png", ("val_mse", "test_mse"), 1 / 6)
+    assert Image.open(drawn).size[0] > 0

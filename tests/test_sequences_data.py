@@ -228,6 +228,44 @@ def test_a_damaged_statistics_file_marks_the_run_damaged_and_eval_and_resume_ref
     assert said in refused(["train", "--resume", str(run)], capsys, run)
 
 
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ({"mean": [5.0, 5.0, 5.0]}, "resume with the same data and its data.json"),
+        ({"features": 2, "mean": [0.0, 0.0], "std": [1.0, 1.0]}, "the run reads 12 steps of 2; resume with the data"),
+        ({"kind": "regress", "classes": 1, "target_mean": 0.5}, "data.json records a regress run; resume with"),
+        ({"classes": 5}, "holds 2 classes, but the run's data.json records 5; resume with the data file"),
+    ],
+    ids=["statistics", "features", "kind", "classes"],
+)
+def test_a_statistics_file_edited_before_a_resume_is_named_not_the_data_file(
+    tmp_path: Path, runs: dict[str, Path], edit: dict[str, Any], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A red-team pass: a data.json edited in a stopped run was refused as data "not the data this run was trained
+    on", or told to "judge it on data of the shape it was trained on", or (the classes) as a damaged checkpoint."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["classify"], run)
+    RunFolder(run).metrics.unlink()
+    RunFolder(run).write_data({**json.loads(RunFolder(run).data.read_text()), **edit})
+    assert said in refused(["train", "--resume", str(run)], capsys, run)
+
+
+def test_group_by_task_keeps_runs_on_two_files_apart(runs: dict[str, Path], tmp_path: Path) -> None:
+    """A red-team pass: `runs --group-by task` put a classifier of one file and a regressor of another in one
+    "sequences" group, and averaged the one's cross-entropy with the other's MSE as its test loss."""
+    import shutil
+
+    from lstmcli.runs import compare
+
+    for kind in ("classify", "regress"):
+        shutil.copytree(runs[kind], tmp_path / kind)
+    groups = compare(tmp_path, group_by="task").groups
+    assert sorted(g.runs for g in groups) == [["classify"], ["regress"]]
+    assert {g.settings["task"] for g in groups} == {"sequences"}
+
+
 @pytest.fixture
 def bad(tmp_path: Path) -> Any:
     def make(name: str, kind: str = "classify", **arrays: np.ndarray) -> str:

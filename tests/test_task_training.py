@@ -169,6 +169,9 @@ def test_training_batches_are_the_streams_examples() -> None:
         ({"task": "adding", "clip_norm": 0.0}, "clip_norm"),
         ({"task": "adding", "task_seed": -1}, "task_seed"),
         ({"task": "adding", "task_seed": 2**31}, "task_seed"),  # a red-team pass: no upper bound, as --seed has
+        # a red-team pass: taken, recorded and without effect, so that `runs --group-by task` split one task in two
+        ({"task": "rows", "task_seed": 3}, "task_seed"),
+        ({"task": "pixels", "task_seed": 1}, "task_seed"),
         ({"cell": "gru", "forget_bias": 2.0}, "forget_bias"),
         # found by a red-team pass: past float32's range the weights were infinite at step 0 (exit 1, a dead run)
         ({"task": "adding", "forget_bias": 1e39}, "forget_bias"),

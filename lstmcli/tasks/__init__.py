@@ -22,6 +22,8 @@ from lstmcli.tasks import generated, mnist, sequences
 from lstmcli.tasks.base import MAX_LENGTH, SEED_LIMIT, SPLITS, Baseline, Split, Streams, Task, check_length, check_seed
 
 NAMES = ("rows", "pixels", "permuted", "adding", "copy", sequences.NAME)
+# The tasks that draw something from their seed: a permutation, or every example.
+SEEDED_TASKS = ("permuted", "adding", "copy")
 # The tasks read from a file of the user's: their shape is the file's, known once it is read.
 FILE_TASKS = (sequences.NAME,)
 MNIST_CLASSES = 10

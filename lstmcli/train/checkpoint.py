@@ -117,9 +117,12 @@ class Checkpoint:
         except Exception as exc:
             raise self._unreadable(exc) from None
         if recorded != self.data_sha256:
+            # The fingerprint is of the arrays as trained on: a run on the user's sequences standardises them with
+            # its data.json, so an edited data.json changes it as much as an edited data file does.
+            which = "data and its data.json" if RunFolder(self.path.parent).data.exists() else "data"
             raise DataError(
                 f"{literal(self.data.source)}: not the data this run was trained on (its SHA-256 differs from the "
-                "checkpoint's); resume with the same data, or start again with {force}",
+                f"checkpoint's); resume with the same {which}, or start again with {{force}}",
                 fields=True,
             )
         if started != self.config:
@@ -183,8 +186,10 @@ def changed(started: Any, now: dict[str, Any]) -> str:
     then, here = _flat(started), _flat(now)
     for key in sorted(set(then) | set(here), key=str):
         if then.get(key) != here.get(key):
-            was, is_now = literal(repr(then.get(key))), literal(repr(here.get(key)))
-            return (f"{literal(key)} in config.json is {is_now}, but the run started with {was}; put it back, "
+            # cut short: a forged checkpoint's value (or key) may be megabytes long, and the refusal is one line
+            was, is_now = literal(brief(repr(then.get(key)), 80)), literal(brief(repr(here.get(key)), 80))
+            name = literal(brief(str(key), 80))
+            return (f"{name} in config.json is {is_now}, but the run started with {was}; put it back, "
                     "or start again with {force}")  # fmt: skip
     return "config.json differs from the config the run started with; start again with {force}"
 

@@ -183,7 +183,13 @@ class TrainConfig(BaseModel):
 
 def check_task(config: TrainConfig) -> None:
     """The task exists at its length; a generated task makes its own data, so --data and --classes do not apply;
-    the user's own sequences need their file, whose shape is the task's (no length)."""
+    the user's own sequences need their file, whose shape is the task's (no length); a task seed is the seed of
+    what a task draws, and a task that draws nothing is refused one (another seed would pass for another task)."""
+    if config.task not in tasks.SEEDED_TASKS and config.task_seed != DEFAULT_PRESET["task_seed"]:
+        raise FieldError(
+            "task_seed", f"{{task_seed}} applies to the tasks it draws ({', '.join(tasks.SEEDED_TASKS)}); task "
+            f"{config.task} draws nothing; drop it"
+        )  # fmt: skip
     if config.task in tasks.FILE_TASKS:
         check_file_task(config)
     elif (task := config.task_spec()).generated:

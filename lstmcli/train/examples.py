@@ -73,7 +73,8 @@ def own_sequences(
             mean=list(stats.mean), std=list(stats.std),
             target_mean=float(data.y_train[trained].mean(dtype=np.float64)) if regress else None,
         )  # fmt: skip
-    check_fits(stored, data, data.source)
+    else:  # what the run stored no longer fits its file: data.json was edited, or the file changed
+        check_fits(stored, data, data.source, RESUMED)
     return standardised(data, stored), sequence_task(stored, data), stored, held_out
 
 
@@ -85,15 +86,31 @@ def judged_sequences(path: str, record: SequenceData) -> tuple[Task, datasets.Da
     return sequence_task(record, data), standardised(data, record)
 
 
-def check_fits(record: SequenceData, data: datasets.Dataset, source: str) -> None:
-    """The file holds sequences of the run's kind (classes or targets) and shape (T steps of F features)."""
-    if sequences.kind_of(data.y_train) != record.kind:  # the file changed since the run stored its statistics
-        raise DataError(f"{literal(source)}: its labels are not of the kind the run recorded ({record.kind})")
+JUDGED = "judge it on data of the kind and shape it was trained on"
+RESUMED = (
+    "resume with the data file and the data.json the run started with (one of them changed), or start again with "
+    "{force}"
+)
+
+
+def check_fits(record: SequenceData, data: datasets.Dataset, source: str, then: str = JUDGED) -> None:
+    """The file holds sequences of the run's kind (classes or targets) and shape (T steps of F features); `then`
+    says what to do when it does not (a template: judge another file, or resume with the run's own)."""
+    if sequences.kind_of(data.y_train) != record.kind:
+        holds = "float targets" if sequences.kind_of(data.y_train) == "regress" else "integer class labels"
+        raise DataError(
+            f"{literal(source)}: holds {holds}, but the run's data.json records a {record.kind} run; {then}",
+            fields=True,
+        )
     if (data.timesteps, data.features) != (record.steps, record.features):
         raise DataError(
             f"{literal(source)}: holds sequences of {data.timesteps} steps of {data.features} features, but the run "
-            f"reads {record.steps} steps of {record.features}; judge it on data of the shape it was trained on"
+            f"reads {record.steps} steps of {record.features}; {then}",
+            fields=True,
         )
+    if record.kind == "classify" and data.classes != record.classes:
+        raise DataError(f"{literal(source)}: holds {data.classes} classes, but the run's data.json records "
+                        f"{record.classes}; {then}", fields=True)  # fmt: skip
 
 
 def standardised(data: datasets.Dataset, record: SequenceData) -> datasets.Dataset:
