@@ -173,16 +173,10 @@ def test_an_adding_run_is_judged_on_a_users_adding_file(tmp_path: Path, capsys: 
 
 def test_a_sequences_run_resumes_bit_for_bit(tmp_path: Path, files: dict[str, Path]) -> None:
     """Stopped at its first evaluation and resumed: the stored statistics standardise the file again exactly."""
-    from test_task_training import Stop, stop_at
+    from test_task_training import alone_and_resumed
 
     config = from_preset("default", task="sequences", data=str(files["regress"]), **TINY)
-    alone = start(config, tmp_path / "alone", tmp_path, Quiet()).run
-    with pytest.raises(Stop):
-        start(config, tmp_path / "stopped", tmp_path, Quiet(), on_evaluation=stop_at(10))
-    resumed = resume(tmp_path / "stopped", Quiet()).run
-    with np.load(RunFolder(alone).checkpoint) as a, np.load(RunFolder(resumed).checkpoint) as b:
-        weights = [k for k in a.files if k.startswith(("model_", "optimizer_"))]
-        assert weights and all(np.array_equal(a[k], b[k]) for k in weights)
+    alone, resumed = alone_and_resumed(config, tmp_path, 10)
     assert RunFolder(alone).data.read_bytes() == RunFolder(resumed).data.read_bytes()
 
 

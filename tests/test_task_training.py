@@ -126,17 +126,23 @@ def stop_at(step: int) -> Any:
     return on_evaluation
 
 
-def test_a_generated_task_resumes_bit_for_bit(tmp_path: Path, pixel_npz: Path) -> None:
-    """Stopped at its first evaluation (as a sweep prunes a trial) and resumed: the batches after the checkpoint
-    are generated again from the stream, the same examples in the same order."""
-    config = from_preset("default", **settings("adding", pixel_npz))
+def alone_and_resumed(config: Any, tmp_path: Path, at: int) -> tuple[Path, Path]:
+    """The run left alone, and the same run stopped at its evaluation of step `at` and resumed: their weights and
+    Adam's state must be equal bit for bit."""
     alone = start(config, tmp_path / "alone", tmp_path, Quiet()).run
     with pytest.raises(Stop):
-        start(config, tmp_path / "stopped", tmp_path, Quiet(), on_evaluation=stop_at(20))
+        start(config, tmp_path / "stopped", tmp_path, Quiet(), on_evaluation=stop_at(at))
     resumed = resume(tmp_path / "stopped", Quiet()).run
     with np.load(RunFolder(alone).checkpoint) as a, np.load(RunFolder(resumed).checkpoint) as b:
         weights = [k for k in a.files if k.startswith(("model_", "optimizer_"))]
         assert weights and all(np.array_equal(a[k], b[k]) for k in weights)
+    return alone, resumed
+
+
+def test_a_generated_task_resumes_bit_for_bit(tmp_path: Path, pixel_npz: Path) -> None:
+    """Stopped at its first evaluation (as a sweep prunes a trial) and resumed: the batches after the checkpoint
+    are generated again from the stream, the same examples in the same order."""
+    alone, resumed = alone_and_resumed(from_preset("default", **settings("adding", pixel_npz)), tmp_path, 20)
     want, got = (RunFolder(r).read_history() for r in (alone, resumed))
     for row in (*want, *got):
         row.pop("seconds")
