@@ -145,7 +145,7 @@ def load_sequences(path: str | Path, classes: int | None = None, kind: str | Non
         raise FileError(source, f"{where}: no such file; give an .npz of x_train, y_train, x_test, y_test")
     if stat.S_ISDIR(found.st_mode):
         raise FileError(
-            source, f"{where}: is a folder; task sequences reads an .npz of x_train, y_train, x_test, y_test"
+            source, f"{where}: is a folder; sequences are read from an .npz of x_train, y_train, x_test, y_test"
         )
     with NpzData(source, str(source), field="data") as reader:
         return sequences_from(reader, str(source), classes, kind)

@@ -169,6 +169,8 @@ def test_an_adding_run_is_judged_on_a_users_adding_file(tmp_path: Path, capsys: 
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, x_train=x[:10, :, :1], y_train=y[:10, 0], x_test=x[:, :, :1], y_test=y[:, 0])
     assert "task adding at T = 8 is 8 steps of 2" in refused(["eval", str(run), "--data", str(wrong)], capsys, run)
+    folder = refused(["eval", str(run), "--data", str(tmp_path)], capsys, run)  # a red-team pass: it said "task
+    assert "is a folder" in folder and "task sequences" not in folder, folder  # sequences" of an adding run
 
 
 def test_a_sequences_run_resumes_bit_for_bit(tmp_path: Path, files: dict[str, Path]) -> None:
