@@ -17,10 +17,10 @@ from lstmcli.errors import CheckFailed, DataError, FieldError, FileError, litera
 from lstmcli.model.load import load_model, resolve_model_path
 from lstmcli.model.predict import make_predictor
 from lstmcli.rundir import RunFolder
-from lstmcli.schemas import EvalResult, SequenceData, TaskInfo, parse
+from lstmcli.schemas import EvalResult, SequenceData, TaskInfo
 from lstmcli.tasks import Task
 from lstmcli.train.config import read_run_config
-from lstmcli.train.examples import judged_sequences, task_data
+from lstmcli.train.examples import judged_sequences, stored_record, task_data
 
 if TYPE_CHECKING:
     import keras
@@ -110,12 +110,13 @@ def judged_data(target: Path, model_path: Path, data_path: str | None) -> tuple[
 
 def run_record(folder: RunFolder) -> SequenceData:
     """data.json of a run on the user's sequences, field by field: without its statistics it cannot be judged."""
-    if files.status(folder.data, str(folder.data), follow=False) is None:
+    record = stored_record(folder)
+    if record is None:
         raise DataError(
             f"{folder.path}: a run on your own sequences, but it has no {folder.data.name} (the statistics it "
             "standardises them with); train it again"
         )
-    return parse(SequenceData, folder.read_data(), str(folder.data))
+    return record
 
 
 def user_examples(task: Task, data_path: str) -> datasets.Dataset:

@@ -13,9 +13,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from lstmcli import datasets
+from lstmcli import datasets, files
 from lstmcli.errors import DataError, literal
-from lstmcli.schemas import SequenceData
+from lstmcli.rundir import RunFolder
+from lstmcli.schemas import SequenceData, parse
 from lstmcli.tasks import Task, mnist, sequences
 from lstmcli.train.split import holdout, validation_size
 
@@ -66,16 +67,23 @@ def own_sequences(
     held_out = validation_size(validation, len(data.y_train))
     if stored is None:
         trained = holdout(data.y_train, held_out, seed).train
-        stats = sequences.Statistics.of(data.x_train[trained])
-        regress = sequences.kind_of(data.y_train) == "regress"
+        stats, kind = sequences.Statistics.of(data.x_train[trained]), sequences.kind_of(data.y_train)
         stored = SequenceData(
-            kind=sequences.kind_of(data.y_train), steps=data.timesteps, features=data.features, classes=data.classes,
+            kind=kind, steps=data.timesteps, features=data.features, classes=data.classes,
             mean=list(stats.mean), std=list(stats.std),
-            target_mean=float(data.y_train[trained].mean(dtype=np.float64)) if regress else None,
+            target_mean=float(data.y_train[trained].mean(dtype=np.float64)) if kind == "regress" else None,
         )  # fmt: skip
     else:  # what the run stored no longer fits its file: data.json was edited, or the file changed
         check_fits(stored, data, data.source, RESUMED)
     return standardised(data, stored), sequence_task(stored, data), stored, held_out
+
+
+def stored_record(folder: RunFolder) -> SequenceData | None:
+    """The statistics a run on the user's sequences stored (data.json), checked field by field; None where the
+    run was stopped before it wrote them (`--resume` computes them again, as the run first computed them)."""
+    if files.status(folder.data, str(folder.data), follow=False) is None:
+        return None
+    return parse(SequenceData, folder.read_data(), str(folder.data))
 
 
 def judged_sequences(path: str, record: SequenceData) -> tuple[Task, datasets.Dataset]:

@@ -20,7 +20,7 @@ from lstmcli.signals import StopSignals
 from lstmcli.tasks import FILE_TASKS
 from lstmcli.train import config_file
 from lstmcli.train.config import TrainConfig, from_preset, read_run_config
-from lstmcli.train.examples import own_sequences, task_data
+from lstmcli.train.examples import own_sequences, stored_record, task_data
 from lstmcli.train.loop import Timeline
 from lstmcli.train.plan import Plan
 from lstmcli.train.reporter import Reporter
@@ -76,14 +76,6 @@ def prepare(config: TrainConfig, stored: SequenceData | None = None) -> Plan:
         spec = config.model_spec(data.timesteps, data.features, data.classes, task.kind)
         check_model(spec, config.batch_size, shorter=f"these are {data.timesteps:,} steps")
     return Plan(config, data, spec, held_out, timeline, task, train_size, record)
-
-
-def stored_sequences(folder: rundir.RunFolder) -> SequenceData | None:
-    """The statistics a run on the user's sequences stored (data.json), checked field by field; None where the
-    run was stopped before it wrote them (they are computed again, as the run first computed them)."""
-    if files.status(folder.data, str(folder.data), follow=False) is None:
-        return None
-    return parse(SequenceData, folder.read_data(), str(folder.data))
 
 
 def check_model(spec: ModelSpec, batch: int, held_floats: int = 0, shorter: str = "{length}") -> None:
@@ -155,7 +147,7 @@ def resume(
     try:
         reporter.phase("loading the data")
         config = read_run_config(run)
-        plan = prepare(config, stored_sequences(folder) if config.task in FILE_TASKS else None)
+        plan = prepare(config, stored_record(folder) if config.task in FILE_TASKS else None)
         with folder.locked():
             if plan.record is not None and not folder.data.exists():  # killed between config.json and data.json
                 folder.write_data(plan.record.model_dump())
