@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError
 from lstmcli.sweep import DEFAULT_TRIALS, PRUNERS, SEARCHES
+from lstmcli.tasks import mnist
 from lstmcli.train.config import TrainConfig, from_preset
 from lstmcli.train.options import SWEPT, TrainOption, option_name
 from lstmcli.train.presets import PRESETS
@@ -368,9 +369,7 @@ def model_spec(config: TrainConfig, shape: DataShape) -> ModelSpec:
     task = config.task_spec()
     if task.generated:
         return config.model_spec(task.steps, task.features, task.outputs)
-    if task.name != "rows":
-        return config.model_spec(shape.timesteps * shape.features, 1, shape.classes)
-    return config.model_spec(shape.timesteps, shape.features, shape.classes)
+    return config.model_spec(*mnist.shape(task.name, shape.timesteps, shape.features), shape.classes)
 
 
 def sweep_task(space: Space) -> Task:

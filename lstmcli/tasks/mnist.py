@@ -27,6 +27,12 @@ def permutation(seed: int, size: int = PIXELS) -> np.ndarray:
     return order
 
 
+def shape(name: str, height: int, width: int) -> tuple[int, int]:
+    """The (steps, features) of the sequences `sequences` makes of (N, height, width) images for task `name`:
+    what a model of the task reads, known from the images' header before any is read."""
+    return (height, width) if name == "rows" else (height * width, 1)
+
+
 def sequences(name: str, images: np.ndarray, seed: int = 0) -> np.ndarray:
     """(N, H, W) images as the task `name` reads them: rows as they are, or (N, H * W, 1) pixel sequences."""
     if images.ndim != 3:
