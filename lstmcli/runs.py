@@ -157,14 +157,11 @@ def _sort(rows: list[RunRow], key: str, reverse: bool) -> list[RunRow]:
     return present + [r for r in by_name if getattr(r, key) is None]
 
 
-def _flat(config: dict[str, Any]) -> dict[str, Any]:
-    """A config with its network's fields at the top level, as the columns name them."""
-    return {**{k: v for k, v in config.items() if k != "model"}, **config.get("model", {})}
-
-
 def _varying(configs: list[dict[str, Any]]) -> list[str]:
     """The settings (but the seed) on which the groups differ: what tells one group from another."""
-    flat = [_flat(c) for c in configs]
+    from lstmcli.train.config import flat_settings
+
+    flat = [flat_settings(c) for c in configs]
     names = [k for k in flat[0] if k != "seed"] if flat else []
     differ = [k for k in names if len({repr(f.get(k)) for f in flat}) > 1]
     return differ or names[:1]
@@ -183,6 +180,7 @@ def group(
     """Runs with equal `keys` (or, for ["config"], equal configs but for the seed): mean, std, interval and n;
     best `figure` first, and whether the best group is distinguishable from the second."""
     from lstmcli.schemas import RunGroup
+    from lstmcli.train.config import flat_settings
 
     if figure not in SUMMARISED:
         raise FieldError("figure", f"{{figure}} {literal(repr(figure))}: choose one of {', '.join(SUMMARISED)}")
@@ -202,7 +200,7 @@ def group(
     for members in groups:
         first = members[0]
         if keys == ["config"]:
-            settings = {k: _flat(first.config or {}).get(k) for k in varying}
+            settings = {k: flat_settings(first.config or {}).get(k) for k in varying}
         else:
             settings = {k: _setting(first, k) for k in keys}
         figures: dict[str, Any] = {}

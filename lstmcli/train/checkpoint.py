@@ -20,6 +20,7 @@ from lstmcli.errors import CheckFailed, DataError, brief, literal
 from lstmcli.model.spec import MAX_SIZE
 from lstmcli.npzfile import Npz, read_npz
 from lstmcli.rundir import RunFolder
+from lstmcli.train.config import flat_settings
 
 
 @dataclass
@@ -183,7 +184,7 @@ def changed(started: Any, now: dict[str, Any]) -> str:
     """The refusal of a config.json edited since the checkpoint: its first changed setting, by name."""
     if not isinstance(started, dict) or not isinstance(started.get("model", {}), dict):
         return "its checkpoint records no readable config; start again with {force}"
-    then, here = _flat(started), _flat(now)
+    then, here = flat_settings(started), flat_settings(now)
     for key in sorted(set(then) | set(here), key=str):
         if then.get(key) != here.get(key):
             # cut short: a forged checkpoint's value (or key) may be megabytes long, and the refusal is one line
@@ -192,10 +193,6 @@ def changed(started: Any, now: dict[str, Any]) -> str:
             return (f"{name} in config.json is {is_now}, but the run started with {was}; put it back, "
                     "or start again with {force}")  # fmt: skip
     return "config.json differs from the config the run started with; start again with {force}"
-
-
-def _flat(config: dict[str, Any]) -> dict[str, Any]:
-    return {**{k: v for k, v in config.items() if k != "model"}, **config.get("model", {})}
 
 
 def state_from(arrays: dict[str, np.ndarray]) -> RunState:
