@@ -179,6 +179,10 @@ def worker_env(threads: int, extra: Mapping[str, str] | None = None) -> dict[str
     """The same thread budget for every framework; lstmcli.runtime and the torch worker read the cores from the
     process's affinity, and OpenMP/MKL read these variables."""
     env = dict(os.environ)
+    # Python's default, as on a user's machine: modules' bytecode cached after their first import. An environment
+    # that sets PYTHONDONTWRITEBYTECODE makes every start of an editable install compile lstmcli from source
+    # (bench/overhead.py times that case beside the default).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow", PYTHONUNBUFFERED="1")
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **(extra or {}))
     return env

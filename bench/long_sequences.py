@@ -34,9 +34,12 @@ import throughput
 
 from lstmcli.model.count import count
 from lstmcli.model.spec import CELL_NAMES, ModelSpec
+from lstmcli.train.presets import TASK_DEFAULTS
 from lstmcli.train.step import CHUNK
 
 PIXELS = 784
+# The run `lstmcli train --task pixels` makes with no other option: the issue's target is judged at its batch.
+PIXELS_UNITS, PIXELS_BATCH = ModelSpec().units, TASK_DEFAULTS["pixels"]["batch_size"]
 SIDES = ("graph", "torch", "fused", "xla", "unroll", "towers1", "big")
 LABELS = {
     "graph": "lstmcli CompiledStep (graph mode)",
@@ -300,8 +303,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cells", default="lstm,gru,rnn", help="cells of the scaling table (lstm,gru,rnn)")
     parser.add_argument("--lengths", default="28,196,784", help="steps per image of the scaling table (28,196,784)")
     parser.add_argument("--kernel-lengths", default="28,784", help="steps at which the LSTM's kernels are compared")
-    parser.add_argument("--units", type=int, default=128, help="units of the recurrent layer (128, issue 20's)")
-    parser.add_argument("--batch", type=int, default=250, help="images per step (250, lstmcli's default)")
+    parser.add_argument("--units", type=int, default=PIXELS_UNITS, help=f"recurrent units ({PIXELS_UNITS})")
+    parser.add_argument(
+        "--batch", type=int, default=PIXELS_BATCH, help=f"images per step ({PIXELS_BATCH}: --task pixels' default)"
+    )
     parser.add_argument("--big-batch", type=int, default=1000, help="the larger batch tried for lstmcli's step")
     parser.add_argument("--unroll-max", type=int, default=196, help="longest sequence unrolling is tried at (196)")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run, at least (8)")

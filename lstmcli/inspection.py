@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lstmcli import schemas
 from lstmcli.errors import CheckFailed
-from lstmcli.model import reader, torch_reference
+from lstmcli.model import torch_reference
 from lstmcli.model.budget import Fit, closest, closest_units
 from lstmcli.model.count import count
 from lstmcli.model.factory import check_buildable, verification_refused
@@ -60,6 +60,8 @@ def describe(path: Path, unsafe: bool, timesteps: int | None, batch: int) -> Mod
     check_positive("batch_size", batch)
     if timesteps is not None:
         check_positive("timesteps", timesteps)
+    from lstmcli.model import reader  # NumPy and the file formats: only when a file is read, not for a count
+
     return ModelFileReport.of(reader.read(path, unsafe, timesteps, batch))
 
 

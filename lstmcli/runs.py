@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lstmcli import rundir
+from lstmcli.columns import COLUMNS, SORT_KEYS
 from lstmcli.errors import DataError, FieldError, LstmcliError, UsageError, literal
 from lstmcli.grouping import MAXIMIZE, MINIMIZE, Goal, buckets, ranked, summary, values_of, verdict
 from lstmcli.rundir import RunFolder
@@ -19,14 +20,6 @@ from lstmcli.rundir import RunFolder
 if TYPE_CHECKING:
     from lstmcli.schemas import Comparison, RunGroup, RunRow, RunsReport
 
-# The columns of a row, in table order; `runs --sort`, `--where` and `--group-by` take these names.
-COLUMNS = (
-    "run", "cell", "units", "layers", "batch", "lr", "schedule", "seed", "parameters", "steps",
-    "best_val_accuracy", "test_accuracy", "test_loss", "seconds", "status",
-)  # fmt: skip
-# The figures of the tasks that are not the article's (lstmcli.tasks), where a run has them.
-TASK_COLUMNS = ("task", "test_mse", "test_recall_accuracy")
-SORT_KEYS = (*COLUMNS, *TASK_COLUMNS)
 DESCENDING = {"best_val_accuracy", "test_accuracy"}  # best first
 # How deep below DIR `runs` looks for runs (sweeps nest two levels; deeper trees are not searched).
 MAX_DEPTH = 16

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from lstmcli import runtime
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -84,6 +86,10 @@ def test_time_to_accuracy_quick(quick_runs: dict[str, Any]) -> None:
     assert ours["process_wall_s"] > 0 and 0 <= ours["final_accuracy"] <= 1 and ours["metrics"]["steps"] == 50
     assert ours["process_peak_rss_bytes"] > 10**8
     assert article["process_wall_s"] > article["loop_seconds"] > 0 and article["history"][-1]["step"] == 50
+    # Both sides of a round are seeded alike, and the recipe's thread pools are published with its time.
+    policy = {"inter_op": runtime.towers(), "intra_op": max(1, runtime.cores() // runtime.towers())}
+    assert ours["seed"] == article["seed"] == 0 and article["threads"] == policy
+    assert "seeds 0, 1, 2 (round r: the r-th" in out and f"inter-op {policy['inter_op']}, intra-op" in out
     assert "<!-- time-to-accuracy -->" in out and "<!-- memory -->" in out
 
 
@@ -93,6 +99,7 @@ def test_overhead_quick(quick_runs: dict[str, Any]) -> None:
         "lstmcli --help",
         "lstmcli params --no-verify",
         'python -c "import tensorflow"',
+        "PYTHONDONTWRITEBYTECODE=1 lstmcli --help",
     }
     ev = result["eval"]
     assert ev["accuracy"]["lstmcli"] == pytest.approx(ev["accuracy"]["keras"], abs=1e-3)

@@ -21,11 +21,11 @@ from rich.console import Console
 from lstmcli import __version__, plots
 from lstmcli.cli import errors
 from lstmcli.cli.options import TrainingOptions, choice, sweep_options, train_options, value_of
+from lstmcli.columns import SORT_KEYS
 from lstmcli.errors import LstmcliError, UsageError, one_line, warnings_held
 from lstmcli.files import expand
 from lstmcli.model.count import CONVENTIONS
 from lstmcli.model.spec import CELLS, DEFAULT_TIMESTEPS
-from lstmcli.runs import SORT_KEYS
 from lstmcli.sweep import DEFAULT_HEARTBEAT, DEFAULT_TRIALS, PRUNERS, SEARCHES
 from lstmcli.train.presets import FILE_TASKS, TASK_DEFAULTS
 

@@ -43,6 +43,7 @@ DEFAULT_PRESET: dict[str, Any] = {
 # set evaluated every 100 steps, as it printed it (no validation split).
 SEED_PRESET: dict[str, Any] = {
     **DEFAULT_PRESET,
+    "batch_size": 50,  # written out: the default's batch is not the article's
     "learning_rate": 1e-3,
     "schedule": "constant",
     "steps": 50_000,
