@@ -180,8 +180,7 @@ def worker_env(threads: int, extra: Mapping[str, str] | None = None) -> dict[str
     process's affinity, and OpenMP/MKL read these variables."""
     env = dict(os.environ)
     # Python's default, as on a user's machine: modules' bytecode cached after their first import. An environment
-    # that sets PYTHONDONTWRITEBYTECODE makes every start of an editable install compile lstmcli from source
-    # (bench/overhead.py times that case beside the default).
+    # that sets PYTHONDONTWRITEBYTECODE makes every start of an editable install compile lstmcli from source.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow", PYTHONUNBUFFERED="1")
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **(extra or {}))

@@ -28,8 +28,6 @@ import common
 PARTS = ("startup", "eval")
 TARGET_STARTUP, TARGET_EVAL = 0.1, 5.0
 IMPORT_TF = 'python -c "import tensorflow"'
-# Not judged: the same start with no bytecode cache (what an environment setting PYTHONDONTWRITEBYTECODE gives).
-NO_BYTECODE = "PYTHONDONTWRITEBYTECODE=1 lstmcli --help"
 
 
 def measure_startup(args: argparse.Namespace) -> dict[str, Any]:
@@ -38,7 +36,6 @@ def measure_startup(args: argparse.Namespace) -> dict[str, Any]:
         "lstmcli --help": [*lstmcli, "--help"],
         "lstmcli params --no-verify": [*lstmcli, "params", "--no-verify"],
         IMPORT_TF: [sys.executable, "-c", "import tensorflow"],
-        NO_BYTECODE: ["env", "PYTHONDONTWRITEBYTECODE=1", *lstmcli, "--help"],
     }
     seconds = common.time_commands(args, commands)
     ratios = {name: common.ratio(seconds[name]["median"], seconds[IMPORT_TF]["median"]) for name in commands}
@@ -101,14 +98,11 @@ def render_startup(st: dict[str, Any], args: argparse.Namespace) -> str:
     for name, stat in st["seconds"].items():
         r = None if name == IMPORT_TF else st["ratio_to_tensorflow_import"][name]
         judged = "" if r is None else f"<= {TARGET_STARTUP}x: {common.verdict(r, TARGET_STARTUP, at_least=False)}"
-        judged = "not judged: no bytecode cache" if name == NO_BYTECODE else judged
         rows.append([f"`{name}`", *common.spread_cells(stat, 3), common.fmt(r, 3, "x") if r else "(baseline)", judged])
     headers = ["command", "median wall (s)", "min - max", "spread", "vs import tensorflow", "target"]
     quick = common.QUICK_NOTE if args.quick else ""
-    head = (
-        f"Median of {args.rounds} interleaved runs each, after one untimed run of each (which caches the modules' "
-        f"bytecode, as Python does by default).{quick}"
-    )
+    warm = "" if args.quick else ", after one untimed run of each (which caches the modules' bytecode, as Python does)"
+    head = f"Median of {args.rounds} interleaved runs each{warm}.{quick}"
     return f"{head}\n\n{common.markdown_table(headers, rows)}"
 
 

@@ -99,7 +99,6 @@ def test_overhead_quick(quick_runs: dict[str, Any]) -> None:
         "lstmcli --help",
         "lstmcli params --no-verify",
         'python -c "import tensorflow"',
-        "PYTHONDONTWRITEBYTECODE=1 lstmcli --help",
     }
     ev = result["eval"]
     assert ev["accuracy"]["lstmcli"] == pytest.approx(ev["accuracy"]["keras"], abs=1e-3)
