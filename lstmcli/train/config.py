@@ -58,11 +58,11 @@ LATER_NETWORK = tuple(name for name in LATER_SPEC_FIELDS if name in MODEL_FIELDS
 DEFAULT_NETWORK = asdict(ModelSpec())
 
 
-
 def flat_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """config.json's settings with the network's (under `model`) at the top level, as `runs` columns and the
     refusal of an edited config name them."""
     return {**{k: v for k, v in settings.items() if k != "model"}, **settings.get("model", {})}
+
 
 class TrainConfig(BaseModel):
     """Everything that determines a run; with the same data and seed, the same weights come out."""
